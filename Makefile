@@ -1,0 +1,87 @@
+# bus — a local, persistent, partitioned log message bus.
+#
+#   make            build the five programs
+#   make demo       build (installing missing build dependencies) and show it work
+#   make check      build and run the whole test suite
+#   make bench      measure throughput and latency against cat on this machine
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+SBINDIR	?= $(PREFIX)/sbin
+MANDIR	?= $(PREFIX)/share/man
+VERSION	 = 0.1.0
+
+CC	?= cc
+PKGS	 = libbsd-overlay libpcre2-8
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS	?= -O2 -g
+CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+	   -D_GNU_SOURCE -DBUS_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS)
+LDLIBS	+= $(PKG_LIBS)
+
+LIB_SRC	= lib/crc32c.c lib/segment.c lib/index.c lib/store.c lib/proto.c \
+	  lib/rules.c lib/timefmt.c lib/log.c lib/reader.c
+LIB_OBJ	= $(LIB_SRC:.c=.o)
+LIB	= lib/libbus.a
+HDRS	= $(wildcard include/*.h)
+
+PROGS	= cmd/busd/busd cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub
+UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
+	  tests/unit/test_index tests/unit/test_reader
+MAN1	= man/bus-pub.1 man/bus-sub.1
+MAN5	= man/bus-segment.5
+MAN7	= man/bus-protocol.7
+MAN8	= man/busd.8
+
+all: $(PROGS)
+
+$(LIB_OBJ): $(HDRS)
+$(LIB): $(LIB_OBJ)
+	$(AR) rcs $@ $(LIB_OBJ)
+
+cmd/%: cmd/%.c
+cmd/busd/busd: cmd/busd/main.c $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+cmd/bus-pub/bus-pub: cmd/bus-pub/main.c $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+cmd/bus-sub/bus-sub: cmd/bus-sub/main.c $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+tests/unit/%: tests/unit/%.c tests/unit/unit.h $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDLIBS)
+
+deps:
+	@sh tests/deps.sh
+
+demo: deps
+	@$(MAKE) -s all
+	@sh examples/demo.sh
+
+check: deps
+	@$(MAKE) -s all $(UNIT)
+	@sh tests/run.sh
+
+bench: deps
+	@$(MAKE) -s all
+	@sh tests/bench.sh
+
+lint:
+	mandoc -Tlint $(MAN1) $(MAN5) $(MAN7) $(MAN8)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
+	install -m 755 cmd/busd/busd $(DESTDIR)$(SBINDIR)/busd
+	install -m 755 cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub $(DESTDIR)$(BINDIR)
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
+	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7
+	install -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8
+
+clean:
+	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT)
+
+.PHONY: all deps demo check bench lint install clean

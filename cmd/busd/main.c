@@ -1,0 +1,1685 @@
+/*
+ * busd: the one writer of a bus store.
+ *
+ * One thread, one epoll loop.  Each turn of the loop reads what clients
+ * sent, turns every PUBLISH frame into records appended to per-partition
+ * buffers (one copy, one CRC per message), then writes each dirty
+ * partition with one write(2), publishes the new receive clock, syncs if
+ * a synced ack waits (group commit: one fdatasync per partition covers
+ * everything before it), and only then sends the acks.
+ */
+#include <sys/types.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/queue.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/tree.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libutil.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "log.h"
+#include "proto.h"
+
+#define WBUF_SIZE	(1024 * 1024)	/* pending bytes per partition */
+#define OUT_HIGH	(4 * 1024 * 1024) /* stop reading a client above */
+#define RBUF_INIT	(256 * 1024)
+#define MAX_TOUCH	4		/* partitions tracked per client turn */
+#define PRODUCER_IDLE	(3600LL * 1000000000LL)
+
+struct topic {
+	RB_ENTRY(topic)	 entry;
+	char		*name;
+};
+RB_HEAD(topic_tree, topic);
+
+struct part {
+	RB_ENTRY(part)	 entry;
+	char		 name[BUS_TOPIC_MAX + 1];
+	int		 dirfd;		/* DIR/log/<name> */
+	int		 fd;		/* active segment */
+	int		 idxfd;		/* its index */
+	int		 topicsfd;	/* the topics file, append only */
+	uint64_t	 base;		/* active segment base offset */
+	uint64_t	 size;		/* bytes of it on disk */
+	uint64_t	 next_off;	/* offset of the next record */
+	uint64_t	 buf_off;	/* next_off when wbuf was empty */
+	uint64_t	 idx_pos;	/* position of the last index entry */
+	int		 idx_any;	/* the segment has an index entry */
+	uint8_t		*wbuf;		/* records not yet written */
+	size_t		 wlen, wcap;
+	uint8_t		 ibuf[BUS_IDX_ENT * 64]; /* index entries pending */
+	size_t		 ilen;
+	int		 dirty;		/* on the dirty list */
+	int		 unsynced;	/* written since the last fdatasync */
+	int		 failed;	/* write failed this turn: errno */
+	int64_t		 last_recv;	/* receive time of the newest record */
+	uint64_t	 nrecs;		/* records in the active segment */
+	struct topic_tree topics;	/* topics seen in this partition */
+	TAILQ_ENTRY(part) dlink;	/* dirty list */
+};
+RB_HEAD(part_tree, part);
+
+/* Topic -> partition, so that routing is a lookup, not a regex. */
+struct route {
+	RB_ENTRY(route)	 entry;
+	char		*topic;
+	struct part	*part;
+};
+RB_HEAD(route_tree, route);
+
+struct producer {
+	RB_ENTRY(producer) entry;
+	uint64_t	 id;
+	uint64_t	 last_seq;	/* highest sequence stored */
+	int64_t		 last_use;
+	int		 refs;		/* connections using it */
+};
+RB_HEAD(prod_tree, producer);
+
+struct client {
+	int		 fd;
+	uint8_t		*rbuf;		/* bytes received, not yet parsed */
+	size_t		 rlen, rcap;
+	uint8_t		*obuf;		/* bytes to send */
+	size_t		 olen, ooff, ocap;
+	size_t		 pend;		/* acks of this turn start at obuf+pend */
+	int		 hello;		/* HELLO received */
+	int		 ack;		/* ACK_* */
+	struct producer	*prod;
+	int		 closing;	/* close once obuf is sent */
+	int		 paused;	/* EPOLLIN off: output backlog */
+	uint32_t	 events;	/* what epoll watches for it */
+	int		 in_turn;	/* on the turn list */
+	struct part	*touch[MAX_TOUCH]; /* partitions written this turn */
+	int		 ntouch;	/* > MAX_TOUCH: all of them */
+	TAILQ_ENTRY(client) link;
+	TAILQ_ENTRY(client) tlink;	/* clients with acks this turn */
+};
+TAILQ_HEAD(client_list, client);
+
+static int	topic_cmp(struct topic *, struct topic *);
+static int	part_cmp(struct part *, struct part *);
+static int	route_cmp(struct route *, struct route *);
+static int	prod_cmp(struct producer *, struct producer *);
+RB_PROTOTYPE_STATIC(topic_tree, topic, entry, topic_cmp);
+RB_PROTOTYPE_STATIC(part_tree, part, entry, part_cmp);
+RB_PROTOTYPE_STATIC(route_tree, route, entry, route_cmp);
+RB_PROTOTYPE_STATIC(prod_tree, producer, entry, prod_cmp);
+
+static __dead void usage(void);
+static void	daemon_wait(int);
+static void	store_open(void);
+static void	recover(void);
+static struct part *part_load(const char *, int);
+static int	part_new_segment(struct part *, uint64_t);
+static void	part_seal(struct part *);
+static int	part_flush(struct part *);
+static void	part_topic(struct part *, const char *, size_t);
+static struct part *route(const char *, size_t, uint32_t *);
+static void	routes_clear(void);
+static struct producer *producer_get(uint64_t, int);
+static void	producers_prune(int64_t);
+static void	listen_open(void);
+static void	accept_clients(void);
+static void	client_read(struct client *);
+static void	client_frames(struct client *);
+static void	client_hello(struct client *, const uint8_t *, size_t);
+static int	client_publish(struct client *, const uint8_t *, size_t);
+static void	client_seal(struct client *, const uint8_t *, size_t);
+static void	client_status(struct client *);
+static void	client_error(struct client *, uint64_t, uint32_t, const char *);
+static uint8_t *client_reserve(struct client *, size_t);
+static void	client_send(struct client *);
+static void	client_close(struct client *);
+static void	client_events(struct client *);
+static void	client_turn(struct client *);
+static void	turn_end(void);
+static void	reload(void);
+static int	load_rules(struct ruleset *, char *, size_t);
+static int64_t	next_rotate_at(int64_t);
+static void	shutdown_busd(void);
+
+static struct part_tree	parts = RB_INITIALIZER(&parts);
+static struct route_tree routes = RB_INITIALIZER(&routes);
+static struct prod_tree	producers = RB_INITIALIZER(&producers);
+static struct client_list clients = TAILQ_HEAD_INITIALIZER(clients);
+static struct client_list turn = TAILQ_HEAD_INITIALIZER(turn);
+static TAILQ_HEAD(, part) dirty = TAILQ_HEAD_INITIALIZER(dirty);
+
+static const char *dir;			/* the store */
+static const char *conf_file;		/* -c, or DIR/busd.conf if present */
+static char	**cli_rules;		/* -r, in order */
+static int	 ncli_rules;
+static struct ruleset rules;
+static uint64_t	 seg_size = BUS_SEGMENT_SIZE_DEFAULT;
+static size_t	 max_message = BUS_MESSAGE_MAX_DEFAULT;
+static size_t	 max_frame;
+static int	 max_clients = 256;
+static int	 nclients;
+static int	 rotate_hm = -1;	/* --rotate-at, minutes after 00:00 UTC */
+static int64_t	 rotate_next;		/* ns, 0: none */
+static int	 verbose;
+static int	 epfd = -1, lfd = -1, sigfd = -1;
+static int	 logfd = -1;		/* DIR/log */
+static int	 clockfd = -1;		/* DIR/log/.clock */
+static int64_t	 clock_last;		/* newest receive time handed out */
+static int64_t	 clock_published;	/* value in the clock file */
+static struct pidfh *pfh;
+static int	 sync_wanted;		/* a synced ack waits this turn */
+static struct route *route_last;	/* route() one-entry cache */
+static int64_t	 started;
+static uint64_t	 stat_msgs, stat_bytes, stat_dups;
+static int	 quitting;
+static char	 sockpath[PATH_MAX];
+
+enum { OPT_SEGSIZE = 256, OPT_ROTATEAT, OPT_MAXMSG, OPT_MAXCLIENTS };
+
+static const struct option longopts[] = {
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "version",		no_argument,		NULL, 'V' },
+	{ "segment-size",	required_argument,	NULL, OPT_SEGSIZE },
+	{ "rotate-at",		required_argument,	NULL, OPT_ROTATEAT },
+	{ "max-message",	required_argument,	NULL, OPT_MAXMSG },
+	{ "max-clients",	required_argument,	NULL, OPT_MAXCLIENTS },
+	{ NULL,			0,			NULL, 0 }
+};
+
+static __dead void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: busd [-bv] [-d dir] [-c file] [-r prefix:regex] ...\n"
+	    "            [--segment-size size] [--rotate-at HH:MM]\n"
+	    "            [--max-message size] [--max-clients n]\n");
+	exit(EX_USAGE);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct epoll_event ev[64];
+	const char *errstr;
+	char emsg[512];
+	uint64_t v;
+	int64_t now, wait_ns;
+	int ch, detach = 0, readyfd = -1, n, i, h, m, timeout;
+
+	while ((ch = getopt_long(argc, argv, "bc:d:hr:vV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'b':
+			detach = 1;
+			break;
+		case 'c':
+			conf_file = optarg;
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'r':
+			cli_rules = reallocarray(cli_rules, ncli_rules + 1,
+			    sizeof(*cli_rules));
+			if (cli_rules == NULL)
+				err(EX_OSERR, NULL);
+			cli_rules[ncli_rules++] = optarg;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'V':
+			printf("busd %s\n", BUS_VERSION);
+			exit(0);
+		case OPT_SEGSIZE:
+			if (parse_size(optarg, 1ULL << 50, &seg_size) == -1 ||
+			    seg_size < 4096)
+				errx(EX_USAGE, "--segment-size: '%s' is not a "
+				    "size of at least 4096 bytes", optarg);
+			break;
+		case OPT_ROTATEAT:
+			if (sscanf(optarg, "%2d:%2d", &h, &m) != 2 ||
+			    strlen(optarg) != 5 || h < 0 || h > 23 || m < 0 ||
+			    m > 59)
+				errx(EX_USAGE, "--rotate-at: '%s' is not HH:MM "
+				    "(UTC)", optarg);
+			rotate_hm = h * 60 + m;
+			break;
+		case OPT_MAXMSG:
+			if (parse_size(optarg, BUS_MESSAGE_MAX_LIMIT, &v) == -1
+			    || v == 0)
+				errx(EX_USAGE, "--max-message: '%s' is not a "
+				    "size from 1 to 64M", optarg);
+			max_message = v;
+			break;
+		case OPT_MAXCLIENTS:
+			max_clients = strtonum(optarg, 1, 100000, &errstr);
+			if (errstr != NULL)
+				errx(EX_USAGE, "--max-clients: '%s' is %s",
+				    optarg, errstr);
+			break;
+		case 'h':
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	dir = store_dir(dir);
+	max_frame = proto_max_frame(max_message);
+
+	/* Rules are checked before anything touches the store. */
+	if (load_rules(&rules, emsg, sizeof(emsg)) == -1)
+		errx(emsg[0] == '!' ? EX_CONFIG : EX_USAGE, "%s", emsg + 1);
+
+	if (detach) {
+		int p[2];
+		pid_t pid;
+
+		if (pipe2(p, O_CLOEXEC) == -1)
+			err(EX_OSERR, "pipe");
+		if ((pid = fork()) == -1)
+			err(EX_OSERR, "fork");
+		if (pid > 0) {
+			close(p[1]);
+			daemon_wait(p[0]);
+		}
+		close(p[0]);
+		readyfd = p[1];
+		setsid();
+	}
+	log_init(verbose, 0);
+	started = now_ns();
+	signal(SIGPIPE, SIG_IGN);
+	store_open();
+	recover();
+	listen_open();
+
+	/* Ready: recovery is done and the socket accepts connections. */
+	log_info("serving %s (pid %ld)", dir, (long)getpid());
+	if (readyfd != -1) {
+		int nullfd = open("/dev/null", O_RDWR);
+
+		log_init(verbose, 1);
+		if (nullfd != -1) {
+			dup2(nullfd, STDIN_FILENO);
+			dup2(nullfd, STDOUT_FILENO);
+			dup2(nullfd, STDERR_FILENO);
+			if (nullfd > STDERR_FILENO)
+				close(nullfd);
+		}
+		write(readyfd, "R", 1);
+		close(readyfd);
+	}
+	setproctitle("%s", dir);
+	if (rotate_hm >= 0)
+		rotate_next = next_rotate_at(now_ns());
+
+	while (!quitting) {
+		timeout = -1;
+		now = now_ns();
+		if (rotate_next) {
+			wait_ns = rotate_next - now;
+			timeout = wait_ns <= 0 ? 0 : (int)(wait_ns / 1000000 + 1);
+		}
+		if (timeout == -1 || timeout > 600000)
+			timeout = 600000;	/* prune producers now and then */
+		n = epoll_wait(epfd, ev, 64, timeout);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal(EX_OSERR, "epoll_wait");
+		}
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.ptr == &lfd) {
+				accept_clients();
+			} else if (ev[i].data.ptr == &sigfd) {
+				struct signalfd_siginfo si;
+
+				while (read(sigfd, &si, sizeof(si)) ==
+				    sizeof(si)) {
+					if (si.ssi_signo == SIGHUP)
+						reload();
+					else
+						quitting = 1;
+				}
+			} else {
+				struct client *c = ev[i].data.ptr;
+
+				client_turn(c);
+				if (ev[i].events & EPOLLOUT)
+					client_send(c);
+				if (ev[i].events & (EPOLLIN | EPOLLHUP |
+				    EPOLLERR))
+					client_read(c);
+			}
+		}
+		turn_end();
+		now = now_ns();
+		if (rotate_next && now >= rotate_next) {
+			struct part *p;
+
+			RB_FOREACH(p, part_tree, &parts)
+				if (p->nrecs > 0)
+					part_seal(p);
+			rotate_next = next_rotate_at(now);
+		}
+		producers_prune(now);
+	}
+	shutdown_busd();
+	return 0;
+}
+
+/* The parent of -b: exit once the child is ready, or as it exited. */
+static void
+daemon_wait(int fd)
+{
+	char c;
+	int status;
+
+	if (read(fd, &c, 1) == 1)
+		_exit(0);
+	if (wait(&status) == -1)
+		_exit(EX_OSERR);
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : EX_SOFTWARE);
+}
+
+/*
+ * Rules: -r first, then the configuration file, then the default.  On
+ * error err holds '!' (config file) or '?' (command line) and a message.
+ */
+static int
+load_rules(struct ruleset *rs, char *err, size_t len)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int i;
+
+	memset(rs, 0, sizeof(*rs));
+	for (i = 0; i < ncli_rules; i++) {
+		if (rules_add(rs, cli_rules[i], err + 1, len - 1) == -1) {
+			err[0] = '?';
+			rules_free(rs);
+			return -1;
+		}
+	}
+	if (conf_file == NULL) {
+		if (store_path(path, sizeof(path), dir, BUS_CONF) == 0 &&
+		    stat(path, &st) == 0)
+			conf_file = strdup(path);
+	}
+	if (conf_file != NULL &&
+	    rules_load_conf(rs, conf_file, err + 1, len - 1) == -1) {
+		err[0] = '!';
+		rules_free(rs);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+reload(void)
+{
+	struct ruleset nr;
+	char err[512];
+
+	if (load_rules(&nr, err, sizeof(err)) == -1) {
+		log_warnx("SIGHUP: keeping the old rules: %s", err + 1);
+		return;
+	}
+	rules_free(&rules);
+	rules = nr;
+	routes_clear();
+	log_info("SIGHUP: %zu rule(s) loaded", rules.n);
+}
+
+static void
+store_open(void)
+{
+	char p[PATH_MAX];
+	pid_t other;
+
+	if (store_mkdirs(dir) == -1)
+		fatal(EX_CANTCREAT, "cannot create store %s", dir);
+	if (store_path(p, sizeof(p), dir, BUS_PIDFILE) == -1)
+		fatal(EX_CANTCREAT, "%s", dir);
+	if ((pfh = pidfile_open(p, 0644, &other)) == NULL) {
+		if (errno == EEXIST)
+			fatalx(EX_TEMPFAIL, "store %s is in use by pid %ld",
+			    dir, (long)other);
+		fatal(EX_CANTCREAT, "%s", p);
+	}
+	pidfile_write(pfh);
+	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1 ||
+	    (logfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		fatal(EX_CANTCREAT, "%s", p);
+	if ((clockfd = openat(logfd, BUS_CLOCK, O_RDWR | O_CREAT | O_CLOEXEC,
+	    0644)) == -1)
+		fatal(EX_CANTCREAT, "%s/%s", p, BUS_CLOCK);
+}
+
+/* -------------------------------------------------------------- recovery */
+
+/*
+ * Open every partition; for each, check the active segment from its first
+ * record: a torn tail is cut (and logged), damage followed by valid
+ * records is not cut but sealed off in a segment of its own.  Indexes
+ * that are missing or doubtful are rebuilt.  The receive clock and the
+ * producers' last sequence numbers come back from the records.
+ */
+static void
+recover(void)
+{
+	char **names;
+	size_t n, i;
+
+	if (store_list_partitions(dir, &names, &n) == -1)
+		fatal(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
+	for (i = 0; i < n; i++)
+		part_load(names[i], 0);
+	store_free_names(names, n);
+	clock_published = clock_last;
+	{
+		uint8_t b[8];
+
+		le64_put(b, (uint64_t)clock_last);
+		if (pwrite(clockfd, b, 8, 0) != 8)
+			fatal(EX_IOERR, "%s/%s/%s", dir, BUS_LOGDIR, BUS_CLOCK);
+	}
+}
+
+/* Scan fd from pos; track producers, the clock, the last offset. */
+static uint64_t
+scan_records(struct part *p, int fd, uint64_t pos, uint64_t *last_off,
+    int *any, int track)
+{
+	uint8_t *buf;
+	size_t cap = 4 << 20, have = 0, off = 0;
+	struct bus_rec r;
+	const char *why;
+	ssize_t n, k;
+
+	if ((buf = malloc(cap)) == NULL)
+		fatal(EX_OSERR, NULL);
+	for (;;) {
+		if (off > 0) {
+			memmove(buf, buf + off, have - off);
+			have -= off;
+			off = 0;
+		}
+		if (have == cap) {
+			if (cap >= BUS_REC_MAX)
+				break;
+			cap *= 2;
+			if ((buf = realloc(buf, cap)) == NULL)
+				fatal(EX_OSERR, NULL);
+		}
+		if ((n = pread(fd, buf + have, cap - have, pos + have)) < 0)
+			fatal(EX_IOERR, "partition %s: read", p->name);
+		have += n;
+		while ((k = seg_rec_decode(buf + off, have - off, &r, &why)) > 0) {
+			if (*any && r.offset <= *last_off)
+				break;
+			*last_off = r.offset;
+			*any = 1;
+			if (r.recv_ns > clock_last)
+				clock_last = r.recv_ns;
+			if (r.recv_ns > p->last_recv)
+				p->last_recv = r.recv_ns;
+			if (track) {
+				struct producer *pr;
+
+				p->nrecs++;
+				if (r.producer != 0 &&
+				    (pr = producer_get(r.producer, 1)) != NULL &&
+				    r.seq > pr->last_seq)
+					pr->last_seq = r.seq;
+			}
+			off += k;
+			pos += k;
+		}
+		if (k != 0 || n == 0)
+			break;
+	}
+	free(buf);
+	return pos;
+}
+
+static struct part *
+part_load(const char *name, int create)
+{
+	struct part *p;
+	struct stat st;
+	uint64_t *segs = NULL, base, end, last_off = 0, at;
+	uint8_t h[BUS_SEG_HDR];
+	size_t nsegs = 0, i;
+	char n[32];
+	const char *why;
+	int any = 0, fd;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		fatal(EX_OSERR, NULL);
+	strlcpy(p->name, name, sizeof(p->name));
+	RB_INIT(&p->topics);
+	p->fd = p->idxfd = p->topicsfd = -1;
+	if (create && mkdirat(logfd, name, 0750) == -1 && errno != EEXIST) {
+		log_warn("partition %s: mkdir", name);
+		free(p);
+		return NULL;
+	}
+	if ((p->dirfd = openat(logfd, name, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
+		log_warn("partition %s", name);
+		free(p);
+		return NULL;
+	}
+	if ((p->topicsfd = openat(p->dirfd, BUS_TOPICS, O_RDWR | O_CREAT |
+	    O_APPEND | O_CLOEXEC, 0644)) == -1)
+		fatal(EX_IOERR, "partition %s: %s", name, BUS_TOPICS);
+	{
+		FILE *f;
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t len;
+		int tfd = dup(p->topicsfd);
+
+		if (tfd != -1 && (f = fdopen(tfd, "r")) != NULL) {
+			rewind(f);
+			while ((len = getline(&line, &cap, f)) > 0) {
+				if (line[len - 1] == '\n')
+					line[--len] = '\0';
+				if (len > 0 && topic_check(line, len, &why) == 0) {
+					struct topic *t = calloc(1, sizeof(*t));
+
+					if (t == NULL ||
+					    (t->name = strdup(line)) == NULL)
+						fatal(EX_OSERR, NULL);
+					if (RB_INSERT(topic_tree, &p->topics, t)) {
+						free(t->name);
+						free(t);
+					}
+				}
+			}
+			free(line);
+			fclose(f);
+		} else if (tfd != -1)
+			close(tfd);
+	}
+	if (store_list_segments(p->dirfd, &segs, &nsegs) == -1)
+		fatal(EX_IOERR, "partition %s", name);
+
+	/* Sealed segments: rebuild indexes that are missing or doubtful. */
+	for (i = 0; i + 1 < nsegs; i++) {
+		struct bus_idx_ent *e;
+		size_t cnt;
+
+		store_seg_name(n, sizeof(n), segs[i], "seg");
+		if ((fd = openat(p->dirfd, n, O_RDONLY | O_CLOEXEC)) == -1 ||
+		    fstat(fd, &st) == -1)
+			fatal(EX_IOERR, "partition %s: %s", name, n);
+		store_seg_name(n, sizeof(n), segs[i], "idx");
+		e = idx_load(p->dirfd, n, segs[i], &cnt);
+		at = BUS_SEG_HDR;
+		if (e == NULL || e[cnt - 1].pos >= (uint64_t)st.st_size) {
+			log_warnx("partition %s: rebuilding index %s", name, n);
+			if (idx_rebuild(p->dirfd, fd, n, segs[i], &end) == -1)
+				log_warn("partition %s: %s", name, n);
+		} else
+			at = e[cnt - 1].pos;
+		free(e);
+		/* The newest record (and clock) may be in the last sealed. */
+		if (i + 2 == nsegs)
+			scan_records(p, fd, at, &last_off, &any, 0);
+		close(fd);
+	}
+
+	if (nsegs == 0) {
+		free(segs);
+		if (part_new_segment(p, 0) == -1)
+			fatal(EX_IOERR, "partition %s: cannot create a segment",
+			    name);
+		p->next_off = 0;
+		goto done;
+	}
+
+	/* The active segment. */
+	base = segs[nsegs - 1];
+	free(segs);
+	store_seg_name(n, sizeof(n), base, "seg");
+	if ((p->fd = openat(p->dirfd, n, O_RDWR | O_APPEND | O_CLOEXEC)) == -1 ||
+	    fstat(p->fd, &st) == -1)
+		fatal(EX_IOERR, "partition %s: %s", name, n);
+	p->base = base;
+	if (st.st_size < BUS_SEG_HDR || pread(p->fd, h, sizeof(h), 0) !=
+	    sizeof(h) || seg_hdr_decode(h, &at, NULL, &why) == -1 ||
+	    at != base) {
+		if (st.st_size > BUS_SEG_HDR * 2) {
+			fatalx(EX_DATAERR, "partition %s: %s: damaged segment "
+			    "header; refusing to overwrite %lld bytes",
+			    name, n, (long long)st.st_size);
+		}
+		log_warnx("partition %s: %s: torn segment header rewritten",
+		    name, n);
+		seg_hdr_encode(h, base, now_ns());
+		if (ftruncate(p->fd, 0) == -1 ||
+		    pwrite(p->fd, h, sizeof(h), 0) != sizeof(h))
+			fatal(EX_IOERR, "partition %s: %s", name, n);
+		st.st_size = BUS_SEG_HDR;
+	}
+	end = scan_records(p, p->fd, BUS_SEG_HDR, &last_off, &any, 1);
+	if (end < (uint64_t)st.st_size) {
+		if (seg_resync(p->fd, end + 1, any ? last_off : 0, &at) == 1) {
+			/*
+			 * Valid records follow the damage: this is not a
+			 * torn tail.  Keep every byte, seal it, go on in a
+			 * new segment past the highest offset found.
+			 */
+			log_warnx("partition %s: %s: damaged record at byte "
+			    "offset %llu with valid records after it; segment "
+			    "kept as is and sealed", name, n,
+			    (unsigned long long)end);
+			scan_records(p, p->fd, at, &last_off, &any, 1);
+			close(p->fd);
+			p->fd = -1;
+			p->next_off = any ? last_off + 1 : p->base;
+			if (part_new_segment(p, p->next_off) == -1)
+				fatal(EX_IOERR, "partition %s", name);
+			goto done;
+		}
+		log_warnx("partition %s: %s: torn tail cut at byte offset %llu "
+		    "(%llu bytes dropped)", name, n, (unsigned long long)end,
+		    (unsigned long long)(st.st_size - end));
+		if (ftruncate(p->fd, end) == -1)
+			fatal(EX_IOERR, "partition %s: %s: truncate", name, n);
+		fdatasync(p->fd);
+	}
+	p->size = end;
+	p->next_off = any && last_off + 1 > p->base ? last_off + 1 : p->base;
+	store_seg_name(n, sizeof(n), p->base, "idx");
+	if (idx_rebuild(p->dirfd, p->fd, n, p->base, &end) == -1)
+		fatal(EX_IOERR, "partition %s: %s", name, n);
+	if ((p->idxfd = openat(p->dirfd, n, O_WRONLY | O_APPEND | O_CLOEXEC)) == -1)
+		fatal(EX_IOERR, "partition %s: %s", name, n);
+	{
+		struct bus_idx_ent *e;
+		size_t cnt;
+
+		if ((e = idx_load(p->dirfd, n, p->base, &cnt)) != NULL) {
+			p->idx_pos = e[cnt - 1].pos;
+			p->idx_any = 1;
+			free(e);
+		}
+	}
+	if (p->nrecs)
+		log_debug("partition %s: %llu records in the active segment, "
+		    "next offset %llu", name, (unsigned long long)p->nrecs,
+		    (unsigned long long)p->next_off);
+done:
+	if ((p->wbuf = malloc(WBUF_SIZE)) == NULL)
+		fatal(EX_OSERR, NULL);
+	p->wcap = WBUF_SIZE;
+	RB_INSERT(part_tree, &parts, p);
+	return p;
+}
+
+/* Start segment base in p: written header, empty index, dir synced. */
+static int
+part_new_segment(struct part *p, uint64_t base)
+{
+	uint8_t h[BUS_SEG_HDR], ih[BUS_IDX_HDR];
+	char n[32], in[32];
+	int fd, ifd;
+
+	store_seg_name(n, sizeof(n), base, "seg");
+	store_seg_name(in, sizeof(in), base, "idx");
+	if ((fd = openat(p->dirfd, n, O_RDWR | O_CREAT | O_EXCL | O_APPEND |
+	    O_CLOEXEC, 0644)) == -1) {
+		log_warn("partition %s: create %s", p->name, n);
+		return -1;
+	}
+	seg_hdr_encode(h, base, now_ns());
+	if (write(fd, h, sizeof(h)) != sizeof(h)) {
+		log_warn("partition %s: write %s", p->name, n);
+		close(fd);
+		unlinkat(p->dirfd, n, 0);
+		return -1;
+	}
+	if ((ifd = openat(p->dirfd, in, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_APPEND | O_CLOEXEC, 0644)) == -1) {
+		log_warn("partition %s: create %s", p->name, in);
+		close(fd);
+		unlinkat(p->dirfd, n, 0);
+		return -1;
+	}
+	idx_hdr_encode(ih, base);
+	if (write(ifd, ih, sizeof(ih)) != sizeof(ih))
+		log_warn("partition %s: write %s", p->name, in);
+	fsync(p->dirfd);
+	if (p->fd != -1)
+		close(p->fd);
+	if (p->idxfd != -1)
+		close(p->idxfd);
+	p->fd = fd;
+	p->idxfd = ifd;
+	p->base = base;
+	p->size = BUS_SEG_HDR;
+	p->idx_any = 0;
+	p->idx_pos = 0;
+	p->nrecs = 0;
+	return 0;
+}
+
+/* Seal the active segment (flush, sync) and open the next one. */
+static void
+part_seal(struct part *p)
+{
+	if (part_flush(p) == -1)
+		return;
+	if (fdatasync(p->fd) == -1 || fdatasync(p->idxfd) == -1)
+		log_warn("partition %s: sync on seal", p->name);
+	p->unsynced = 0;
+	if (part_new_segment(p, p->next_off) == -1)
+		log_warnx("partition %s: could not open a new segment; "
+		    "still appending to %020llu.seg", p->name,
+		    (unsigned long long)p->base);
+	else
+		log_debug("partition %s: sealed, next segment %020llu.seg",
+		    p->name, (unsigned long long)p->next_off);
+}
+
+/*
+ * Write the pending records of p.  On failure nothing partial stays
+ * visible: the file is cut back to its previous size and the offsets
+ * handed out for the lost records are taken back.
+ */
+static int
+part_flush(struct part *p)
+{
+	ssize_t n;
+	size_t done = 0;
+
+	if (p->wlen == 0)
+		return p->failed ? -1 : 0;
+	while (done < p->wlen) {
+		n = write(p->fd, p->wbuf + done, p->wlen - done);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			p->failed = n == 0 ? EIO : errno;
+			log_warnx("partition %s: %020llu.seg: write at byte "
+			    "offset %llu: %s", p->name,
+			    (unsigned long long)p->base,
+			    (unsigned long long)(p->size + done),
+			    strerror(p->failed));
+			if (ftruncate(p->fd, p->size) == -1)
+				log_warn("partition %s: truncate after a "
+				    "failed write", p->name);
+			p->next_off = p->buf_off;
+			p->wlen = 0;
+			p->ilen = 0;
+			return -1;
+		}
+		done += n;
+	}
+	p->size += p->wlen;
+	p->wlen = 0;
+	p->unsynced = 1;
+	if (p->ilen > 0) {
+		/* The index is a cache: a failure here costs a rebuild. */
+		if (write(p->idxfd, p->ibuf, p->ilen) != (ssize_t)p->ilen)
+			log_warn("partition %s: index write", p->name);
+		p->ilen = 0;
+	}
+	return 0;
+}
+
+static void
+part_topic(struct part *p, const char *t, size_t len)
+{
+	struct topic key, *tp;
+	char name[BUS_TOPIC_MAX + 2];
+
+	memcpy(name, t, len);
+	name[len] = '\0';
+	key.name = name;
+	if (RB_FIND(topic_tree, &p->topics, &key) != NULL)
+		return;
+	if ((tp = calloc(1, sizeof(*tp))) == NULL ||
+	    (tp->name = strdup(name)) == NULL)
+		fatal(EX_OSERR, NULL);
+	RB_INSERT(topic_tree, &p->topics, tp);
+	name[len] = '\n';
+	if (write(p->topicsfd, name, len + 1) != (ssize_t)len + 1)
+		log_warn("partition %s: %s", p->name, BUS_TOPICS);
+}
+
+/* ------------------------------------------------------------- routing */
+
+static struct part *
+route(const char *topic, size_t len, uint32_t *code)
+{
+	struct route key, *r, *last = route_last;
+	struct part pk, *p;
+	char t[BUS_TOPIC_MAX + 1];
+
+	if (last != NULL && strlen(last->topic) == len &&
+	    memcmp(last->topic, topic, len) == 0)
+		return last->part;
+	memcpy(t, topic, len);
+	t[len] = '\0';
+	key.topic = t;
+	if ((r = RB_FIND(route_tree, &routes, &key)) != NULL) {
+		route_last = r;
+		return r->part;
+	}
+	if (rules_route(&rules, topic, len, pk.name) == -1) {
+		*code = PE_ROUTE;
+		return NULL;
+	}
+	if ((p = RB_FIND(part_tree, &parts, &pk)) == NULL) {
+		if ((p = part_load(pk.name, 1)) == NULL) {
+			*code = PE_IO;
+			return NULL;
+		}
+		log_debug("partition %s created", p->name);
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (r->topic = strdup(t)) == NULL)
+		fatal(EX_OSERR, NULL);
+	r->part = p;
+	RB_INSERT(route_tree, &routes, r);
+	part_topic(p, topic, len);
+	route_last = r;
+	return p;
+}
+
+static void
+routes_clear(void)
+{
+	struct route *r, *nr;
+
+	RB_FOREACH_SAFE(r, route_tree, &routes, nr) {
+		RB_REMOVE(route_tree, &routes, r);
+		free(r->topic);
+		free(r);
+	}
+	route_last = NULL;
+}
+
+/* ----------------------------------------------------------- producers */
+
+static struct producer *
+producer_get(uint64_t id, int create)
+{
+	struct producer key, *p;
+
+	key.id = id;
+	if ((p = RB_FIND(prod_tree, &producers, &key)) != NULL || !create)
+		return p;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		fatal(EX_OSERR, NULL);
+	p->id = id;
+	p->last_use = now_ns();
+	RB_INSERT(prod_tree, &producers, p);
+	return p;
+}
+
+/* Forget producers idle for an hour: their resend window is long gone. */
+static void
+producers_prune(int64_t now)
+{
+	static int64_t last;
+	struct producer *p, *np;
+
+	if (now - last < 60LL * 1000000000LL)
+		return;
+	last = now;
+	RB_FOREACH_SAFE(p, prod_tree, &producers, np) {
+		if (p->refs == 0 && now - p->last_use > PRODUCER_IDLE) {
+			RB_REMOVE(prod_tree, &producers, p);
+			free(p);
+		}
+	}
+}
+
+/* ------------------------------------------------------------- clients */
+
+static void
+listen_open(void)
+{
+	struct sockaddr_un sun;
+	struct epoll_event ev;
+	sigset_t mask;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (store_path(sun.sun_path, sizeof(sun.sun_path), dir, BUS_SOCK) == -1)
+		fatalx(EX_CANTCREAT, "%s/%s: path too long for a socket", dir,
+		    BUS_SOCK);
+	strlcpy(sockpath, sun.sun_path, sizeof(sockpath));
+	/* We hold the pidfile lock: any socket there is stale. */
+	unlink(sockpath);
+	if ((lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		fatal(EX_OSERR, "socket");
+	if (bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		fatal(EX_CANTCREAT, "bind %s", sockpath);
+	if (chmod(sockpath, 0660) == -1)
+		fatal(EX_CANTCREAT, "chmod %s", sockpath);
+	if (listen(lfd, SOMAXCONN) == -1)
+		fatal(EX_OSERR, "listen");
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal(EX_OSERR, "signalfd");
+
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal(EX_OSERR, "epoll_create1");
+	ev.events = EPOLLIN;
+	ev.data.ptr = &lfd;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev) == -1)
+		fatal(EX_OSERR, "epoll_ctl");
+	ev.data.ptr = &sigfd;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev) == -1)
+		fatal(EX_OSERR, "epoll_ctl");
+}
+
+static void
+accept_clients(void)
+{
+	struct epoll_event ev;
+	struct client *c;
+	int fd;
+
+	for (;;) {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("accept");
+			return;
+		}
+		if ((c = calloc(1, sizeof(*c))) == NULL ||
+		    (c->rbuf = malloc(RBUF_INIT)) == NULL) {
+			log_warn("client");
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->rcap = RBUF_INIT;
+		TAILQ_INSERT_TAIL(&clients, c, link);
+		nclients++;
+		if (nclients > max_clients) {
+			client_error(c, 0, PE_BUSY, "too many clients");
+			c->closing = 1;
+			client_send(c);
+			if (c->fd == -1 || c->closing) {
+				client_close(c);
+				continue;
+			}
+		}
+		ev.events = c->events = EPOLLIN;
+		ev.data.ptr = c;
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			log_warn("epoll_ctl");
+			client_close(c);
+		}
+	}
+}
+
+static void
+client_read(struct client *c)
+{
+	ssize_t n;
+
+	if (c->closing || c->fd == -1)
+		return;
+	if (c->rlen == c->rcap) {
+		/* A frame bigger than the buffer (bounded by max_frame). */
+		size_t need = 4 + (size_t)le32_get(c->rbuf);
+		uint8_t *nb;
+
+		if (need > max_frame || need <= c->rcap ||
+		    (nb = realloc(c->rbuf, need)) == NULL) {
+			client_error(c, 0, PE_PROTO, "frame too large");
+			c->closing = 1;
+			return;
+		}
+		c->rbuf = nb;
+		c->rcap = need;
+	}
+	n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		log_debug("client %d: read: %s", c->fd, strerror(errno));
+		c->closing = 1;
+		c->olen = c->ooff = c->pend = 0;
+		return;
+	}
+	if (n == 0) {
+		/* The client is done sending; acks still go out. */
+		c->closing = 1;
+		return;
+	}
+	c->rlen += n;
+	client_frames(c);
+}
+
+static void
+client_frames(struct client *c)
+{
+	const uint8_t *body;
+	size_t blen, used = 0;
+	ssize_t fl;
+	uint8_t type;
+
+	client_turn(c);
+	while (!c->closing && (fl = proto_frame(c->rbuf + used,
+	    c->rlen - used, max_frame, &type, &body, &blen)) != 0) {
+		if (fl < 0) {
+			client_error(c, 0, PE_PROTO, "malformed frame length");
+			c->closing = 1;
+			break;
+		}
+		if (!c->hello && type != PT_HELLO && type != PT_STATUS &&
+		    type != PT_SEAL) {
+			client_error(c, 0, PE_PROTO, "HELLO must come first");
+			c->closing = 1;
+			break;
+		}
+		switch (type) {
+		case PT_HELLO:
+			client_hello(c, body, blen);
+			break;
+		case PT_PUBLISH:
+			if (client_publish(c, body, blen) == -1)
+				c->closing = 1;
+			break;
+		case PT_SEAL:
+			client_seal(c, body, blen);
+			break;
+		case PT_STATUS:
+			client_status(c);
+			break;
+		default:
+			client_error(c, 0, PE_PROTO, "unknown frame type");
+			c->closing = 1;
+			break;
+		}
+		used += fl;
+	}
+	if (used > 0) {
+		memmove(c->rbuf, c->rbuf + used, c->rlen - used);
+		c->rlen -= used;
+	}
+}
+
+static void
+client_hello(struct client *c, const uint8_t *b, size_t len)
+{
+	uint8_t *o;
+
+	if (c->hello || len < 16 || le32_get(b) != PROTO_MAGIC) {
+		client_error(c, 0, PE_PROTO, "bad HELLO");
+		c->closing = 1;
+		return;
+	}
+	if (le16_get(b + 4) != PROTO_VERSION) {
+		client_error(c, 0, PE_VERSION, "unsupported protocol version");
+		c->closing = 1;
+		return;
+	}
+	if (b[6] > ACK_SYNCED || le64_get(b + 8) == 0) {
+		client_error(c, 0, PE_PROTO, "bad ack level or producer id");
+		c->closing = 1;
+		return;
+	}
+	c->hello = 1;
+	c->ack = b[6];
+	c->prod = producer_get(le64_get(b + 8), 1);
+	c->prod->refs++;
+	c->prod->last_use = now_ns();
+	o = client_reserve(c, PROTO_FRAME_HDR + 32);
+	proto_hdr(o, PT_HELLO_OK, 32);
+	o += PROTO_FRAME_HDR;
+	le16_put(o, PROTO_VERSION);
+	le16_put(o + 2, 0);
+	le32_put(o + 4, max_message);
+	le32_put(o + 8, max_frame);
+	le32_put(o + 12, 0);
+	le64_put(o + 16, c->prod->id);
+	le64_put(o + 24, c->prod->last_seq);
+}
+
+static void
+client_touch(struct client *c, struct part *p)
+{
+	int i;
+
+	if (c->ntouch > MAX_TOUCH)
+		return;
+	for (i = 0; i < c->ntouch; i++)
+		if (c->touch[i] == p)
+			return;
+	if (c->ntouch == MAX_TOUCH)
+		c->ntouch++;
+	else
+		c->touch[c->ntouch++] = p;
+}
+
+/*
+ * Append every message of a PUBLISH frame.  The ACK is built in place as
+ * we go; on a bad message the messages before it stay acked, an ERROR
+ * names the bad one, and the connection closes (-1).
+ */
+static int
+client_publish(struct client *c, const uint8_t *b, size_t len)
+{
+	struct bus_rec m;
+	struct part *p;
+	const char *why;
+	uint8_t *ack = NULL;
+	size_t pos = 4, rs, ackoff = 0;
+	uint64_t first_seq = 0;
+	uint32_t count, i, code = 0, done = 0;
+	int64_t now;
+	char emsg[128];
+
+	if (len < 4) {
+		client_error(c, 0, PE_PROTO, "short PUBLISH");
+		return -1;
+	}
+	count = le32_get(b);
+	if (count > len / PROTO_MSG_HDR) {
+		client_error(c, 0, PE_PROTO, "PUBLISH count exceeds frame");
+		return -1;
+	}
+	if (c->ack != ACK_NONE && count > 0) {
+		ack = client_reserve(c, PROTO_FRAME_HDR + 16 + 8 * (size_t)count);
+		ackoff = ack - c->obuf;
+	}
+	now = now_ns();
+	c->prod->last_use = now;
+	for (i = 0; i < count; i++) {
+		if (proto_msg_decode(b, len, &pos, &m) == -1) {
+			client_error(c, 0, PE_PROTO, "malformed message");
+			code = PE_PROTO;
+			break;
+		}
+		if (i == 0)
+			first_seq = m.seq;
+		if (m.seq != first_seq + i) {
+			client_error(c, m.seq, PE_PROTO,
+			    "sequence numbers not consecutive");
+			code = PE_PROTO;
+			break;
+		}
+		if (m.seq <= c->prod->last_seq) {
+			/* Already stored: a resend after a reconnect. */
+			stat_dups++;
+			if (ack)
+				le64_put(c->obuf + ackoff + PROTO_FRAME_HDR +
+				    16 + 8 * (size_t)i, BUS_OFFSET_DUP);
+			done++;
+			continue;
+		}
+		if (m.topic_len + m.key_len + m.tags_len + m.payload_len >
+		    max_message) {
+			snprintf(emsg, sizeof(emsg), "message of %zu bytes "
+			    "exceeds the limit of %zu bytes", m.topic_len +
+			    m.key_len + m.tags_len + m.payload_len, max_message);
+			client_error(c, m.seq, PE_TOOBIG, emsg);
+			code = PE_TOOBIG;
+			break;
+		}
+		if (topic_check(m.topic, m.topic_len, &why) == -1) {
+			client_error(c, m.seq, PE_TOPIC, why);
+			code = PE_TOPIC;
+			break;
+		}
+		if ((m.flags & ~BUS_F_MASK) || tags_check(m.tags, m.tags_len)) {
+			client_error(c, m.seq, PE_PROTO, "bad flags or tags");
+			code = PE_PROTO;
+			break;
+		}
+		if ((p = route(m.topic, m.topic_len, &code)) == NULL) {
+			client_error(c, m.seq, code, code == PE_ROUTE ?
+			    "partition name for topic too long" :
+			    "cannot create partition");
+			break;
+		}
+		rs = seg_rec_size(m.topic_len, m.key_len, m.tags_len,
+		    m.payload_len);
+		if (p->wlen > 0 && p->wlen + rs > p->wcap)
+			part_flush(p);
+		if (p->size + p->wlen + rs > seg_size && p->nrecs > 0)
+			part_seal(p);
+		if (p->failed) {
+			client_error(c, m.seq, p->failed == ENOSPC ? PE_NOSPC :
+			    PE_IO, strerror(p->failed));
+			code = PE_IO;
+			break;
+		}
+		if (rs > p->wcap) {
+			uint8_t *nb = realloc(p->wbuf, rs);
+
+			if (nb == NULL)
+				fatal(EX_OSERR, NULL);
+			p->wbuf = nb;
+			p->wcap = rs;
+		}
+		if (p->wlen == 0)
+			p->buf_off = p->next_off;
+		m.offset = p->next_off++;
+		m.recv_ns = now > clock_last ? now : clock_last + 1;
+		clock_last = m.recv_ns;
+		m.producer = c->prod->id;
+		if (!p->idx_any ||
+		    p->size + p->wlen - p->idx_pos >= BUS_IDX_EVERY) {
+			struct bus_idx_ent e;
+
+			if (p->ilen == sizeof(p->ibuf))
+				part_flush(p);
+			e.offset = m.offset;
+			e.recv_ns = m.recv_ns;
+			e.pos = p->size + p->wlen;
+			idx_ent_encode(p->ibuf + p->ilen, &e);
+			p->ilen += BUS_IDX_ENT;
+			p->idx_pos = e.pos;
+			p->idx_any = 1;
+		}
+		p->wlen += seg_rec_encode(p->wbuf + p->wlen, &m);
+		p->last_recv = m.recv_ns;
+		p->nrecs++;
+		c->prod->last_seq = m.seq;
+		if (!p->dirty) {
+			p->dirty = 1;
+			TAILQ_INSERT_TAIL(&dirty, p, dlink);
+		}
+		client_touch(c, p);
+		stat_msgs++;
+		stat_bytes += m.payload_len;
+		if (ack)
+			le64_put(c->obuf + ackoff + PROTO_FRAME_HDR + 16 +
+			    8 * (size_t)i, m.offset);
+		done++;
+	}
+	if (ack) {
+		/* The error frame may have moved obuf; reach it by offset. */
+		ack = c->obuf + ackoff;
+		proto_hdr(ack, PT_ACK, 16 + 8 * (size_t)count);
+		le64_put(ack + PROTO_FRAME_HDR, first_seq);
+		le32_put(ack + PROTO_FRAME_HDR + 8, done);
+		le32_put(ack + PROTO_FRAME_HDR + 12, 0);
+		if (done < count) {
+			/* Shrink the ACK to what was done, keep what follows. */
+			size_t full = PROTO_FRAME_HDR + 16 + 8 * (size_t)count;
+			size_t used = PROTO_FRAME_HDR + 16 + 8 * (size_t)done;
+
+			proto_hdr(ack, PT_ACK, 16 + 8 * (size_t)done);
+			memmove(ack + used, ack + full,
+			    c->olen - (ackoff + full));
+			c->olen -= full - used;
+			if (done == 0) {
+				memmove(ack, ack + used, c->olen - (ackoff + used));
+				c->olen -= used;
+			}
+		}
+	}
+	if (c->ack == ACK_SYNCED && done > 0)
+		sync_wanted = 1;
+	return code ? -1 : 0;
+}
+
+static void
+client_seal(struct client *c, const uint8_t *b, size_t len)
+{
+	struct patset *ps = NULL;
+	struct part *p;
+	char *pat, err[300];
+	uint32_t plen, sealed = 0;
+	uint8_t *o;
+
+	if (len < 4 || (plen = le32_get(b)) > len - 4) {
+		client_error(c, 0, PE_PROTO, "malformed SEAL");
+		c->closing = 1;
+		return;
+	}
+	if (plen > 0) {
+		if ((pat = strndup((const char *)b + 4, plen)) == NULL)
+			fatal(EX_OSERR, NULL);
+		ps = patset_new(&pat, 1, err, sizeof(err));
+		free(pat);
+		if (ps == NULL) {
+			client_error(c, 0, PE_PATTERN, err);
+			return;
+		}
+	}
+	RB_FOREACH(p, part_tree, &parts) {
+		if (ps != NULL && !patset_match(ps, p->name, strlen(p->name)))
+			continue;
+		if (p->nrecs == 0 && p->wlen == 0)
+			continue;
+		part_seal(p);
+		sealed++;
+	}
+	patset_free(ps);
+	o = client_reserve(c, PROTO_FRAME_HDR + 4);
+	proto_hdr(o, PT_SEAL_OK, 4);
+	le32_put(o + PROTO_FRAME_HDR, sealed);
+}
+
+static void
+client_status(struct client *c)
+{
+	struct part *p;
+	char *js = NULL, t[40];
+	size_t jl = 0;
+	FILE *f;
+	uint8_t *o;
+	int first = 1;
+
+	if ((f = open_memstream(&js, &jl)) == NULL)
+		fatal(EX_OSERR, NULL);
+	format_time(t, sizeof(t), clock_last);
+	fprintf(f, "{\"pid\":%ld,\"store\":\"%s\",\"uptime_s\":%lld,"
+	    "\"clients\":%d,\"messages\":%llu,\"bytes\":%llu,"
+	    "\"duplicates\":%llu,\"last_receive\":\"%s\",\"partitions\":[",
+	    (long)getpid(), dir, (long long)((now_ns() - started) / 1000000000),
+	    nclients, (unsigned long long)stat_msgs,
+	    (unsigned long long)stat_bytes, (unsigned long long)stat_dups, t);
+	RB_FOREACH(p, part_tree, &parts) {
+		fprintf(f, "%s{\"name\":\"%s\",\"next_offset\":%llu,"
+		    "\"active_base\":%llu,\"active_bytes\":%llu}",
+		    first ? "" : ",", p->name, (unsigned long long)p->next_off,
+		    (unsigned long long)p->base,
+		    (unsigned long long)(p->size + p->wlen));
+		first = 0;
+	}
+	fprintf(f, "]}");
+	fclose(f);
+	o = client_reserve(c, PROTO_FRAME_HDR + jl);
+	proto_hdr(o, PT_STATUS_OK, jl);
+	memcpy(o + PROTO_FRAME_HDR, js, jl);
+	free(js);
+}
+
+static void
+client_error(struct client *c, uint64_t seq, uint32_t code, const char *text)
+{
+	size_t tl = strlen(text);
+	uint8_t *o;
+
+	log_debug("client %d: %s: %s", c->fd, proto_err_name(code), text);
+	o = client_reserve(c, PROTO_FRAME_HDR + 16 + tl);
+	proto_hdr(o, PT_ERROR, 16 + tl);
+	le64_put(o + PROTO_FRAME_HDR, seq);
+	le32_put(o + PROTO_FRAME_HDR + 8, code);
+	le32_put(o + PROTO_FRAME_HDR + 12, tl);
+	memcpy(o + PROTO_FRAME_HDR + 16, text, tl);
+}
+
+static uint8_t *
+client_reserve(struct client *c, size_t n)
+{
+	uint8_t *nb;
+	size_t nc;
+
+	/* Never moves data within obuf: callers hold offsets into it. */
+	if (c->olen + n > c->ocap) {
+		nc = c->ocap ? c->ocap : 4096;
+		while (c->olen + n > nc)
+			nc *= 2;
+		if (nc != c->ocap) {
+			if ((nb = realloc(c->obuf, nc)) == NULL)
+				fatal(EX_OSERR, NULL);
+			c->obuf = nb;
+			c->ocap = nc;
+		}
+	}
+	c->olen += n;
+	return c->obuf + c->olen - n;
+}
+
+static void
+client_send(struct client *c)
+{
+	ssize_t n;
+
+	while (c->fd != -1 && c->ooff < c->olen) {
+		n = send(c->fd, c->obuf + c->ooff, c->olen - c->ooff,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			c->closing = 1;
+			c->ooff = c->olen = 0;
+			break;
+		}
+		c->ooff += n;
+	}
+	if (c->ooff == c->olen) {
+		c->ooff = c->olen = 0;
+		c->pend = 0;
+	}
+	client_events(c);
+}
+
+/* Watch for input unless closing or backlogged; for output if pending. */
+static void
+client_events(struct client *c)
+{
+	struct epoll_event ev;
+
+	c->paused = c->olen - c->ooff > OUT_HIGH;
+	ev.events = (c->paused || c->closing ? 0 : EPOLLIN) |
+	    (c->ooff < c->olen ? EPOLLOUT : 0);
+	if (c->fd == -1 || ev.events == c->events)
+		return;
+	c->events = ev.events;
+	ev.data.ptr = c;
+	epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Put c on this turn's list: its acks go out at the end of the turn. */
+static void
+client_turn(struct client *c)
+{
+	if (c->in_turn)
+		return;
+	c->in_turn = 1;
+	c->pend = c->olen;
+	c->ntouch = 0;
+	TAILQ_INSERT_TAIL(&turn, c, tlink);
+}
+
+static void
+client_close(struct client *c)
+{
+	if (c->fd != -1) {
+		epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+	}
+	if (c->prod)
+		c->prod->refs--;
+	if (c->in_turn)
+		TAILQ_REMOVE(&turn, c, tlink);
+	TAILQ_REMOVE(&clients, c, link);
+	nclients--;
+	free(c->rbuf);
+	free(c->obuf);
+	free(c);
+}
+
+/* Did a write or sync fail for a partition this client wrote to? */
+static int
+client_failed(struct client *c)
+{
+	struct part *p;
+	int i;
+
+	if (c->ntouch > MAX_TOUCH) {
+		TAILQ_FOREACH(p, &dirty, dlink)
+			if (p->failed)
+				return p->failed;
+		return 0;
+	}
+	for (i = 0; i < c->ntouch; i++)
+		if (c->touch[i]->failed)
+			return c->touch[i]->failed;
+	return 0;
+}
+
+/*
+ * The end of a turn: write every dirty partition, publish the clock,
+ * release written acks, sync once if a synced ack waits, release those.
+ */
+static void
+turn_end(void)
+{
+	struct client *c, *nc;
+	struct part *p;
+	uint8_t b[8];
+	int e;
+
+	TAILQ_FOREACH(p, &dirty, dlink)
+		part_flush(p);
+	if (clock_last != clock_published) {
+		le64_put(b, (uint64_t)clock_last);
+		if (pwrite(clockfd, b, 8, 0) == 8)
+			clock_published = clock_last;
+	}
+	if (sync_wanted) {
+		TAILQ_FOREACH(p, &dirty, dlink) {
+			if (p->unsynced && fdatasync(p->fd) == -1) {
+				p->failed = errno;
+				log_warn("partition %s: fdatasync", p->name);
+			}
+			p->unsynced = p->failed ? p->unsynced : 0;
+		}
+		sync_wanted = 0;
+	}
+	TAILQ_FOREACH_SAFE(c, &turn, tlink, nc) {
+		TAILQ_REMOVE(&turn, c, tlink);
+		c->in_turn = 0;
+		if ((e = client_failed(c)) != 0) {
+			/* Take back this turn's acks; say why instead. */
+			c->olen = c->pend;
+			client_error(c, 0, e == ENOSPC ? PE_NOSPC : PE_IO,
+			    strerror(e));
+			c->closing = 1;
+		}
+		c->ntouch = 0;
+		client_send(c);
+		if (c->closing && c->ooff == c->olen)
+			client_close(c);
+	}
+	while ((p = TAILQ_FIRST(&dirty)) != NULL) {
+		TAILQ_REMOVE(&dirty, p, dlink);
+		p->dirty = 0;
+		p->failed = 0;
+	}
+}
+
+static int64_t
+next_rotate_at(int64_t now)
+{
+	int64_t day = 86400LL * 1000000000LL, t;
+
+	t = now - now % day + (int64_t)rotate_hm * 60 * 1000000000LL;
+	if (t <= now)
+		t += day;
+	return t;
+}
+
+/* SIGTERM: take what clients already sent, write, sync, leave. */
+static void
+shutdown_busd(void)
+{
+	struct client *c, *nc;
+	struct part *p;
+	int rounds;
+
+	log_info("shutting down");
+	epoll_ctl(epfd, EPOLL_CTL_DEL, lfd, NULL);
+	close(lfd);
+	unlink(sockpath);
+	for (rounds = 0; rounds < 64; rounds++) {
+		int any = 0;
+
+		TAILQ_FOREACH_SAFE(c, &clients, link, nc) {
+			size_t before = c->rlen;
+
+			if (c->closing || c->paused)
+				continue;
+			client_read(c);
+			if (c->rlen != before || c->in_turn)
+				any = 1;
+		}
+		sync_wanted = 1;
+		turn_end();
+		if (!any)
+			break;
+	}
+	RB_FOREACH(p, part_tree, &parts) {
+		part_flush(p);
+		if (fdatasync(p->fd) == -1)
+			log_warn("partition %s: fdatasync", p->name);
+		fdatasync(p->idxfd);
+	}
+	TAILQ_FOREACH_SAFE(c, &clients, link, nc)
+		client_close(c);
+	pidfile_remove(pfh);
+}
+
+static int
+topic_cmp(struct topic *a, struct topic *b)
+{
+	return strcmp(a->name, b->name);
+}
+
+static int
+part_cmp(struct part *a, struct part *b)
+{
+	return strcmp(a->name, b->name);
+}
+
+static int
+route_cmp(struct route *a, struct route *b)
+{
+	return strcmp(a->topic, b->topic);
+}
+
+static int
+prod_cmp(struct producer *a, struct producer *b)
+{
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+RB_GENERATE_STATIC(topic_tree, topic, entry, topic_cmp);
+RB_GENERATE_STATIC(part_tree, part, entry, part_cmp);
+RB_GENERATE_STATIC(route_tree, route, entry, route_cmp);
+RB_GENERATE_STATIC(prod_tree, producer, entry, prod_cmp);

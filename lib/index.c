@@ -1,0 +1,186 @@
+/*
+ * Sparse segment indexes.  An index only ever speeds things up: any entry
+ * may be wrong, so callers verify the record an entry points at and fall
+ * back to scanning the segment.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus.h"
+
+void
+idx_hdr_encode(uint8_t *p, uint64_t base)
+{
+	memcpy(p, BUS_IDX_MAGIC, 8);
+	le64_put(p + 8, base);
+}
+
+void
+idx_ent_encode(uint8_t *p, const struct bus_idx_ent *e)
+{
+	le64_put(p, e->offset);
+	le64_put(p + 8, (uint64_t)e->recv_ns);
+	le64_put(p + 16, e->pos);
+}
+
+void
+idx_ent_decode(const uint8_t *p, struct bus_idx_ent *e)
+{
+	e->offset = le64_get(p);
+	e->recv_ns = (int64_t)le64_get(p + 8);
+	e->pos = le64_get(p + 16);
+}
+
+struct bus_idx_ent *
+idx_load(int dirfd, const char *name, uint64_t base, size_t *n)
+{
+	struct bus_idx_ent *e = NULL;
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t cnt, i, len;
+	ssize_t r;
+	int fd;
+
+	*n = 0;
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1 || st.st_size < BUS_IDX_HDR)
+		goto out;
+	/* A torn last entry (busd died mid-write) is simply ignored. */
+	cnt = (st.st_size - BUS_IDX_HDR) / BUS_IDX_ENT;
+	len = BUS_IDX_HDR + cnt * BUS_IDX_ENT;
+	if ((buf = malloc(len)) == NULL)
+		goto out;
+	if ((r = pread(fd, buf, len, 0)) < 0 || (size_t)r != len)
+		goto out;
+	if (memcmp(buf, BUS_IDX_MAGIC, 8) != 0 || le64_get(buf + 8) != base)
+		goto out;
+	if (cnt == 0 || (e = reallocarray(NULL, cnt, sizeof(*e))) == NULL)
+		goto out;
+	for (i = 0; i < cnt; i++) {
+		idx_ent_decode(buf + BUS_IDX_HDR + i * BUS_IDX_ENT, &e[i]);
+		/* Keep the longest prefix that is strictly increasing. */
+		if (i > 0 && (e[i].offset <= e[i - 1].offset ||
+		    e[i].recv_ns <= e[i - 1].recv_ns ||
+		    e[i].pos <= e[i - 1].pos))
+			break;
+		if (e[i].pos < BUS_SEG_HDR || e[i].offset < base)
+			break;
+	}
+	*n = i;
+	if (i == 0) {
+		free(e);
+		e = NULL;
+	}
+out:
+	free(buf);
+	close(fd);
+	return e;
+}
+
+ssize_t
+idx_search(const struct bus_idx_ent *e, size_t n, int by_time, uint64_t key)
+{
+	size_t lo = 0, hi = n, mid;
+	uint64_t v;
+
+	/* Find the first entry > key, answer the one before. */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		v = by_time ? (uint64_t)e[mid].recv_ns : e[mid].offset;
+		if (by_time ? (int64_t)v <= (int64_t)key : v <= key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (ssize_t)lo - 1;
+}
+
+/*
+ * Scan the segment at segfd, write a fresh index beside it as name.
+ * On return *valid_end is the end of the last whole record.
+ */
+int
+idx_rebuild(int dirfd, int segfd, const char *name, uint64_t base,
+    uint64_t *valid_end)
+{
+	char tmp[64];
+	uint8_t *buf = NULL, ent[BUS_IDX_ENT], hdr[BUS_IDX_HDR];
+	size_t cap = 1 << 20, have = 0, off = 0;
+	uint64_t pos = BUS_SEG_HDR, last_idx = 0;
+	struct bus_rec r;
+	struct bus_idx_ent e;
+	const char *why;
+	ssize_t n, k;
+	FILE *f = NULL;
+	int fd = -1, first = 1, rc = -1;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	if ((fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644)) == -1)
+		return -1;
+	if ((f = fdopen(fd, "w")) == NULL)
+		goto out;
+	fd = -1;
+	idx_hdr_encode(hdr, base);
+	fwrite(hdr, 1, sizeof(hdr), f);
+	if ((buf = malloc(cap)) == NULL)
+		goto out;
+	for (;;) {
+		if (off > 0) {
+			memmove(buf, buf + off, have - off);
+			have -= off;
+			off = 0;
+		}
+		n = pread(segfd, buf + have, cap - have, pos + have - off);
+		if (n < 0)
+			goto out;
+		have += n;
+		while ((k = seg_rec_decode(buf + off, have - off, &r, &why)) > 0) {
+			if (first || pos - last_idx >= BUS_IDX_EVERY) {
+				e.offset = r.offset;
+				e.recv_ns = r.recv_ns;
+				e.pos = pos;
+				idx_ent_encode(ent, &e);
+				fwrite(ent, 1, sizeof(ent), f);
+				last_idx = pos;
+				first = 0;
+			}
+			off += k;
+			pos += k;
+		}
+		if (k < 0 || n == 0)
+			break;
+		if (k == 0 && have - off == cap) {
+			/* One record larger than the buffer. */
+			uint8_t *nb;
+			if (cap >= BUS_REC_MAX)
+				break;
+			if ((nb = realloc(buf, cap * 2)) == NULL)
+				goto out;
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	if (fflush(f) == EOF || fsync(fileno(f)) == -1)
+		goto out;
+	if (renameat(dirfd, tmp, dirfd, name) == -1)
+		goto out;
+	*valid_end = pos;
+	rc = 0;
+out:
+	if (rc == -1)
+		unlinkat(dirfd, tmp, 0);
+	if (f != NULL)
+		fclose(f);
+	if (fd != -1)
+		close(fd);
+	free(buf);
+	return rc;
+}

@@ -1,0 +1,212 @@
+/*
+ * Frames of the busd socket protocol.  See bus-protocol(7).
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "proto.h"
+
+size_t
+proto_max_frame(size_t max_message)
+{
+	size_t m = max_message + PROTO_MSG_HDR + 64 * 1024;
+
+	return m < PROTO_FRAME_MIN_MAX ? PROTO_FRAME_MIN_MAX : m;
+}
+
+ssize_t
+proto_frame(const uint8_t *buf, size_t avail, size_t max, uint8_t *type,
+    const uint8_t **body, size_t *blen)
+{
+	size_t len;
+
+	if (avail < 4)
+		return 0;
+	len = le32_get(buf);
+	if (len < 1 || len + 4 > max)
+		return -1;
+	if (avail < len + 4)
+		return 0;
+	*type = buf[4];
+	*body = buf + PROTO_FRAME_HDR;
+	*blen = len - 1;
+	return len + 4;
+}
+
+size_t
+proto_hdr(uint8_t *p, uint8_t type, size_t blen)
+{
+	le32_put(p, blen + 1);
+	p[4] = type;
+	return PROTO_FRAME_HDR;
+}
+
+size_t
+proto_msg_size(size_t topic, size_t key, size_t tags, size_t payload)
+{
+	return PROTO_MSG_HDR + topic + key + tags + payload;
+}
+
+int
+proto_msg_decode(const uint8_t *b, size_t len, size_t *pos, struct bus_rec *r)
+{
+	const uint8_t *p = b + *pos;
+	size_t left = len - *pos, need;
+
+	if (left < PROTO_MSG_HDR)
+		return -1;
+	r->seq = le64_get(p);
+	r->send_ns = (int64_t)le64_get(p + 8);
+	r->event_ns = (int64_t)le64_get(p + 16);
+	r->flags = p[24];
+	r->topic_len = p[25];
+	r->key_len = le16_get(p + 26);
+	r->tags_len = le32_get(p + 28);
+	r->payload_len = le32_get(p + 32);
+	need = (size_t)r->topic_len + r->key_len + r->tags_len + r->payload_len;
+	if (need > left - PROTO_MSG_HDR)
+		return -1;
+	p += PROTO_MSG_HDR;
+	r->topic = (const char *)p;
+	p += r->topic_len;
+	r->key = r->key_len ? (const char *)p : NULL;
+	p += r->key_len;
+	r->tags = p;
+	p += r->tags_len;
+	r->payload = p;
+	r->size = PROTO_MSG_HDR + need;
+	*pos += r->size;
+	return 0;
+}
+
+size_t
+proto_msg_encode(uint8_t *p, const struct bus_rec *r)
+{
+	uint8_t *v = p + PROTO_MSG_HDR;
+
+	le64_put(p, r->seq);
+	le64_put(p + 8, (uint64_t)r->send_ns);
+	le64_put(p + 16, (uint64_t)r->event_ns);
+	p[24] = r->flags;
+	p[25] = r->topic_len;
+	le16_put(p + 26, r->key_len);
+	le32_put(p + 28, r->tags_len);
+	le32_put(p + 32, r->payload_len);
+	memcpy(v, r->topic, r->topic_len);
+	v += r->topic_len;
+	if (r->key_len)
+		memcpy(v, r->key, r->key_len);
+	v += r->key_len;
+	if (r->tags_len)
+		memcpy(v, r->tags, r->tags_len);
+	v += r->tags_len;
+	if (r->payload_len)
+		memcpy(v, r->payload, r->payload_len);
+	v += r->payload_len;
+	return v - p;
+}
+
+const char *
+proto_err_name(uint32_t code)
+{
+	switch (code) {
+	case PE_PROTO:		return "protocol error";
+	case PE_TOPIC:		return "invalid topic";
+	case PE_TOOBIG:		return "message too large";
+	case PE_IO:		return "write failed";
+	case PE_VERSION:	return "unsupported protocol version";
+	case PE_BUSY:		return "too many clients";
+	case PE_ROUTE:		return "no route for topic";
+	case PE_PATTERN:	return "invalid pattern";
+	case PE_NOSPC:		return "disk full";
+	}
+	return "unknown error";
+}
+
+int
+proto_connect(const char *dir)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (store_path(sun.sun_path, sizeof(sun.sun_path), dir, BUS_SOCK) == -1)
+		return -1;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int
+proto_send_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = send(fd, p, len, MSG_NOSIGNAL)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+ssize_t
+proto_recv_frame(int fd, uint8_t **buf, size_t *cap, uint8_t *type,
+    const uint8_t **body, size_t *blen)
+{
+	size_t have = 0, need = 4;
+	uint8_t *nb;
+	ssize_t n;
+
+	for (;;) {
+		if (need > *cap) {
+			if ((nb = realloc(*buf, need)) == NULL)
+				return -1;
+			*buf = nb;
+			*cap = need;
+		}
+		while (have < need) {
+			n = read(fd, *buf + have, need - have);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				if (n == 0)
+					errno = ECONNRESET;
+				return -1;
+			}
+			have += n;
+		}
+		if (need == 4) {
+			need = 4 + (size_t)le32_get(*buf);
+			if (need < PROTO_FRAME_HDR || need > 256 * 1024 * 1024) {
+				errno = EPROTO;
+				return -1;
+			}
+			continue;
+		}
+		break;
+	}
+	*type = (*buf)[4];
+	*body = *buf + PROTO_FRAME_HDR;
+	*blen = need - PROTO_FRAME_HDR;
+	return need;
+}

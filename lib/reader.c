@@ -1,0 +1,590 @@
+/*
+ * Partition reader.  It keeps the segment it reads open by descriptor, so
+ * a segment that is replaced (compaction) or deleted (retention) under it
+ * stays readable to the end; it then moves on to the next newer segment
+ * by name.  It only ever returns records whose length and CRC check out.
+ *
+ * When the record at the read position is incomplete, nothing of it is
+ * kept: the next attempt re-reads from the record's first byte, so bytes
+ * of a torn tail that busd truncated at restart are never combined with
+ * what busd wrote after.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus.h"
+
+#define RD_BUF	(256 * 1024)
+
+struct preader {
+	char		*name;		/* partition name */
+	int		 dirfd;		/* partition directory */
+	uint64_t	*segs;		/* segment bases, ascending */
+	size_t		 nsegs;
+	int		 fd;		/* open segment, or -1 */
+	uint64_t	 base;		/* its base offset */
+	uint64_t	 pos;		/* file position of buf[off] */
+	uint8_t		*buf;		/* data read from the segment */
+	size_t		 cap, have, off;
+	uint64_t	 min_off;	/* skip records below this offset */
+	int64_t		 min_time;	/* skip records received before */
+	int		 peeked;	/* rec holds the next record */
+	struct bus_rec	 rec;
+	uint64_t	 last_off;	/* offset of the last record returned */
+	int		 any;		/* last_off is meaningful */
+	uint64_t	 gap;		/* records lost to retention */
+	char		 err[512];	/* last PR_CORRUPT description */
+};
+
+static int	rd_list(struct preader *);
+static int	rd_open_seg(struct preader *, uint64_t, uint64_t);
+static int	rd_fill(struct preader *);
+
+struct preader *
+preader_open(const char *dir, const char *name)
+{
+	struct preader *pr;
+	char p[4096];
+
+	if ((pr = calloc(1, sizeof(*pr))) == NULL)
+		return NULL;
+	pr->fd = -1;
+	pr->dirfd = -1;
+	if ((pr->name = strdup(name)) == NULL ||
+	    (pr->buf = malloc(RD_BUF)) == NULL)
+		goto fail;
+	pr->cap = RD_BUF;
+	if (snprintf(p, sizeof(p), "%s/%s/%s", dir, BUS_LOGDIR, name) >=
+	    (int)sizeof(p)) {
+		errno = ENAMETOOLONG;
+		goto fail;
+	}
+	if ((pr->dirfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		goto fail;
+	if (rd_list(pr) == -1)
+		goto fail;
+	return pr;
+fail:
+	preader_close(pr);
+	return NULL;
+}
+
+void
+preader_close(struct preader *pr)
+{
+	if (pr == NULL)
+		return;
+	if (pr->fd != -1)
+		close(pr->fd);
+	if (pr->dirfd != -1)
+		close(pr->dirfd);
+	free(pr->segs);
+	free(pr->buf);
+	free(pr->name);
+	free(pr);
+}
+
+const char *
+preader_name(const struct preader *pr)
+{
+	return pr->name;
+}
+
+int
+preader_dirfd(const struct preader *pr)
+{
+	return pr->dirfd;
+}
+
+const char *
+preader_error(const struct preader *pr)
+{
+	return pr->err;
+}
+
+uint64_t
+preader_gap(struct preader *pr)
+{
+	uint64_t g = pr->gap;
+
+	pr->gap = 0;
+	return g;
+}
+
+static int
+rd_list(struct preader *pr)
+{
+	free(pr->segs);
+	pr->segs = NULL;
+	pr->nsegs = 0;
+	return store_list_segments(pr->dirfd, &pr->segs, &pr->nsegs);
+}
+
+static void
+rd_corrupt(struct preader *pr, uint64_t pos, const char *why)
+{
+	char n[32];
+
+	store_seg_name(n, sizeof(n), pr->base, "seg");
+	snprintf(pr->err, sizeof(pr->err), "partition %s: file %s: byte "
+	    "offset %llu: %s", pr->name, n, (unsigned long long)pos, why);
+}
+
+/* Open segment base at file position pos (0: just after the header). */
+static int
+rd_open_seg(struct preader *pr, uint64_t base, uint64_t pos)
+{
+	uint8_t h[BUS_SEG_HDR];
+	char n[32];
+	const char *why;
+	uint64_t b;
+	int fd;
+
+	store_seg_name(n, sizeof(n), base, "seg");
+	if ((fd = openat(pr->dirfd, n, O_RDONLY | O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (pread(fd, h, sizeof(h), 0) != sizeof(h)) {
+		/* Being created right now: try again later. */
+		close(fd);
+		return 0;
+	}
+	if (seg_hdr_decode(h, &b, NULL, &why) == -1 || b != base) {
+		close(fd);
+		pr->base = base;
+		rd_corrupt(pr, 0, b != base ? "header base offset does not "
+		    "match the file name" : why);
+		return PR_CORRUPT;
+	}
+	if (pr->fd != -1)
+		close(pr->fd);
+	pr->fd = fd;
+	pr->base = base;
+	pr->pos = pos ? pos : BUS_SEG_HDR;
+	pr->have = pr->off = 0;
+	return 1;
+}
+
+/* Read more of the open segment; returns bytes added, 0 at EOF, -1. */
+static int
+rd_fill(struct preader *pr)
+{
+	ssize_t n;
+
+	if (pr->off > 0) {
+		memmove(pr->buf, pr->buf + pr->off, pr->have - pr->off);
+		pr->pos += pr->off;
+		pr->have -= pr->off;
+		pr->off = 0;
+	}
+	if (pr->have == pr->cap) {
+		uint8_t *nb;
+		size_t nc = pr->cap * 2;
+
+		if (nc > BUS_REC_MAX + RD_BUF)
+			nc = BUS_REC_MAX + RD_BUF;
+		if (nc == pr->cap || (nb = realloc(pr->buf, nc)) == NULL)
+			return -1;
+		pr->buf = nb;
+		pr->cap = nc;
+	}
+	do
+		n = pread(pr->fd, pr->buf + pr->have, pr->cap - pr->have,
+		    pr->pos + pr->have);
+	while (n == -1 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	pr->have += n;
+	return (int)n;
+}
+
+/* Index of the first segment with base > b, or nsegs. */
+static size_t
+rd_next_seg(const struct preader *pr, uint64_t b)
+{
+	size_t lo = 0, hi = pr->nsegs, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (pr->segs[mid] <= b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Find the next position at or after from where a valid record with an
+ * offset above after starts.  1 found (*at), 0 none, -1 error.
+ */
+int
+seg_resync(int fd, uint64_t from, uint64_t after, uint64_t *at)
+{
+	uint8_t *buf;
+	size_t cap = 1 << 20, have, i;
+	struct bus_rec r;
+	const char *why;
+	ssize_t n, k;
+	int rc = 0;
+
+	if ((buf = malloc(cap)) == NULL)
+		return -1;
+	for (;;) {
+		if ((n = pread(fd, buf, cap, from)) < 0) {
+			rc = -1;
+			break;
+		}
+		have = n;
+		if (have < BUS_REC_HDR)
+			break;
+		for (i = 0; i + BUS_REC_HDR <= have; i++) {
+			k = seg_rec_decode(buf + i, have - i, &r, &why);
+			if (k > 0 && r.offset > after) {
+				*at = from + i;
+				rc = 1;
+				goto out;
+			}
+			if (k == 0 && i > 0 && have == cap)
+				break;	/* reread from here with more data */
+			if (k == 0 && have == cap) {
+				/* a huge record: validate it by itself */
+				uint8_t *big;
+				size_t blen = le32_get(buf) + 4;
+				if ((big = malloc(blen)) == NULL ||
+				    pread(fd, big, blen, from) != (ssize_t)blen) {
+					free(big);
+					i = 1;
+					break;
+				}
+				k = seg_rec_decode(big, blen, &r, &why);
+				free(big);
+				if (k > 0 && r.offset > after) {
+					*at = from;
+					rc = 1;
+					goto out;
+				}
+				i = 1;
+				break;
+			}
+		}
+		if (have < cap && i + BUS_REC_HDR > have)
+			break;
+		from += i;
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+int
+preader_peek(struct preader *pr, struct bus_rec *r)
+{
+	const char *why;
+	ssize_t k;
+	size_t nx;
+	int n, rc;
+
+	if (pr->peeked) {
+		*r = pr->rec;
+		return PR_REC;
+	}
+	for (;;) {
+		if (pr->fd == -1) {
+			if (pr->nsegs == 0 && rd_list(pr) == -1)
+				return PR_ERR;
+			if (pr->nsegs == 0)
+				return PR_WAIT;
+			rc = rd_open_seg(pr, pr->segs[0], 0);
+			if (rc <= 0) {
+				if (rc == 0)
+					rd_list(pr);
+				return rc < 0 ? rc : PR_WAIT;
+			}
+		}
+		k = seg_rec_decode(pr->buf + pr->off, pr->have - pr->off,
+		    &pr->rec, &why);
+		if (k > 0) {
+			if (pr->rec.offset < pr->min_off ||
+			    pr->rec.recv_ns < pr->min_time ||
+			    (pr->any && pr->rec.offset <= pr->last_off)) {
+				pr->off += k;
+				continue;
+			}
+			pr->peeked = 1;
+			*r = pr->rec;
+			return PR_REC;
+		}
+		if (k < 0) {
+			uint64_t at, bad = pr->pos + pr->off;
+			/*
+			 * In the newest segment, damage with nothing valid
+			 * after it is a torn tail busd will cut at restart:
+			 * wait.  Anywhere else it is real damage.
+			 */
+			rd_list(pr);
+			nx = rd_next_seg(pr, pr->base);
+			if (nx == pr->nsegs && seg_resync(pr->fd, bad + 1,
+			    pr->any ? pr->last_off : 0, &at) == 0) {
+				pr->have = pr->off;
+				return PR_WAIT;
+			}
+			rd_corrupt(pr, bad, why);
+			return PR_CORRUPT;
+		}
+		/* Incomplete: read more. */
+		if ((n = rd_fill(pr)) < 0)
+			return PR_ERR;
+		if (n > 0)
+			continue;
+		/* At the end of this segment.  Is there a newer one? */
+		nx = rd_next_seg(pr, pr->base);
+		if (nx == pr->nsegs) {
+			if (rd_list(pr) == -1)
+				return PR_ERR;
+			nx = rd_next_seg(pr, pr->base);
+		}
+		if (nx == pr->nsegs) {
+			pr->have = pr->off;	/* drop a partial record */
+			return PR_WAIT;
+		}
+		if (pr->have > pr->off) {
+			/* Re-check: the writer may have finished it. */
+			if ((n = rd_fill(pr)) > 0)
+				continue;
+			rd_corrupt(pr, pr->pos + pr->off,
+			    "truncated record at the end of a sealed segment");
+			return PR_CORRUPT;
+		}
+		rc = rd_open_seg(pr, pr->segs[nx], 0);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			/*
+			 * Deleted under us (list again and go on), or still
+			 * being created (wait for its header).
+			 */
+			uint64_t want = pr->segs[nx];
+
+			if (rd_list(pr) == -1)
+				return PR_ERR;
+			nx = rd_next_seg(pr, pr->base);
+			if (nx < pr->nsegs && pr->segs[nx] == want)
+				return PR_WAIT;
+			continue;
+		}
+	}
+}
+
+void
+preader_advance(struct preader *pr)
+{
+	if (!pr->peeked)
+		return;
+	pr->off += pr->rec.size;
+	pr->last_off = pr->rec.offset;
+	pr->any = 1;
+	pr->peeked = 0;
+}
+
+int
+preader_skip_corrupt(struct preader *pr, uint64_t *skipped)
+{
+	uint64_t bad = pr->pos + pr->off, at;
+	size_t nx;
+	int rc;
+
+	if (pr->fd == -1)
+		return -1;
+	rc = seg_resync(pr->fd, bad + 1, pr->any ? pr->last_off : 0, &at);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		*skipped = at - bad;
+		pr->pos = at;
+		pr->have = pr->off = 0;
+		return 0;
+	}
+	/* Nothing valid after it in this segment: go to the next one. */
+	*skipped = 0;
+	rd_list(pr);
+	nx = rd_next_seg(pr, pr->base);
+	if (nx == pr->nsegs) {
+		pr->pos = bad;
+		return -1;
+	}
+	return rd_open_seg(pr, pr->segs[nx], 0) == 1 ? 0 : -1;
+}
+
+/* Record at pos in fd if it decodes and has the expected offset. */
+static int
+rd_check_at(int fd, uint64_t pos, uint64_t offset)
+{
+	uint8_t h[BUS_REC_HDR];
+
+	if (pread(fd, h, sizeof(h), pos) != sizeof(h))
+		return 0;
+	return le64_get(h + 16) == offset;
+}
+
+/* Position the open segment near key using its index. */
+static void
+rd_index_jump(struct preader *pr, int by_time, uint64_t key)
+{
+	struct bus_idx_ent *e;
+	char n[32];
+	size_t cnt;
+	ssize_t i;
+
+	store_seg_name(n, sizeof(n), pr->base, "idx");
+	if ((e = idx_load(pr->dirfd, n, pr->base, &cnt)) == NULL)
+		return;
+	i = idx_search(e, cnt, by_time, key);
+	/* Verify the entry; a wrong index costs a scan, never a record. */
+	if (i >= 0 && rd_check_at(pr->fd, e[i].pos, e[i].offset)) {
+		pr->pos = e[i].pos;
+		pr->have = pr->off = 0;
+	}
+	free(e);
+}
+
+static void
+rd_reset(struct preader *pr)
+{
+	if (pr->fd != -1)
+		close(pr->fd);
+	pr->fd = -1;
+	pr->peeked = 0;
+	pr->any = 0;
+	pr->have = pr->off = 0;
+	pr->min_off = 0;
+	pr->min_time = INT64_MIN;
+}
+
+int
+preader_seek_offset(struct preader *pr, uint64_t off)
+{
+	size_t i;
+	int rc;
+
+	rd_reset(pr);
+	if (rd_list(pr) == -1)
+		return -1;
+	pr->min_off = off;
+	if (pr->nsegs == 0)
+		return 0;
+	if (pr->segs[0] > off)
+		pr->gap = pr->segs[0] - off;
+	i = rd_next_seg(pr, off);
+	i = i > 0 ? i - 1 : 0;
+	if ((rc = rd_open_seg(pr, pr->segs[i], 0)) < 0)
+		return -1;
+	if (rc == 1)
+		rd_index_jump(pr, 0, off);
+	return 0;
+}
+
+/* Receive time of the first record of segment i; INT64_MAX if none. */
+static int64_t
+rd_first_time(struct preader *pr, size_t i)
+{
+	uint8_t h[BUS_REC_HDR];
+	char n[32];
+	int fd;
+	int64_t t = INT64_MAX;
+
+	store_seg_name(n, sizeof(n), pr->segs[i], "seg");
+	if ((fd = openat(pr->dirfd, n, O_RDONLY | O_CLOEXEC)) == -1)
+		return t;
+	/* The header is enough for ordering; the CRC is checked on read. */
+	if (pread(fd, h, sizeof(h), BUS_SEG_HDR) == sizeof(h))
+		t = (int64_t)le64_get(h + 24);
+	close(fd);
+	return t;
+}
+
+int
+preader_seek_time(struct preader *pr, int64_t t)
+{
+	size_t lo, hi, mid;
+	int rc;
+
+	rd_reset(pr);
+	if (rd_list(pr) == -1)
+		return -1;
+	pr->min_time = t;
+	if (pr->nsegs == 0)
+		return 0;
+	/* Last segment whose first record was received at or before t. */
+	lo = 0;
+	hi = pr->nsegs;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (rd_first_time(pr, mid) <= t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	lo = lo > 0 ? lo - 1 : 0;
+	if ((rc = rd_open_seg(pr, pr->segs[lo], 0)) < 0)
+		return -1;
+	if (rc == 1)
+		rd_index_jump(pr, 1, (uint64_t)t);
+	return 0;
+}
+
+int
+preader_end_offset(struct preader *pr, uint64_t *end)
+{
+	struct bus_rec r;
+	struct preader *tmp;
+	char dir[32];
+	int rc = 0;
+
+	/* A second reader on the same directory walks the newest segment. */
+	if (rd_list(pr) == -1)
+		return -1;
+	*end = 0;
+	if (pr->nsegs == 0)
+		return 0;
+	if ((tmp = calloc(1, sizeof(*tmp))) == NULL)
+		return -1;
+	tmp->fd = -1;
+	tmp->min_time = INT64_MIN;
+	tmp->name = pr->name;
+	snprintf(dir, sizeof(dir), ".");
+	if ((tmp->dirfd = openat(pr->dirfd, dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || (tmp->buf = malloc(RD_BUF)) == NULL ||
+	    rd_list(tmp) == -1) {
+		rc = -1;
+		goto out;
+	}
+	tmp->cap = RD_BUF;
+	*end = tmp->segs[tmp->nsegs - 1];
+	if (rd_open_seg(tmp, *end, 0) == 1) {
+		rd_index_jump(tmp, 0, UINT64_MAX);
+		while (preader_peek(tmp, &r) == PR_REC) {
+			*end = r.offset + 1;
+			preader_advance(tmp);
+		}
+	}
+out:
+	tmp->name = NULL;
+	preader_close(tmp);
+	return rc;
+}
+
+int
+preader_seek_end(struct preader *pr)
+{
+	uint64_t end;
+
+	if (preader_end_offset(pr, &end) == -1)
+		return -1;
+	return preader_seek_offset(pr, end);
+}

@@ -1,0 +1,246 @@
+/*
+ * The store directory: where things live, and which of them exist.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus.h"
+
+const char *
+store_dir(const char *flag)
+{
+	static char buf[PATH_MAX];
+	const char *e, *home;
+
+	if (flag != NULL)
+		return flag;
+	if ((e = getenv("BUS_DIR")) != NULL && *e != '\0')
+		return e;
+	if (geteuid() == 0)
+		return "/var/lib/bus";
+	if ((e = getenv("XDG_STATE_HOME")) != NULL && *e == '/')
+		snprintf(buf, sizeof(buf), "%s/bus", e);
+	else if ((home = getenv("HOME")) != NULL && *home != '\0')
+		snprintf(buf, sizeof(buf), "%s/.local/state/bus", home);
+	else
+		snprintf(buf, sizeof(buf), "/tmp/bus-%u", (unsigned)geteuid());
+	return buf;
+}
+
+static int
+mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX], *p;
+
+	if (strlcpy(buf, path, sizeof(buf)) >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+int
+store_mkdirs(const char *dir)
+{
+	char p[PATH_MAX];
+
+	if (mkdir_p(dir, 0750) == -1)
+		return -1;
+	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1 ||
+	    (mkdir(p, 0750) == -1 && errno != EEXIST))
+		return -1;
+	if (store_path(p, sizeof(p), dir, BUS_CURSORDIR) == -1 ||
+	    (mkdir(p, 0750) == -1 && errno != EEXIST))
+		return -1;
+	return 0;
+}
+
+int
+store_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", dir, name);
+
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_busd_alive(const char *dir, pid_t *pid)
+{
+	char p[PATH_MAX], b[32];
+	ssize_t n;
+	int fd, alive = 0;
+
+	if (store_path(p, sizeof(p), dir, BUS_PIDFILE) == -1)
+		return 0;
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) == -1 && errno == EWOULDBLOCK) {
+		alive = 1;
+		if (pid != NULL) {
+			*pid = 0;
+			if ((n = pread(fd, b, sizeof(b) - 1, 0)) > 0) {
+				b[n] = '\0';
+				*pid = (pid_t)strtol(b, NULL, 10);
+			}
+		}
+	}
+	close(fd);
+	return alive;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Is name "<20 digits>.seg"?  Its base in *base if so. */
+static int
+seg_name_base(const char *name, uint64_t *base)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return 0;
+		v = v * 10 + (name[i] - '0');
+	}
+	if (strcmp(name + 20, ".seg") != 0)
+		return 0;
+	*base = v;
+	return 1;
+}
+
+int
+store_list_segments(int dirfd, uint64_t **out, size_t *n)
+{
+	struct dirent *de;
+	uint64_t *v = NULL, *nv, base;
+	size_t cnt = 0, cap = 0;
+	DIR *d;
+	int fd;
+
+	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!seg_name_base(de->d_name, &base))
+			continue;
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL) {
+				free(v);
+				closedir(d);
+				return -1;
+			}
+			v = nv;
+		}
+		v[cnt++] = base;
+	}
+	closedir(d);
+	qsort(v, cnt, sizeof(*v), cmp_u64);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+store_list_partitions(const char *dir, char ***out, size_t *n)
+{
+	char p[PATH_MAX], **v = NULL, **nv;
+	const char *why;
+	struct dirent *de;
+	size_t cnt = 0, cap = 0;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1)
+		return -1;
+	if ((d = opendir(p)) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d)) != NULL) {
+		if (topic_check(de->d_name, strlen(de->d_name), &why) == -1)
+			continue;
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL)
+				goto fail;
+			v = nv;
+		}
+		if ((v[cnt] = strdup(de->d_name)) == NULL)
+			goto fail;
+		cnt++;
+	}
+	closedir(d);
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), cmp_str);
+	*out = v;
+	*n = cnt;
+	return 0;
+fail:
+	closedir(d);
+	store_free_names(v, cnt);
+	return -1;
+}
+
+void
+store_free_names(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void
+store_seg_name(char *buf, size_t len, uint64_t base, const char *ext)
+{
+	snprintf(buf, len, "%020llu.%s", (unsigned long long)base, ext);
+}
+
+int64_t
+store_clock_read(int fd)
+{
+	uint8_t b[8];
+
+	if (pread(fd, b, 8, 0) != 8)
+		return 0;
+	return (int64_t)le64_get(b);
+}
