@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #include "bus.h"
 #include "log.h"
 #include "proto.h"
@@ -282,6 +284,7 @@ main(int argc, char *argv[])
 		usage();
 	dir = store_dir(dir);
 	max_frame = proto_max_frame(max_message);
+	setproctitle_init(argc, argv, environ);
 
 	/* Rules are checked before anything touches the store. */
 	if (load_rules(&rules, emsg, sizeof(emsg)) == -1)
