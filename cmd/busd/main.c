@@ -105,6 +105,7 @@ struct client {
 	int		 hello;		/* HELLO received */
 	int		 ack;		/* ACK_* */
 	struct producer	*prod;
+	uint64_t	 seq_mark;	/* prod->last_seq when the turn began */
 	int		 closing;	/* close once obuf is sent */
 	int		 paused;	/* EPOLLIN off: output backlog */
 	uint32_t	 events;	/* what epoll watches for it */
@@ -580,10 +581,13 @@ part_load(const char *name, int create)
 	strlcpy(p->name, name, sizeof(p->name));
 	RB_INIT(&p->topics);
 	p->fd = p->idxfd = p->topicsfd = -1;
-	if (create && mkdirat(logfd, name, 0750) == -1 && errno != EEXIST) {
-		log_warn("partition %s: mkdir", name);
-		free(p);
-		return NULL;
+	if (create) {
+		if (mkdirat(logfd, name, 0750) == -1 && errno != EEXIST) {
+			log_warn("partition %s: mkdir", name);
+			free(p);
+			return NULL;
+		}
+		fsync(logfd);	/* the new name must outlive a crash */
 	}
 	if ((p->dirfd = openat(logfd, name, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1) {
@@ -1163,6 +1167,7 @@ client_hello(struct client *c, const uint8_t *b, size_t len)
 	c->prod = producer_get(le64_get(b + 8), 1);
 	c->prod->refs++;
 	c->prod->last_use = now_ns();
+	c->seq_mark = c->prod->last_seq;
 	o = client_reserve(c, PROTO_FRAME_HDR + 32);
 	proto_hdr(o, PT_HELLO_OK, 32);
 	o += PROTO_FRAME_HDR;
@@ -1516,6 +1521,7 @@ client_turn(struct client *c)
 	c->in_turn = 1;
 	c->pend = c->olen;
 	c->ntouch = 0;
+	c->seq_mark = c->prod ? c->prod->last_seq : 0;
 	TAILQ_INSERT_TAIL(&turn, c, tlink);
 }
 
@@ -1589,8 +1595,13 @@ turn_end(void)
 		TAILQ_REMOVE(&turn, c, tlink);
 		c->in_turn = 0;
 		if ((e = client_failed(c)) != 0) {
-			/* Take back this turn's acks; say why instead. */
+			/*
+			 * Take back this turn's acks and say why; the
+			 * producer must resend what followed its mark.
+			 */
 			c->olen = c->pend;
+			if (c->prod)
+				c->prod->last_seq = c->seq_mark;
 			client_error(c, 0, e == ENOSPC ? PE_NOSPC : PE_IO,
 			    strerror(e));
 			c->closing = 1;

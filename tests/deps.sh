@@ -1,0 +1,25 @@
+#!/bin/sh
+# Install what building and testing bus needs, when it is missing.
+# As root on Debian/Ubuntu it runs apt-get; otherwise it prints the command.
+set -e
+need=""
+have_pc() { pkg-config --exists "$1" 2>/dev/null; }
+command -v cc >/dev/null 2>&1 || need="$need gcc libc6-dev"
+command -v make >/dev/null 2>&1 || need="$need make"
+command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
+have_pc libbsd-overlay || need="$need libbsd-dev"
+have_pc libpcre2-8 || need="$need libpcre2-dev"
+command -v bats >/dev/null 2>&1 || need="$need bats"
+command -v mandoc >/dev/null 2>&1 || need="$need mandoc"
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+	echo "installing build dependencies:$need"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $need >/dev/null
+else
+	echo "missing build dependencies; as root run:" >&2
+	echo "  apt-get update && apt-get install -y$need" >&2
+	exit 1
+fi
