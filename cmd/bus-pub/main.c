@@ -64,9 +64,13 @@ static uint64_t	 next_seq = 1;		/* sequence of the next message */
 static uint64_t	 acked;			/* messages acknowledged */
 static int64_t	 send_ns;		/* stamp for the current block */
 
-/* Output: [0, sent) sent and unacknowledged, [sent, olen) not yet sent. */
+/*
+ * Output: [head, sent) sent and unacknowledged, [sent, olen) not yet
+ * sent.  Acknowledged frames are dropped by moving head; the buffer is
+ * compacted only when head passes half of it.
+ */
 static uint8_t	*obuf;
-static size_t	 olen, ocap, sent;
+static size_t	 olen, ocap, sent, head;
 static size_t	 frame_at = SIZE_MAX;	/* open PUBLISH frame, or none */
 static uint32_t	 frame_count;
 
@@ -279,6 +283,14 @@ out_reserve(size_t n)
 	uint8_t *nb;
 	size_t nc;
 
+	if (olen + n > ocap && head > 0) {
+		memmove(obuf, obuf + head, olen - head);
+		olen -= head;
+		sent -= head;
+		if (frame_at != SIZE_MAX)
+			frame_at -= head;
+		head = 0;
+	}
 	if (olen + n > ocap) {
 		nc = ocap ? ocap : 1 << 20;
 		while (olen + n > nc)
@@ -393,7 +405,7 @@ pump(int draining)
 			/* busd closes once it has written what we sent. */
 			shutdown(sock, SHUT_WR);
 		}
-		want_in = !eof && olen < WINDOW_BYTES;
+		want_in = !eof && olen - head < WINDOW_BYTES;
 		pfd[0].fd = want_in ? STDIN_FILENO : -1;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = sock;
@@ -491,17 +503,15 @@ handle_frames(void)
 				errx(EX_PROTOCOL, "malformed ACK from busd");
 			count = le32_get(body + 8);
 			acked += count;
-			if (olen == 0 || sent == 0)
-				break;
-			/* The acked frame is the first in obuf. */
-			flen = 4 + (size_t)le32_get(obuf);
-			if (flen > sent)
+			/* The acked frame is the oldest one sent. */
+			if (sent - head < 4 ||
+			    (flen = 4 + (size_t)le32_get(obuf + head)) >
+			    sent - head)
 				errx(EX_PROTOCOL, "ACK for a frame not sent");
-			memmove(obuf, obuf + flen, olen - flen);
-			olen -= flen;
-			sent -= flen;
-			if (frame_at != SIZE_MAX)
-				frame_at -= flen;
+			head += flen;
+			if (head == olen) {
+				head = sent = olen = 0;
+			}
 			break;
 		case PT_ERROR:
 			if (blen < 16)

@@ -1,0 +1,246 @@
+/*
+ * Durable cursors, written the way checkpoint files must be: temp file,
+ * fsync, rename, fsync of the directory.  See cursor.h for the format.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "cursor.h"
+
+int
+cursor_name_check(const char *name)
+{
+	const char *why;
+	size_t n = strlen(name);
+
+	if (n > CURSOR_NAME_MAX || topic_check(name, n, &why) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+cursor_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s/%s", dir, BUS_CURSORDIR, name);
+
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int
+cursor_set(struct cursor *c, const char *part, uint64_t next)
+{
+	struct cursor_part *np;
+	size_t i;
+
+	for (i = 0; i < c->nparts; i++) {
+		if (strcmp(c->parts[i].name, part) == 0) {
+			c->parts[i].next = next;
+			return 0;
+		}
+	}
+	if ((np = reallocarray(c->parts, c->nparts + 1, sizeof(*np))) == NULL)
+		return -1;
+	c->parts = np;
+	strlcpy(c->parts[c->nparts].name, part, sizeof(c->parts[0].name));
+	c->parts[c->nparts].next = next;
+	c->nparts++;
+	return 0;
+}
+
+uint64_t
+cursor_get(const struct cursor *c, const char *part, int *found)
+{
+	size_t i;
+
+	for (i = 0; i < c->nparts; i++) {
+		if (strcmp(c->parts[i].name, part) == 0) {
+			*found = 1;
+			return c->parts[i].next;
+		}
+	}
+	*found = 0;
+	return 0;
+}
+
+void
+cursor_free(struct cursor *c)
+{
+	free(c->parts);
+	c->parts = NULL;
+	c->nparts = 0;
+	c->recv_ns = 0;
+}
+
+int
+cursor_load(const char *dir, const char *name, struct cursor *c, char *err,
+    size_t errlen)
+{
+	char path[PATH_MAX], *line = NULL, part[256];
+	unsigned long long v;
+	long long t;
+	size_t cap = 0, lineno = 0;
+	ssize_t len;
+	const char *why;
+	FILE *f;
+	int rc = 1;
+
+	memset(c, 0, sizeof(*c));
+	if (cursor_path(path, sizeof(path), dir, name) == -1) {
+		snprintf(err, errlen, "cursor %s: %s", name, strerror(errno));
+		return -1;
+	}
+	if ((f = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((len = getline(&line, &cap, f)) != -1) {
+		lineno++;
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (lineno == 1) {
+			if (strcmp(line, "bus-cursor 1") != 0) {
+				snprintf(err, errlen, "%s: not a bus cursor "
+				    "(first line '%.40s')", path, line);
+				rc = -1;
+				break;
+			}
+			continue;
+		}
+		if (lineno == 2) {
+			if (sscanf(line, "recv %lld", &t) != 1) {
+				snprintf(err, errlen, "%s:2: expected 'recv NS'",
+				    path);
+				rc = -1;
+				break;
+			}
+			c->recv_ns = t;
+			continue;
+		}
+		if (sscanf(line, "%255s %llu", part, &v) != 2 ||
+		    topic_check(part, strlen(part), &why) == -1) {
+			snprintf(err, errlen, "%s:%zu: expected 'PARTITION "
+			    "OFFSET'", path, lineno);
+			rc = -1;
+			break;
+		}
+		if (cursor_set(c, part, v) == -1) {
+			snprintf(err, errlen, "%s", strerror(errno));
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == 1 && lineno < 2) {
+		snprintf(err, errlen, "%s: empty or truncated cursor file",
+		    path);
+		rc = -1;
+	}
+	free(line);
+	fclose(f);
+	if (rc == -1)
+		cursor_free(c);
+	return rc;
+}
+
+int
+cursor_save(const char *dir, const char *name, const struct cursor *c)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 16], cdir[PATH_MAX];
+	size_t i;
+	FILE *f;
+	int fd, dfd, e;
+
+	if (cursor_path(path, sizeof(path), dir, name) == -1 ||
+	    store_path(cdir, sizeof(cdir), dir, BUS_CURSORDIR) == -1)
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644)) == -1)
+		return -1;
+	if ((f = fdopen(fd, "w")) == NULL) {
+		e = errno;
+		close(fd);
+		unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	fprintf(f, "bus-cursor 1\nrecv %lld\n", (long long)c->recv_ns);
+	for (i = 0; i < c->nparts; i++)
+		fprintf(f, "%s %llu\n", c->parts[i].name,
+		    (unsigned long long)c->parts[i].next);
+	if (fflush(f) == EOF || fsync(fileno(f)) == -1) {
+		e = errno;
+		fclose(f);
+		unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	if (fclose(f) == EOF || rename(tmp, path) == -1) {
+		e = errno;
+		unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	if ((dfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+cursor_list(const char *dir, char ***out, size_t *n)
+{
+	char p[PATH_MAX], **v = NULL, **nv;
+	struct dirent *de;
+	size_t cnt = 0;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	if (store_path(p, sizeof(p), dir, BUS_CURSORDIR) == -1)
+		return -1;
+	if ((d = opendir(p)) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d)) != NULL) {
+		if (cursor_name_check(de->d_name) == -1 ||
+		    strstr(de->d_name, ".tmp") != NULL)
+			continue;
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+			continue;
+		if ((nv = reallocarray(v, cnt + 1, sizeof(*v))) == NULL ||
+		    (nv[cnt] = strdup(de->d_name)) == NULL) {
+			closedir(d);
+			store_free_names(nv ? nv : v, cnt);
+			return -1;
+		}
+		v = nv;
+		cnt++;
+	}
+	closedir(d);
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), cmp_str);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
