@@ -264,6 +264,14 @@ struct patset *patset_new(char *const *, int, char *, size_t);
 int	patset_match(const struct patset *, const char *, size_t);
 void	patset_free(struct patset *);
 
+/* A search regex with a capture group: extract the first capture. */
+struct capre;
+struct capre *capre_new(const char *, char *, size_t);
+/* 1 and the capture if the regex matches s with group 1 set; else 0. */
+int	capre_first(struct capre *, const void *, size_t, const char **,
+	    size_t *);
+void	capre_free(struct capre *);
+
 /* ------------------------------------------------------------- timefmt */
 
 int64_t	now_ns(void);

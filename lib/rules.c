@@ -265,3 +265,74 @@ patset_free(struct patset *ps)
 		pcre2_match_data_free(ps->md);
 	free(ps);
 }
+
+/* A search regex whose first capture is extracted (bus-pub's -regex flags). */
+struct capre {
+	pcre2_code		*re;
+	pcre2_match_data	*md;
+};
+
+struct capre *
+capre_new(const char *re, char *err, size_t errlen)
+{
+	PCRE2_UCHAR msg[256];
+	PCRE2_SIZE eoff;
+	struct capre *c;
+	uint32_t ncap = 0;
+	int ec;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return NULL;
+	}
+	c->re = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, 0, &ec,
+	    &eoff, NULL);
+	if (c->re == NULL) {
+		pcre2_get_error_message(ec, msg, sizeof(msg));
+		snprintf(err, errlen, "invalid regex '%s' at offset %zu: %s",
+		    re, (size_t)eoff, (char *)msg);
+		free(c);
+		return NULL;
+	}
+	pcre2_pattern_info(c->re, PCRE2_INFO_CAPTURECOUNT, &ncap);
+	if (ncap < 1) {
+		snprintf(err, errlen, "regex '%s' has no capture group", re);
+		pcre2_code_free(c->re);
+		free(c);
+		return NULL;
+	}
+	pcre2_jit_compile(c->re, PCRE2_JIT_COMPLETE);
+	if ((c->md = pcre2_match_data_create_from_pattern(c->re, NULL)) == NULL) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		pcre2_code_free(c->re);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+int
+capre_first(struct capre *c, const void *s, size_t n, const char **cap,
+    size_t *caplen)
+{
+	PCRE2_SIZE *ov;
+
+	if (pcre2_match(c->re, s, n, 0, 0, c->md, NULL) < 2)
+		return 0;
+	ov = pcre2_get_ovector_pointer(c->md);
+	if (ov[2] == PCRE2_UNSET)
+		return 0;
+	*cap = (const char *)s + ov[2];
+	*caplen = ov[3] - ov[2];
+	return 1;
+}
+
+void
+capre_free(struct capre *c)
+{
+	if (c == NULL)
+		return;
+	pcre2_match_data_free(c->md);
+	pcre2_code_free(c->re);
+	free(c);
+}

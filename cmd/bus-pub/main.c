@@ -4,8 +4,10 @@
  * stdin is read in large blocks; every block read becomes one PUBLISH
  * frame sent at once, so a line from `tail -F` leaves as soon as it
  * arrives while a fast pipe still travels in large batches.  Frames stay
- * in the output buffer until busd acknowledges them (the window), which
- * bounds memory and lets busd's acks arrive while we keep sending.
+ * in the output buffer until busd acknowledges them (the window): that
+ * bounds memory, and it is what we resend, under the same producer id
+ * and sequence numbers, when busd goes away and comes back.  busd drops
+ * what it already has, so the pipe is stored exactly once.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -35,26 +37,35 @@
 #define WINDOW_BYTES	(32 * 1024 * 1024) /* unacknowledged bytes */
 
 static __dead void usage(void);
-static void	connect_busd(void);
+static int	connect_busd(int);
 static int	start_busd(void);
-static void	hello(void);
-static void	queue_msg(const uint8_t *, size_t);
+static int	hello(void);
+static void	reconnect(const char *);
+static void	publish(const uint8_t *, size_t);
+static void	queue_msg(const char *, size_t, const char *, size_t, int64_t,
+		    const uint8_t *, size_t);
 static void	frame_close(void);
 static void	pump(int);
 static void	handle_frames(void);
 static __dead void oversize(uint64_t, size_t);
+static __dead void line_error(uint64_t, const char *, const char *);
 
 static const char *dir;
-static const char *topic;
+static const char *topic;		/* -t; with --topic-regex a fallback */
 static size_t	 topic_len;
 static const char *key;
 static size_t	 key_len;
-static uint8_t	 tags[65536 * 4];
+static uint8_t	 tags[BUS_MESSAGE_MAX_DEFAULT];
 static size_t	 tags_len;
 static int64_t	 event_ns;		/* -E, 0: send time */
 static int	 ack_level = ACK_WRITTEN;
 static int	 autostart = 1;
 static int	 delim = '\n';
+static int	 tombstone;
+static int64_t	 retry_for = 60LL * 1000000000LL;
+static struct capre *key_re, *topic_re, *time_re;
+static const char *time_fmt = "rfc3339";
+static uint64_t	 time_unparsed;		/* lines whose event time failed */
 
 static int	 sock = -1;
 static uint64_t	 producer;
@@ -67,7 +78,7 @@ static int64_t	 send_ns;		/* stamp for the current block */
 /*
  * Output: [head, sent) sent and unacknowledged, [sent, olen) not yet
  * sent.  Acknowledged frames are dropped by moving head; the buffer is
- * compacted only when head passes half of it.
+ * compacted when it must grow.
  */
 static uint8_t	*obuf;
 static size_t	 olen, ocap, sent, head;
@@ -77,13 +88,21 @@ static uint32_t	 frame_count;
 static uint8_t	*ibuf;			/* replies from busd */
 static size_t	 ilen, icap;
 
-enum { OPT_SYNC = 256, OPT_NOAUTO, OPT_ACK };
+enum { OPT_SYNC = 256, OPT_NOAUTO, OPT_ACK, OPT_RETRY, OPT_TOMB, OPT_KEYRE,
+    OPT_TOPICRE, OPT_TIMERE, OPT_TIMEFMT };
 
 static const struct option longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "version",		no_argument,		NULL, 'V' },
 	{ "sync",		no_argument,		NULL, OPT_SYNC },
+	{ "ack",		required_argument,	NULL, OPT_ACK },
 	{ "no-autostart",	no_argument,		NULL, OPT_NOAUTO },
+	{ "retry-for",		required_argument,	NULL, OPT_RETRY },
+	{ "tombstone",		no_argument,		NULL, OPT_TOMB },
+	{ "key-regex",		required_argument,	NULL, OPT_KEYRE },
+	{ "topic-regex",	required_argument,	NULL, OPT_TOPICRE },
+	{ "event-time",		required_argument,	NULL, OPT_TIMERE },
+	{ "event-format",	required_argument,	NULL, OPT_TIMEFMT },
 	{ NULL,			0,			NULL, 0 }
 };
 
@@ -92,8 +111,23 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: bus-pub [-0] [-d dir] -t topic [-k key] [-T name=value] ...\n"
-	    "               [-E time] [--sync] [--no-autostart] [message ...]\n");
+	    "               [-E time] [--sync | --ack none|written|synced]\n"
+	    "               [--retry-for duration] [--no-autostart]\n"
+	    "               [--key-regex regex] [--topic-regex regex]\n"
+	    "               [--event-time regex [--event-format format]]\n"
+	    "               [--tombstone] [message ...]\n");
 	exit(EX_USAGE);
+}
+
+static struct capre *
+regex_opt(const char *flag, const char *re)
+{
+	struct capre *c;
+	char emsg[400];
+
+	if ((c = capre_new(re, emsg, sizeof(emsg))) == NULL)
+		errx(EX_USAGE, "%s: %s", flag, emsg);
+	return c;
 }
 
 int
@@ -141,8 +175,39 @@ main(int argc, char *argv[])
 		case OPT_SYNC:
 			ack_level = ACK_SYNCED;
 			break;
+		case OPT_ACK:
+			if (strcmp(optarg, "none") == 0)
+				ack_level = ACK_NONE;
+			else if (strcmp(optarg, "written") == 0)
+				ack_level = ACK_WRITTEN;
+			else if (strcmp(optarg, "synced") == 0)
+				ack_level = ACK_SYNCED;
+			else
+				errx(EX_USAGE, "--ack: '%s' is not none, "
+				    "written or synced", optarg);
+			break;
 		case OPT_NOAUTO:
 			autostart = 0;
+			break;
+		case OPT_RETRY:
+			if (parse_duration(optarg, &retry_for) == -1)
+				errx(EX_USAGE, "--retry-for: '%s' is not a "
+				    "duration", optarg);
+			break;
+		case OPT_TOMB:
+			tombstone = 1;
+			break;
+		case OPT_KEYRE:
+			key_re = regex_opt("--key-regex", optarg);
+			break;
+		case OPT_TOPICRE:
+			topic_re = regex_opt("--topic-regex", optarg);
+			break;
+		case OPT_TIMERE:
+			time_re = regex_opt("--event-time", optarg);
+			break;
+		case OPT_TIMEFMT:
+			time_fmt = optarg;
 			break;
 		case 'h':
 		default:
@@ -151,52 +216,74 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (topic == NULL) {
-		warnx("-t topic is required");
+	if (topic == NULL && topic_re == NULL) {
+		warnx("-t topic (or --topic-regex) is required");
 		usage();
 	}
+	if (tombstone && (key == NULL || argc > 0 || key_re || topic_re))
+		errx(EX_USAGE, "--tombstone takes -t and -k, and no message: "
+		    "it publishes one empty record that deletes the key");
+	if (event_ns && time_re)
+		errx(EX_USAGE, "-E and --event-time exclude each other");
 	dir = store_dir(dir);
 	signal(SIGPIPE, SIG_IGN);
 	if ((ibuf = malloc(icap = 64 * 1024)) == NULL)
 		err(EX_OSERR, NULL);
+	do
+		arc4random_buf(&producer, sizeof(producer));
+	while (producer == 0);
 
-	connect_busd();
-	hello();
+	if (connect_busd(autostart) == -1)
+		exit(EX_UNAVAILABLE);
+	if (hello() == -1)
+		err(EX_UNAVAILABLE, "busd at %s closed the connection", dir);
 
-	if (argc > 0) {
+	if (tombstone) {
+		send_ns = now_ns();
+		queue_msg(topic, topic_len, key, key_len, 0, NULL, 0);
+		frame_close();
+		pump(1);
+	} else if (argc > 0) {
 		send_ns = now_ns();
 		for (i = 0; i < argc; i++)
-			queue_msg((const uint8_t *)argv[i], strlen(argv[i]));
+			publish((const uint8_t *)argv[i], strlen(argv[i]));
 		frame_close();
 		pump(1);
 	} else
 		pump(0);
+	if (time_unparsed)
+		warnx("%llu line(s) had no event time that --event-time/"
+		    "--event-format could parse; their send time was used",
+		    (unsigned long long)time_unparsed);
 	return 0;
 }
 
-static void
-connect_busd(void)
+/* Connect; start busd when none listens and start is set.  -1: said why. */
+static int
+connect_busd(int start)
 {
 	int tries;
 
 	if ((sock = proto_connect(dir)) != -1)
-		return;
-	if (errno != ENOENT && errno != ECONNREFUSED)
-		err(EX_UNAVAILABLE, "cannot connect to busd at %s/%s", dir,
-		    BUS_SOCK);
-	if (!autostart)
-		errx(EX_UNAVAILABLE, "no busd is listening on %s/%s", dir,
-		    BUS_SOCK);
+		return 0;
+	if (errno != ENOENT && errno != ECONNREFUSED) {
+		warn("cannot connect to busd at %s/%s", dir, BUS_SOCK);
+		return -1;
+	}
+	if (!start) {
+		warnx("no busd is listening on %s/%s", dir, BUS_SOCK);
+		return -1;
+	}
 	if (start_busd() == -1)
-		exit(EX_UNAVAILABLE);
+		return -1;
 	/* A busd racing ours may hold the store but not yet listen. */
 	for (tries = 0; tries < 200; tries++) {
 		if ((sock = proto_connect(dir)) != -1)
-			return;
+			return 0;
 		usleep(25000);
 	}
-	err(EX_UNAVAILABLE, "busd started but %s/%s does not accept", dir,
-	    BUS_SOCK);
+	warn("busd started but %s/%s does not accept", dir, BUS_SOCK);
+	return -1;
 }
 
 /* Run busd -b: it returns once it accepts connections. */
@@ -244,7 +331,8 @@ start_busd(void)
 	return -1;
 }
 
-static void
+/* HELLO and its reply; -1 with errno if the connection failed. */
+static int
 hello(void)
 {
 	uint8_t f[PROTO_FRAME_HDR + 16], *buf = NULL;
@@ -252,19 +340,17 @@ hello(void)
 	size_t cap = 0, blen;
 	uint8_t type;
 
-	do
-		arc4random_buf(&producer, sizeof(producer));
-	while (producer == 0);
 	proto_hdr(f, PT_HELLO, 16);
 	le32_put(f + 5, PROTO_MAGIC);
 	le16_put(f + 9, PROTO_VERSION);
 	f[11] = ack_level;
 	f[12] = 0;
 	le64_put(f + 13, producer);
-	if (proto_send_all(sock, f, sizeof(f)) == -1)
-		err(EX_UNAVAILABLE, "busd at %s", dir);
-	if (proto_recv_frame(sock, &buf, &cap, &type, &body, &blen) == -1)
-		err(EX_UNAVAILABLE, "busd at %s closed the connection", dir);
+	if (proto_send_all(sock, f, sizeof(f)) == -1 ||
+	    proto_recv_frame(sock, &buf, &cap, &type, &body, &blen) == -1) {
+		free(buf);
+		return -1;
+	}
 	if (type == PT_ERROR && blen >= 16) {
 		uint32_t code = le32_get(body + 8);
 		errx(code == PE_BUSY ? EX_TEMPFAIL : EX_PROTOCOL, "busd: %.*s",
@@ -275,6 +361,48 @@ hello(void)
 	max_message = le32_get(body + 4);
 	max_frame = le32_get(body + 8);
 	free(buf);
+	return 0;
+}
+
+/*
+ * busd went away.  Connect again (for up to --retry-for), say HELLO with
+ * the same producer id, and send every unacknowledged frame again; busd
+ * drops what it had already stored.
+ */
+static void
+reconnect(const char *why)
+{
+	int64_t deadline = now_ns() + retry_for;
+	uint64_t pending = next_seq - 1 - acked;
+
+	close(sock);
+	sock = -1;
+	if (retry_for == 0)
+		errx(EX_UNAVAILABLE, "lost busd (%s) with %llu message(s) "
+		    "unacknowledged", why, (unsigned long long)pending);
+	warnx("lost busd (%s); reconnecting for up to %llds to resend %llu "
+	    "unacknowledged message(s)", why,
+	    (long long)(retry_for / 1000000000), (unsigned long long)pending);
+	for (;;) {
+		if ((sock = proto_connect(dir)) == -1 && autostart &&
+		    (errno == ENOENT || errno == ECONNREFUSED))
+			connect_busd(1);
+		if (sock != -1) {
+			if (hello() == 0)
+				break;
+			close(sock);
+			sock = -1;
+		}
+		if (now_ns() >= deadline)
+			errx(EX_UNAVAILABLE, "busd did not come back within "
+			    "%llds; %llu message(s) unacknowledged",
+			    (long long)(retry_for / 1000000000),
+			    (unsigned long long)pending);
+		usleep(50000);
+	}
+	warnx("reconnected to busd; resending");
+	sent = head;
+	ilen = 0;
 }
 
 static uint8_t *
@@ -306,13 +434,14 @@ out_reserve(size_t n)
 
 /* Add one message to the open PUBLISH frame (opening one if needed). */
 static void
-queue_msg(const uint8_t *payload, size_t len)
+queue_msg(const char *t, size_t tl, const char *k, size_t kl, int64_t ev,
+    const uint8_t *payload, size_t len)
 {
 	struct bus_rec m;
-	size_t sz = proto_msg_size(topic_len, key_len, tags_len, len);
+	size_t sz = proto_msg_size(tl, kl, tags_len, len);
 
-	if (topic_len + key_len + tags_len + len > max_message)
-		oversize(next_seq, topic_len + key_len + tags_len + len);
+	if (tl + kl + tags_len + len > max_message)
+		oversize(next_seq, tl + kl + tags_len + len);
 	if (frame_at != SIZE_MAX && (olen - frame_at + sz > FRAME_TARGET ||
 	    olen - frame_at + sz > max_frame))
 		frame_close();
@@ -324,17 +453,93 @@ queue_msg(const uint8_t *payload, size_t len)
 	memset(&m, 0, sizeof(m));
 	m.seq = next_seq++;
 	m.send_ns = send_ns;
-	m.event_ns = event_ns ? event_ns : send_ns;
-	m.topic = topic;
-	m.topic_len = topic_len;
-	m.key = key;
-	m.key_len = key_len;
+	m.event_ns = ev ? ev : event_ns ? event_ns : send_ns;
+	m.flags = tombstone ? BUS_F_TOMBSTONE : 0;
+	m.topic = t;
+	m.topic_len = tl;
+	m.key = k;
+	m.key_len = kl;
 	m.tags = tags;
 	m.tags_len = tags_len;
 	m.payload = payload;
 	m.payload_len = len;
 	proto_msg_encode(out_reserve(sz), &m);
 	frame_count++;
+}
+
+/* Event time from the first capture of --event-time; 0 if none. */
+static int64_t
+line_time(const char *s, size_t n)
+{
+	char buf[128], *end;
+	struct tm tm;
+	int64_t t;
+	long long v;
+
+	if (n == 0 || n >= sizeof(buf))
+		return 0;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (strcmp(time_fmt, "unix") == 0 || strcmp(time_fmt, "unix_ms") == 0) {
+		char at[130];
+
+		if (strcmp(time_fmt, "unix_ms") == 0) {
+			errno = 0;
+			v = strtoll(buf, &end, 10);
+			if (errno || *end != '\0' || end == buf)
+				return 0;
+			return v * 1000000LL;
+		}
+		snprintf(at, sizeof(at), "@%s", buf);
+		return parse_time(at, 0, &t) == 0 ? t : 0;
+	}
+	if (strcmp(time_fmt, "rfc3339") == 0) {
+		char at[130];
+
+		snprintf(at, sizeof(at), "@%s", buf);
+		return parse_time(at, 0, &t) == 0 ? t : 0;
+	}
+	memset(&tm, 0, sizeof(tm));
+	if ((end = strptime(buf, time_fmt, &tm)) == NULL || *end != '\0')
+		return 0;
+	/* %z sets tm_gmtoff; without it the time is taken as UTC. */
+	return ((int64_t)timegm(&tm) - tm.tm_gmtoff) * 1000000000LL;
+}
+
+/* One input record: topic, key and event time per the flags, then queue. */
+static void
+publish(const uint8_t *p, size_t len)
+{
+	const char *t = topic, *k = key, *cap, *why;
+	size_t tl = topic_len, kl = key_len, cl;
+	int64_t ev = 0;
+
+	if (topic_re != NULL) {
+		if (capre_first(topic_re, p, len, &cap, &cl)) {
+			if (topic_check(cap, cl, &why) == -1)
+				line_error(next_seq, "topic from --topic-regex",
+				    why);
+			t = cap;
+			tl = cl;
+		} else if (topic == NULL)
+			line_error(next_seq, "--topic-regex",
+			    "no match and no -t topic to fall back on");
+	}
+	if (key_re != NULL && capre_first(key_re, p, len, &cap, &cl) &&
+	    cl > 0) {
+		if (cl > BUS_KEY_MAX)
+			line_error(next_seq, "key from --key-regex",
+			    "longer than 65535 bytes");
+		k = cap;
+		kl = cl;
+	}
+	if (time_re != NULL) {
+		if (capre_first(time_re, p, len, &cap, &cl))
+			ev = line_time(cap, cl);
+		if (ev == 0)
+			time_unparsed++;
+	}
+	queue_msg(t, tl, k, kl, ev, p, len);
 }
 
 static void
@@ -359,6 +564,16 @@ oversize(uint64_t seq, size_t size)
 	    (unsigned long long)(seq - 1));
 }
 
+static __dead void
+line_error(uint64_t seq, const char *what, const char *why)
+{
+	frame_close();
+	pump(1);
+	errx(EX_DATAERR, "line %llu: %s: %s; the %llu message(s) before it "
+	    "are published", (unsigned long long)seq, what, why,
+	    (unsigned long long)(seq - 1));
+}
+
 /*
  * Split what is in in[0..*len) into records, queue the complete ones and
  * keep the partial last one.  At eof the rest is a record too.
@@ -369,15 +584,36 @@ split(uint8_t *in, size_t *len, int eof)
 	uint8_t *p = in, *end = in + *len, *nl;
 
 	while (p < end && (nl = memchr(p, delim, end - p)) != NULL) {
-		queue_msg(p, nl - p);
+		publish(p, nl - p);
 		p = nl + 1;
 	}
 	if (eof && p < end) {
-		queue_msg(p, end - p);
+		publish(p, end - p);
 		p = end;
 	}
 	memmove(in, p, end - p);
 	*len = end - p;
+}
+
+/* Send what is pending without blocking; reconnect if busd is gone. */
+static void
+send_some(void)
+{
+	ssize_t n;
+
+	if (sent >= olen)
+		return;
+	n = send(sock, obuf + sent, olen - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n > 0) {
+		sent += n;
+		if (ack_level == ACK_NONE) {
+			/* Nothing will be acknowledged: nothing to keep. */
+			head = sent;
+			if (head == olen && frame_at == SIZE_MAX)
+				head = sent = olen = 0;
+		}
+	} else if (n == -1 && errno != EAGAIN && errno != EINTR)
+		reconnect(strerror(errno));
 }
 
 /*
@@ -391,7 +627,7 @@ pump(int draining)
 	static size_t inlen, incap;
 	struct pollfd pfd[2];
 	ssize_t n;
-	int eof = draining, want_in;
+	int eof = draining, want_in, shut = 0;
 
 	if (!draining && in == NULL) {
 		incap = READ_BLOCK + max_message + 1;
@@ -401,9 +637,10 @@ pump(int draining)
 	for (;;) {
 		if (eof && sent == olen && next_seq - 1 == acked)
 			break;
-		if (eof && sent == olen && ack_level == ACK_NONE) {
+		if (eof && sent == olen && ack_level == ACK_NONE && !shut) {
 			/* busd closes once it has written what we sent. */
 			shutdown(sock, SHUT_WR);
+			shut = 1;
 		}
 		want_in = !eof && olen - head < WINDOW_BYTES;
 		pfd[0].fd = want_in ? STDIN_FILENO : -1;
@@ -419,27 +656,21 @@ pump(int draining)
 			if (ilen == icap && (ibuf = realloc(ibuf, icap *= 2)) == NULL)
 				err(EX_OSERR, NULL);
 			n = read(sock, ibuf + ilen, icap - ilen);
+			if (n == 0 && shut)
+				break;
 			if (n == 0 || (n == -1 && errno != EAGAIN &&
 			    errno != EINTR)) {
-				if (eof && sent == olen && ack_level == ACK_NONE)
-					break;
-				errx(EX_UNAVAILABLE, "busd closed the connection "
-				    "with %llu message(s) unacknowledged",
-				    (unsigned long long)(next_seq - 1 - acked));
+				reconnect(n == 0 ? "connection closed" :
+				    strerror(errno));
+				continue;
 			}
 			if (n > 0) {
 				ilen += n;
 				handle_frames();
 			}
 		}
-		if ((pfd[1].revents & POLLOUT) && sent < olen) {
-			n = send(sock, obuf + sent, olen - sent,
-			    MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (n == -1 && errno != EAGAIN && errno != EINTR)
-				errx(EX_UNAVAILABLE, "busd: %s", strerror(errno));
-			if (n > 0)
-				sent += n;
-		}
+		if ((pfd[1].revents & POLLOUT) && sent < olen)
+			send_some();
 		if (want_in && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			size_t room = incap - inlen;
 
@@ -474,12 +705,7 @@ pump(int draining)
 			split(in, &inlen, eof);
 			frame_close();
 			/* Send now: no waiting for a batch to fill. */
-			if (sent < olen) {
-				n = send(sock, obuf + sent, olen - sent,
-				    MSG_NOSIGNAL | MSG_DONTWAIT);
-				if (n > 0)
-					sent += n;
-			}
+			send_some();
 		}
 	}
 }
@@ -509,26 +735,27 @@ handle_frames(void)
 			    sent - head)
 				errx(EX_PROTOCOL, "ACK for a frame not sent");
 			head += flen;
-			if (head == olen) {
+			if (head == olen && frame_at == SIZE_MAX)
 				head = sent = olen = 0;
-			}
 			break;
 		case PT_ERROR:
 			if (blen < 16)
 				errx(EX_PROTOCOL, "malformed ERROR from busd");
 			code = le32_get(body + 8);
 			if (le64_get(body) != 0)
-				warnx("busd refused message %llu (line %llu): "
-				    "%s: %.*s; %llu message(s) before it are "
+				warnx("line %llu: busd refused it: %s: %.*s; "
+				    "the %llu message(s) before it are "
 				    "published",
-				    (unsigned long long)le64_get(body),
 				    (unsigned long long)le64_get(body),
 				    proto_err_name(code),
 				    (int)le32_get(body + 12), body + 16,
-				    (unsigned long long)acked);
+				    (unsigned long long)(le64_get(body) - 1));
 			else
-				warnx("busd: %s: %.*s", proto_err_name(code),
-				    (int)le32_get(body + 12), body + 16);
+				warnx("busd: %s: %.*s; %llu message(s) "
+				    "acknowledged, %llu not", proto_err_name(code),
+				    (int)le32_get(body + 12), body + 16,
+				    (unsigned long long)acked,
+				    (unsigned long long)(next_seq - 1 - acked));
 			switch (code) {
 			case PE_TOPIC:
 			case PE_TOOBIG:

@@ -15,6 +15,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/tree.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -158,6 +159,10 @@ static void	reload(void);
 static int	load_rules(struct ruleset *, char *, size_t);
 static int64_t	next_rotate_at(int64_t);
 static void	shutdown_busd(void);
+static void	sync_all(void);
+static void	producers_save(void);
+static void	producers_load(void);
+static void	sd_notify(const char *);
 
 static struct part_tree	parts = RB_INITIALIZER(&parts);
 static struct route_tree routes = RB_INITIALIZER(&routes);
@@ -188,11 +193,14 @@ static struct pidfh *pfh;
 static int	 sync_wanted;		/* a synced ack waits this turn */
 static struct route *route_last;	/* route() one-entry cache */
 static int64_t	 started;
+static int64_t	 sync_interval = 1000000000LL; /* --sync-interval, 0: off */
+static int64_t	 unsynced_since;	/* first write not yet synced, or 0 */
 static uint64_t	 stat_msgs, stat_bytes, stat_dups;
 static int	 quitting;
 static char	 sockpath[PATH_MAX];
 
-enum { OPT_SEGSIZE = 256, OPT_ROTATEAT, OPT_MAXMSG, OPT_MAXCLIENTS };
+enum { OPT_SEGSIZE = 256, OPT_ROTATEAT, OPT_MAXMSG, OPT_MAXCLIENTS,
+    OPT_SYNCINT };
 
 static const struct option longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
@@ -201,6 +209,7 @@ static const struct option longopts[] = {
 	{ "rotate-at",		required_argument,	NULL, OPT_ROTATEAT },
 	{ "max-message",	required_argument,	NULL, OPT_MAXMSG },
 	{ "max-clients",	required_argument,	NULL, OPT_MAXCLIENTS },
+	{ "sync-interval",	required_argument,	NULL, OPT_SYNCINT },
 	{ NULL,			0,			NULL, 0 }
 };
 
@@ -210,7 +219,8 @@ usage(void)
 	fprintf(stderr,
 	    "usage: busd [-bv] [-d dir] [-c file] [-r prefix:regex] ...\n"
 	    "            [--segment-size size] [--rotate-at HH:MM]\n"
-	    "            [--max-message size] [--max-clients n]\n");
+	    "            [--max-message size] [--max-clients n]\n"
+	    "            [--sync-interval duration]\n");
 	exit(EX_USAGE);
 }
 
@@ -276,6 +286,12 @@ main(int argc, char *argv[])
 				errx(EX_USAGE, "--max-clients: '%s' is %s",
 				    optarg, errstr);
 			break;
+		case OPT_SYNCINT:
+			if (parse_duration(optarg, &sync_interval) == -1)
+				errx(EX_USAGE, "--sync-interval: '%s' is not a "
+				    "duration (e.g. 1s, 200ms, 0 for never)",
+				    optarg);
+			break;
 		case 'h':
 		default:
 			usage();
@@ -316,6 +332,7 @@ main(int argc, char *argv[])
 
 	/* Ready: recovery is done and the socket accepts connections. */
 	log_info("serving %s (pid %ld)", dir, (long)getpid());
+	sd_notify("READY=1");
 	if (readyfd != -1) {
 		int nullfd = open("/dev/null", O_RDWR);
 
@@ -340,6 +357,13 @@ main(int argc, char *argv[])
 		if (rotate_next) {
 			wait_ns = rotate_next - now;
 			timeout = wait_ns <= 0 ? 0 : (int)(wait_ns / 1000000 + 1);
+		}
+		if (unsynced_since && sync_interval) {
+			wait_ns = unsynced_since + sync_interval - now;
+			if (wait_ns <= 0)
+				timeout = 0;
+			else if (timeout == -1 || wait_ns / 1000000 + 1 < timeout)
+				timeout = (int)(wait_ns / 1000000 + 1);
 		}
 		if (timeout == -1 || timeout > 600000)
 			timeout = 600000;	/* prune producers now and then */
@@ -383,6 +407,9 @@ main(int argc, char *argv[])
 					part_seal(p);
 			rotate_next = next_rotate_at(now);
 		}
+		if (unsynced_since && sync_interval &&
+		    now - unsynced_since >= sync_interval)
+			sync_all();
 		producers_prune(now);
 	}
 	shutdown_busd();
@@ -449,6 +476,7 @@ reload(void)
 	rules_free(&rules);
 	rules = nr;
 	routes_clear();
+	sd_notify("READY=1");
 	log_info("SIGHUP: %zu rule(s) loaded", rules.n);
 }
 
@@ -494,6 +522,7 @@ recover(void)
 
 	if (store_list_partitions(dir, &names, &n) == -1)
 		fatal(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
+	producers_load();
 	for (i = 0; i < n; i++)
 		part_load(names[i], 0);
 	store_free_names(names, n);
@@ -800,6 +829,9 @@ part_seal(struct part *p)
 	if (fdatasync(p->fd) == -1 || fdatasync(p->idxfd) == -1)
 		log_warn("partition %s: sync on seal", p->name);
 	p->unsynced = 0;
+	/* The records this snapshot covers must be on disk before it. */
+	sync_all();
+	producers_save();
 	if (part_new_segment(p, p->next_off) == -1)
 		log_warnx("partition %s: could not open a new segment; "
 		    "still appending to %020llu.seg", p->name,
@@ -1574,8 +1606,11 @@ turn_end(void)
 	uint8_t b[8];
 	int e;
 
-	TAILQ_FOREACH(p, &dirty, dlink)
+	TAILQ_FOREACH(p, &dirty, dlink) {
 		part_flush(p);
+		if (p->unsynced && unsynced_since == 0)
+			unsynced_since = now_ns();
+	}
 	if (clock_last != clock_published) {
 		le64_put(b, (uint64_t)clock_last);
 		if (pwrite(clockfd, b, 8, 0) == 8)
@@ -1638,6 +1673,7 @@ shutdown_busd(void)
 	int rounds;
 
 	log_info("shutting down");
+	sd_notify("STOPPING=1");
 	epoll_ctl(epfd, EPOLL_CTL_DEL, lfd, NULL);
 	close(lfd);
 	unlink(sockpath);
@@ -1697,3 +1733,123 @@ RB_GENERATE_STATIC(topic_tree, topic, entry, topic_cmp);
 RB_GENERATE_STATIC(part_tree, part, entry, part_cmp);
 RB_GENERATE_STATIC(route_tree, route, entry, route_cmp);
 RB_GENERATE_STATIC(prod_tree, producer, entry, prod_cmp);
+
+/* fdatasync every partition written since its last sync. */
+static void
+sync_all(void)
+{
+	struct part *p;
+
+	RB_FOREACH(p, part_tree, &parts) {
+		if (!p->unsynced)
+			continue;
+		if (fdatasync(p->fd) == -1)
+			log_warn("partition %s: fdatasync", p->name);
+		else
+			p->unsynced = 0;
+	}
+	unsynced_since = 0;
+}
+
+/*
+ * DIR/producers: the last sequence number of every producer, written at
+ * each seal.  With the records of the active segments (everything since
+ * each partition's last seal) it gives back the whole dedup state after a
+ * restart, however many segments a quiet producer's last records are
+ * behind.  Format: "bus-producers 1" then "ID LAST_SEQ LAST_USE_NS" lines.
+ */
+static void
+producers_save(void)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	struct producer *pr;
+	FILE *f;
+	int fd;
+
+	if (store_path(path, sizeof(path), dir, "producers") == -1)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644)) == -1 || (f = fdopen(fd, "w")) == NULL) {
+		log_warn("%s", tmp);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	fprintf(f, "bus-producers 1\n");
+	RB_FOREACH(pr, prod_tree, &producers)
+		fprintf(f, "%016llx %llu %lld\n", (unsigned long long)pr->id,
+		    (unsigned long long)pr->last_seq, (long long)pr->last_use);
+	if (fflush(f) == EOF || fsync(fileno(f)) == -1) {
+		log_warn("%s", tmp);
+		fclose(f);
+		unlink(tmp);
+		return;
+	}
+	fclose(f);
+	if (rename(tmp, path) == -1)
+		log_warn("rename %s", tmp);
+}
+
+static void
+producers_load(void)
+{
+	char path[PATH_MAX], line[128];
+	unsigned long long id, seq;
+	long long used;
+	struct producer *pr;
+	FILE *f;
+	int n = 0;
+
+	if (store_path(path, sizeof(path), dir, "producers") == -1 ||
+	    (f = fopen(path, "r")) == NULL)
+		return;
+	if (fgets(line, sizeof(line), f) == NULL ||
+	    strcmp(line, "bus-producers 1\n") != 0) {
+		/* A cache of what the records say: damaged means ignored. */
+		log_warnx("%s: not a producer state file; ignored", path);
+		fclose(f);
+		return;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%llx %llu %lld", &id, &seq, &used) != 3 ||
+		    id == 0)
+			continue;
+		pr = producer_get(id, 1);
+		if (seq > pr->last_seq)
+			pr->last_seq = seq;
+		pr->last_use = used;
+		n++;
+	}
+	fclose(f);
+	log_debug("%d producer(s) from %s", n, path);
+}
+
+/* The sd_notify protocol, spoken directly: one datagram per state. */
+static void
+sd_notify(const char *state)
+{
+	struct sockaddr_un sun;
+	const char *path = getenv("NOTIFY_SOCKET");
+	char msg[128];
+	socklen_t len;
+	int fd, n;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+	    strlen(path) >= sizeof(sun.sun_path))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';	/* abstract namespace */
+	len = offsetof(struct sockaddr_un, sun_path) + strlen(path);
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	n = snprintf(msg, sizeof(msg), "%s\nMAINPID=%ld", state,
+	    (long)getpid());
+	if (sendto(fd, msg, n, MSG_NOSIGNAL, (struct sockaddr *)&sun,
+	    len) == -1)
+		log_warn("sd_notify %s", path);
+	close(fd);
+}
