@@ -22,7 +22,7 @@ CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 LDLIBS	+= $(PKG_LIBS)
 
 LIB_SRC	= lib/crc32c.c lib/segment.c lib/index.c lib/store.c lib/proto.c \
-	  lib/cursor.c \
+	  lib/cursor.c lib/verify.c \
 	  lib/rules.c lib/timefmt.c lib/log.c lib/reader.c
 LIB_OBJ	= $(LIB_SRC:.c=.o)
 LIB	= lib/libbus.a

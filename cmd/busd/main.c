@@ -39,6 +39,7 @@ extern char **environ;
 #include "bus.h"
 #include "log.h"
 #include "proto.h"
+#include "verify.h"
 
 #define WBUF_SIZE	(1024 * 1024)	/* pending bytes per partition */
 #define OUT_HIGH	(4 * 1024 * 1024) /* stop reading a client above */
@@ -163,6 +164,7 @@ static void	sync_all(void);
 static void	producers_save(void);
 static void	producers_load(void);
 static void	sd_notify(const char *);
+static __dead void verify_store(int);
 
 static struct part_tree	parts = RB_INITIALIZER(&parts);
 static struct route_tree routes = RB_INITIALIZER(&routes);
@@ -200,7 +202,7 @@ static int	 quitting;
 static char	 sockpath[PATH_MAX];
 
 enum { OPT_SEGSIZE = 256, OPT_ROTATEAT, OPT_MAXMSG, OPT_MAXCLIENTS,
-    OPT_SYNCINT };
+    OPT_SYNCINT, OPT_VERIFY, OPT_REPAIR };
 
 static const struct option longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
@@ -210,6 +212,8 @@ static const struct option longopts[] = {
 	{ "max-message",	required_argument,	NULL, OPT_MAXMSG },
 	{ "max-clients",	required_argument,	NULL, OPT_MAXCLIENTS },
 	{ "sync-interval",	required_argument,	NULL, OPT_SYNCINT },
+	{ "verify",		no_argument,		NULL, OPT_VERIFY },
+	{ "repair",		no_argument,		NULL, OPT_REPAIR },
 	{ NULL,			0,			NULL, 0 }
 };
 
@@ -220,7 +224,8 @@ usage(void)
 	    "usage: busd [-bv] [-d dir] [-c file] [-r prefix:regex] ...\n"
 	    "            [--segment-size size] [--rotate-at HH:MM]\n"
 	    "            [--max-message size] [--max-clients n]\n"
-	    "            [--sync-interval duration]\n");
+	    "            [--sync-interval duration]\n"
+	    "       busd --verify [--repair] [-d dir]\n");
 	exit(EX_USAGE);
 }
 
@@ -233,6 +238,7 @@ main(int argc, char *argv[])
 	uint64_t v;
 	int64_t now, wait_ns;
 	int ch, detach = 0, readyfd = -1, n, i, h, m, timeout;
+	int verify = 0, repair = 0;
 
 	while ((ch = getopt_long(argc, argv, "bc:d:hr:vV", longopts,
 	    NULL)) != -1) {
@@ -286,6 +292,12 @@ main(int argc, char *argv[])
 				errx(EX_USAGE, "--max-clients: '%s' is %s",
 				    optarg, errstr);
 			break;
+		case OPT_VERIFY:
+			verify = 1;
+			break;
+		case OPT_REPAIR:
+			verify = repair = 1;
+			break;
 		case OPT_SYNCINT:
 			if (parse_duration(optarg, &sync_interval) == -1)
 				errx(EX_USAGE, "--sync-interval: '%s' is not a "
@@ -300,6 +312,8 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 	dir = store_dir(dir);
+	if (verify)
+		verify_store(repair);
 	max_frame = proto_max_frame(max_message);
 	setproctitle_init(argc, argv, environ);
 
@@ -1852,4 +1866,33 @@ sd_notify(const char *state)
 	    len) == -1)
 		log_warn("sd_notify %s", path);
 	close(fd);
+}
+
+/* busd --verify [--repair]: check the store offline, report, exit. */
+static __dead void
+verify_store(int repair)
+{
+	struct verify_stats st;
+	struct stat sb;
+	char p[PATH_MAX];
+	pid_t pid;
+	int rc;
+
+	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1 ||
+	    stat(p, &sb) == -1)
+		errx(EX_NOINPUT, "no bus store at %s", dir);
+	if (repair && store_busd_alive(dir, &pid))
+		errx(EX_TEMPFAIL, "busd (pid %ld) is running on %s; stop it "
+		    "before --repair", (long)pid, dir);
+	rc = store_verify(dir, repair, stdout, &st);
+	printf("checked %lu partition(s), %lu segment(s), %llu record(s): "
+	    "%lu problem(s)", st.partitions, st.segments, st.records,
+	    st.problems);
+	if (repair)
+		printf(", %lu repaired", st.repaired);
+	printf("\n");
+	fflush(stdout);
+	if (rc == -1)
+		exit(EX_IOERR);
+	exit(st.problems > (repair ? st.repaired : 0) ? EX_DATAERR : 0);
 }

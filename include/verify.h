@@ -1,0 +1,25 @@
+/*
+ * Offline check (and repair) of a whole store: busd --verify [--repair].
+ */
+#ifndef BUS_VERIFY_H
+#define BUS_VERIFY_H
+
+#include <stdio.h>
+
+struct verify_stats {
+	unsigned long	 partitions;
+	unsigned long	 segments;
+	unsigned long long records;
+	unsigned long	 problems;	/* found */
+	unsigned long	 repaired;	/* of those, repaired */
+};
+
+/*
+ * Check every segment and index under dir, one line per problem on out.
+ * With repair: cut torn tails of active segments, rebuild indexes, and
+ * move segments with damaged records to DIR/quarantine/<partition>/,
+ * replacing them with their valid records.  -1 on an I/O error.
+ */
+int	store_verify(const char *, int, FILE *, struct verify_stats *);
+
+#endif
