@@ -169,6 +169,8 @@ size_t	seg_rec_encode(uint8_t *, const struct bus_rec *);
  */
 ssize_t	seg_rec_decode(const uint8_t *, size_t, struct bus_rec *,
 	    const char **);
+/* Cheap check of the fixed fields: could a record start here? */
+int	seg_rec_plausible(const uint8_t *, size_t);
 void	seg_hdr_encode(uint8_t *, uint64_t, int64_t);
 /* 0 and *base if valid, -1 with *why otherwise. */
 int	seg_hdr_decode(const uint8_t *, uint64_t *, int64_t *, const char **);

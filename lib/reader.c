@@ -35,6 +35,8 @@ struct preader {
 	uint64_t	 min_off;	/* skip records below this offset */
 	int64_t		 min_time;	/* skip records received before */
 	int		 peeked;	/* rec holds the next record */
+	int		 hdr_bad;	/* segment base has a damaged header */
+	int		 after_base;	/* fd == -1: go on above base */
 	struct bus_rec	 rec;
 	uint64_t	 last_off;	/* offset of the last record returned */
 	int		 any;		/* last_off is meaningful */
@@ -56,6 +58,7 @@ preader_open(const char *dir, const char *name)
 		return NULL;
 	pr->fd = -1;
 	pr->dirfd = -1;
+	pr->min_time = INT64_MIN;
 	if ((pr->name = strdup(name)) == NULL ||
 	    (pr->buf = malloc(RD_BUF)) == NULL)
 		goto fail;
@@ -142,24 +145,26 @@ rd_open_seg(struct preader *pr, uint64_t base, uint64_t pos)
 {
 	uint8_t h[BUS_SEG_HDR];
 	char n[32];
-	const char *why;
-	uint64_t b;
+	const char *why = NULL;
+	uint64_t b = base;
 	int fd;
 
 	store_seg_name(n, sizeof(n), base, "seg");
 	if ((fd = openat(pr->dirfd, n, O_RDONLY | O_CLOEXEC)) == -1)
 		return errno == ENOENT ? 0 : -1;
 	if (pread(fd, h, sizeof(h), 0) != sizeof(h)) {
-		/* Being created right now: try again later. */
 		close(fd);
-		return 0;
+		/* The newest may be being created right now: wait. */
+		if (pr->nsegs > 0 && pr->segs[pr->nsegs - 1] == base)
+			return 0;
+		why = "short segment header";
+		goto bad;
 	}
 	if (seg_hdr_decode(h, &b, NULL, &why) == -1 || b != base) {
 		close(fd);
-		pr->base = base;
-		rd_corrupt(pr, 0, b != base ? "header base offset does not "
-		    "match the file name" : why);
-		return PR_CORRUPT;
+		if (why == NULL || b != base)
+			why = "header base offset does not match the file name";
+		goto bad;
 	}
 	if (pr->fd != -1)
 		close(pr->fd);
@@ -167,7 +172,18 @@ rd_open_seg(struct preader *pr, uint64_t base, uint64_t pos)
 	pr->base = base;
 	pr->pos = pos ? pos : BUS_SEG_HDR;
 	pr->have = pr->off = 0;
+	pr->after_base = 0;
 	return 1;
+bad:
+	/* Sticky until preader_skip_corrupt() moves past the segment. */
+	if (pr->fd != -1)
+		close(pr->fd);
+	pr->fd = -1;
+	pr->base = base;
+	pr->hdr_bad = 1;
+	pr->have = pr->off = 0;
+	rd_corrupt(pr, 0, why);
+	return PR_CORRUPT;
 }
 
 /* Read more of the open segment; returns bytes added, 0 at EOF, -1. */
@@ -244,6 +260,8 @@ seg_resync(int fd, uint64_t from, uint64_t after, uint64_t *at)
 		if (have < BUS_REC_HDR)
 			break;
 		for (i = 0; i + BUS_REC_HDR <= have; i++) {
+			if (!seg_rec_plausible(buf + i, have - i))
+				continue;
 			k = seg_rec_decode(buf + i, have - i, &r, &why);
 			if (k > 0 && r.offset > after) {
 				*at = from + i;
@@ -294,13 +312,21 @@ preader_peek(struct preader *pr, struct bus_rec *r)
 		*r = pr->rec;
 		return PR_REC;
 	}
+	if (pr->hdr_bad)
+		return PR_CORRUPT;
 	for (;;) {
 		if (pr->fd == -1) {
 			if (pr->nsegs == 0 && rd_list(pr) == -1)
 				return PR_ERR;
-			if (pr->nsegs == 0)
+			nx = pr->after_base ? rd_next_seg(pr, pr->base) : 0;
+			if (nx == pr->nsegs && pr->after_base &&
+			    rd_list(pr) == -1)
+				return PR_ERR;
+			if (pr->after_base)
+				nx = rd_next_seg(pr, pr->base);
+			if (nx >= pr->nsegs)
 				return PR_WAIT;
-			rc = rd_open_seg(pr, pr->segs[0], 0);
+			rc = rd_open_seg(pr, pr->segs[nx], 0);
 			if (rc <= 0) {
 				if (rc == 0)
 					rd_list(pr);
@@ -399,6 +425,14 @@ preader_skip_corrupt(struct preader *pr, uint64_t *skipped)
 	size_t nx;
 	int rc;
 
+	pr->peeked = 0;
+	*skipped = 0;
+	if (pr->hdr_bad) {
+		/* A segment whose header is damaged is skipped whole. */
+		pr->hdr_bad = 0;
+		pr->after_base = 1;
+		return 0;
+	}
 	if (pr->fd == -1)
 		return -1;
 	rc = seg_resync(pr->fd, bad + 1, pr->any ? pr->last_off : 0, &at);
@@ -421,15 +455,16 @@ preader_skip_corrupt(struct preader *pr, uint64_t *skipped)
 	return rd_open_seg(pr, pr->segs[nx], 0) == 1 ? 0 : -1;
 }
 
-/* Record at pos in fd if it decodes and has the expected offset. */
+/* Does the record at pos carry the entry's offset and receive time? */
 static int
-rd_check_at(int fd, uint64_t pos, uint64_t offset)
+rd_check_at(int fd, const struct bus_idx_ent *e)
 {
 	uint8_t h[BUS_REC_HDR];
 
-	if (pread(fd, h, sizeof(h), pos) != sizeof(h))
+	if (pread(fd, h, sizeof(h), e->pos) != sizeof(h))
 		return 0;
-	return le64_get(h + 16) == offset;
+	return le64_get(h + 16) == e->offset &&
+	    (int64_t)le64_get(h + 24) == e->recv_ns;
 }
 
 /* Position the open segment near key using its index. */
@@ -446,7 +481,7 @@ rd_index_jump(struct preader *pr, int by_time, uint64_t key)
 		return;
 	i = idx_search(e, cnt, by_time, key);
 	/* Verify the entry; a wrong index costs a scan, never a record. */
-	if (i >= 0 && rd_check_at(pr->fd, e[i].pos, e[i].offset)) {
+	if (i >= 0 && rd_check_at(pr->fd, &e[i])) {
 		pr->pos = e[i].pos;
 		pr->have = pr->off = 0;
 	}
@@ -489,21 +524,44 @@ preader_seek_offset(struct preader *pr, uint64_t off)
 	return 0;
 }
 
-/* Receive time of the first record of segment i; INT64_MAX if none. */
+/*
+ * Receive time of the first record of segment i: INT64_MAX if it has
+ * none yet, INT64_MIN if it does not check out (so that a seek starts
+ * no later than the damage and reports it, instead of passing it by).
+ */
 static int64_t
 rd_first_time(struct preader *pr, size_t i)
 {
-	uint8_t h[BUS_REC_HDR];
+	uint8_t *b;
+	struct bus_rec r;
+	const char *why;
 	char n[32];
-	int fd;
+	size_t cap = 64 * 1024;
+	ssize_t got, k;
 	int64_t t = INT64_MAX;
+	int fd;
 
 	store_seg_name(n, sizeof(n), pr->segs[i], "seg");
 	if ((fd = openat(pr->dirfd, n, O_RDONLY | O_CLOEXEC)) == -1)
 		return t;
-	/* The header is enough for ordering; the CRC is checked on read. */
-	if (pread(fd, h, sizeof(h), BUS_SEG_HDR) == sizeof(h))
-		t = (int64_t)le64_get(h + 24);
+	for (;;) {
+		if ((b = malloc(cap)) == NULL)
+			break;
+		got = pread(fd, b, cap, BUS_SEG_HDR);
+		k = got > 0 ? seg_rec_decode(b, got, &r, &why) : 0;
+		if (k > 0)
+			t = r.recv_ns;
+		else if (k < 0)
+			t = INT64_MIN;
+		else if (got == (ssize_t)cap && le32_get(b) + 4 > cap) {
+			cap = le32_get(b) + 4;
+			free(b);
+			continue;
+		} else if (got >= 4)
+			t = INT64_MIN;	/* a torn first record */
+		free(b);
+		break;
+	}
 	close(fd);
 	return t;
 }
@@ -531,6 +589,13 @@ preader_seek_time(struct preader *pr, int64_t t)
 			hi = mid;
 	}
 	lo = lo > 0 ? lo - 1 : 0;
+	/*
+	 * A damaged first record says nothing of where the segment starts:
+	 * begin one segment earlier, so that the records before the damage
+	 * are delivered and the damage itself is reported.
+	 */
+	if (lo > 0 && rd_first_time(pr, lo) == INT64_MIN)
+		lo--;
 	if ((rc = rd_open_seg(pr, pr->segs[lo], 0)) < 0)
 		return -1;
 	if (rc == 1)

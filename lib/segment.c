@@ -141,6 +141,31 @@ seg_rec_encode(uint8_t *p, const struct bus_rec *r)
 	return n;
 }
 
+/*
+ * Could a record start at p?  A cheap look at the fixed fields, so that
+ * resynchronising over damaged bytes rarely pays for a full decode.
+ */
+int
+seg_rec_plausible(const uint8_t *p, size_t avail)
+{
+	size_t len, tl;
+	const char *why;
+
+	if (avail < 16)
+		return avail >= 4 && le32_get(p) >= BUS_REC_HDR - 4;
+	len = le32_get(p);
+	tl = p[9];
+	if (len < BUS_REC_HDR - 4 || len > BUS_REC_MAX || (p[8] & ~BUS_F_MASK) ||
+	    tl == 0 || tl + (size_t)le16_get(p + 10) + le32_get(p + 12) >
+	    len + 4 - BUS_REC_HDR)
+		return 0;
+	if (avail >= BUS_REC_HDR + tl) {
+		if (topic_check((const char *)p + BUS_REC_HDR, tl, &why) == -1)
+			return 0;
+	}
+	return 1;
+}
+
 ssize_t
 seg_rec_decode(const uint8_t *p, size_t avail, struct bus_rec *r,
     const char **why)

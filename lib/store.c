@@ -167,7 +167,8 @@ store_list_segments(int dirfd, uint64_t **out, size_t *n)
 		v[cnt++] = base;
 	}
 	closedir(d);
-	qsort(v, cnt, sizeof(*v), cmp_u64);
+	if (cnt > 1)
+		qsort(v, cnt, sizeof(*v), cmp_u64);
 	*out = v;
 	*n = cnt;
 	return 0;

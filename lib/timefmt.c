@@ -2,6 +2,7 @@
  * Durations, sizes and points in time as users type them.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,19 +22,22 @@ now_ns(void)
 	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
 }
 
-/* Parse a decimal number with an optional fraction, scaled by unit ns. */
+/*
+ * Parse a decimal number with an optional fraction, scaled by unit ns,
+ * exactly (no floating point) and refusing overflow.
+ */
 static int
 scaled(const char **sp, int64_t unit, int64_t *out)
 {
 	const char *s = *sp;
-	int64_t ip = 0, frac = 0, div = 1;
+	__int128 ip = 0, frac = 0, div = 1, v;
 
 	if (!isdigit((unsigned char)*s))
 		return -1;
 	while (isdigit((unsigned char)*s)) {
-		if (ip > (INT64_MAX - 9) / 10)
-			return -1;
 		ip = ip * 10 + (*s++ - '0');
+		if (ip > INT64_MAX)
+			return -1;
 	}
 	if (*s == '.') {
 		s++;
@@ -47,9 +51,10 @@ scaled(const char **sp, int64_t unit, int64_t *out)
 			s++;
 		}
 	}
-	if (unit != 0 && ip > INT64_MAX / unit)
+	v = ip * unit + frac * unit / div;
+	if (v > INT64_MAX)
 		return -1;
-	*out = ip * unit + (int64_t)((double)frac / div * unit);
+	*out = (int64_t)v;
 	*sp = s;
 	return 0;
 }
@@ -89,18 +94,25 @@ parse_duration(const char *s, int64_t *out)
 	/* A bare number is seconds. */
 	for (p = s; isdigit((unsigned char)*p) || *p == '.'; p++)
 		;
-	if (*p == '\0')
-		return scaled(&s, NS, out);
+	if (*p == '\0') {
+		p = s;
+		return scaled(&p, NS, out) == 0 && *p == '\0' ? 0 : -1;
+	}
 	p = s;
 	while (*p != '\0') {
+		const char *num = p, *unit;
+
 		q = p;
 		while (isdigit((unsigned char)*q) || *q == '.')
 			q++;
 		if (q == p)
 			return -1;
+		unit = q;
 		if ((u = unit_ns(&q)) < 0)
 			return -1;
-		if (scaled(&p, u, &v) < 0 || total > INT64_MAX - v)
+		/* The number must end exactly where its unit begins. */
+		if (scaled(&num, u, &v) < 0 || num != unit ||
+		    total > INT64_MAX - v)
 			return -1;
 		total += v;
 		p = q;
@@ -121,6 +133,16 @@ days_from_civil(int64_t y, int m, int d)
 	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
 	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
 	return era * 146097 + doe - 719468;
+}
+
+static int
+days_in_month(int y, int m)
+{
+	static const int dm[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+
+	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 29;
+	return dm[m - 1];
 }
 
 static int
@@ -147,9 +169,11 @@ parse_rfc3339(const char *s, int64_t *out)
 	if (digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) ||
 	    *s++ != '-' || digits(&s, 2, &d))
 		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+		return -1;
 	if (*s == '\0') {
-		h = mi = sec = 0;
-		goto zone_utc;
+		*out = days_from_civil(y, mo, d) * 86400 * NS;
+		return 0;
 	}
 	if ((*s != 'T' && *s != 't' && *s != ' ') || (s++, 0) ||
 	    digits(&s, 2, &h) || *s++ != ':' || digits(&s, 2, &mi) ||
@@ -167,15 +191,15 @@ parse_rfc3339(const char *s, int64_t *out)
 			s++;
 		}
 	}
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-	    sec > 60)
+	if (h > 23 || mi > 59 || sec > 60)
 		return -1;
 	t = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec);
 	if (*s == 'Z' || *s == 'z') {
 		s++;
 	} else if (*s == '+' || *s == '-') {
 		sign = *s++ == '+' ? 1 : -1;
-		if (digits(&s, 2, &oh) || *s++ != ':' || digits(&s, 2, &om))
+		if (digits(&s, 2, &oh) || *s++ != ':' || digits(&s, 2, &om) ||
+		    oh > 23 || om > 59)
 			return -1;
 		t -= sign * (oh * 3600 + om * 60);
 	} else
@@ -183,9 +207,6 @@ parse_rfc3339(const char *s, int64_t *out)
 	if (*s != '\0')
 		return -1;
 	*out = t * NS + frac * (NS / div);
-	return 0;
-zone_utc:
-	*out = days_from_civil(y, mo, d) * 86400 * NS;
 	return 0;
 }
 
@@ -208,7 +229,7 @@ parse_time(const char *s, int64_t now, int64_t *out)
 		;
 	if (*p == '\0' && *s != '\0') {
 		p = s;
-		if (scaled(&p, NS, out) < 0)
+		if (scaled(&p, NS, out) < 0 || *p != '\0')
 			return -1;
 		return 0;
 	}
@@ -224,7 +245,10 @@ parse_size(const char *s, uint64_t max, uint64_t *out)
 
 	if (!isdigit((unsigned char)*s))
 		return -1;
+	errno = 0;
 	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -1;
 	if (*end != '\0') {
 		switch (*end) {
 		case 'k': case 'K': mul = 1ULL << 10; break;

@@ -1,0 +1,340 @@
+/*
+ * Routing rules (PREFIX:REGEX), busd.conf parsing, subscription patterns.
+ */
+#include "unit.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <stdio.h>
+#include <string.h>
+
+#include <pcre2.h>
+
+#include "bus.h"
+
+/* PCRE2's own message for a regex that does not compile. */
+static const char *
+pcre2_msg(const char *re)
+{
+	static char msg[256];
+	PCRE2_SIZE off;
+	pcre2_code *c;
+	int ec;
+
+	c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, 0, &ec, &off,
+	    NULL);
+	if (c != NULL) {
+		pcre2_code_free(c);
+		return "(it compiles)";
+	}
+	pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof(msg));
+	return msg;
+}
+
+static void
+route_is(const struct ruleset *rs, const char *topic, const char *want,
+    int line)
+{
+	char out[BUS_TOPIC_MAX + 1 + 16];
+	int rc;
+
+	memset(out, 'Z', sizeof(out));
+	rc = rules_route(rs, topic, strlen(topic), out);
+	if (!unit_report(rc == 0 && strcmp(out, want) == 0, __FILE__, line))
+		unit_more("route \"%s\": rc %d, \"%.*s\"; want \"%s\"\n", topic,
+		    rc, rc == 0 ? (int)strnlen(out, sizeof(out)) : 0, out, want);
+}
+
+#define ROUTE(rs, t, w)	route_is(rs, t, w, __LINE__)
+
+static void
+test_rules_valid(void)
+{
+	struct ruleset rs = { NULL, 0 };
+	char err[512] = "";
+
+	CHECK_EQ_I64(rules_add(&rs, "web:web\\..*", err, sizeof(err)), 0);
+	CHECK_EQ_I64(rules_add(&rs, "app-{topic}:app\\..*", err, sizeof(err)), 0);
+	CHECK_EQ_I64(rules_add(&rs, "{topic}.{topic}:dbl", err, sizeof(err)), 0);
+	CHECK_EQ_I64(rules_add(&rs, "ab:a|ab", err, sizeof(err)), 0);
+	CHECK_EQ_I64(rules_add(&rs, "xy:x|y", err, sizeof(err)), 0);
+	CHECK_EQ_I64(rules_add(&rs, "_-.9:q:r", err, sizeof(err)), 0);
+	CHECK_EQ_U64(rs.n, 6);
+
+	ROUTE(&rs, "web.access", "web");
+	ROUTE(&rs, "web.error.x", "web");
+	ROUTE(&rs, "web", "web");		/* the default, not the rule */
+	ROUTE(&rs, "webx", "webx");
+	ROUTE(&rs, "xweb.access", "xweb.access");	/* anchored at the start */
+	ROUTE(&rs, "app.billing", "app-app.billing");
+	ROUTE(&rs, "dbl", "dbl.dbl");
+	ROUTE(&rs, "dblx", "dblx");		/* anchored at the end */
+	ROUTE(&rs, "ab", "ab");
+	ROUTE(&rs, "a", "ab");
+	ROUTE(&rs, "x", "xy");
+	ROUTE(&rs, "y", "xy");
+	ROUTE(&rs, "xy", "xy");			/* default: same name */
+	ROUTE(&rs, "q:r", "_-.9");		/* the first ':' splits */
+	ROUTE(&rs, "WEB.access", "WEB.access");	/* case sensitive */
+	ROUTE(&rs, "zzz", "zzz");		/* no rule: the topic itself */
+	rules_free(&rs);
+	CHECK_EQ_U64(rs.n, 0);
+	CHECK(rs.rules == NULL);
+	ROUTE(&rs, "web.access", "web.access");	/* empty ruleset */
+}
+
+/* The length argument, not a NUL, ends the topic. */
+static void
+test_rules_length(void)
+{
+	struct ruleset rs = { NULL, 0 };
+	char err[512], out[BUS_TOPIC_MAX + 1];
+
+	CHECK_EQ_I64(rules_add(&rs, "w:web", err, sizeof(err)), 0);
+	CHECK_EQ_I64(rules_route(&rs, "web.access", 3, out), 0);
+	CHECK(strcmp(out, "w") == 0);
+	CHECK_EQ_I64(rules_route(&rs, "abcdef", 3, out), 0);
+	CHECK(strcmp(out, "abc") == 0);
+	rules_free(&rs);
+}
+
+static void
+test_rules_order(void)
+{
+	struct ruleset a = { NULL, 0 }, b = { NULL, 0 };
+	char err[512];
+
+	rules_add(&a, "first:a.*", err, sizeof(err));
+	rules_add(&a, "second:ab.*", err, sizeof(err));
+	rules_add(&b, "second:ab.*", err, sizeof(err));
+	rules_add(&b, "first:a.*", err, sizeof(err));
+	ROUTE(&a, "abc", "first");
+	ROUTE(&b, "abc", "second");
+	ROUTE(&b, "acc", "first");
+	ROUTE(&a, "b", "b");
+	rules_free(&a);
+	rules_free(&b);
+}
+
+static void
+test_rules_bad_regex(void)
+{
+	struct ruleset rs = { NULL, 0 };
+	char err[512];
+	static const char *bad[] = { "p:(unclosed", "p:a[", "p:*x", "p:a{2,1}",
+	    "p:(?<n", "p:\\" };
+	size_t i;
+
+	rules_add(&rs, "ok:ok", err, sizeof(err));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		CHECK_EQ_I64(rules_add(&rs, bad[i], err, sizeof(err)), -1);
+		CHECK_STR_HAS(err, bad[i]);
+		CHECK_STR_HAS(err, pcre2_msg(bad[i] + 2));
+	}
+	CHECK_EQ_U64(rs.n, 1);		/* nothing half-added */
+	err[0] = '\0';
+	CHECK_EQ_I64(rules_add(&rs, "nocolon", err, sizeof(err)), -1);
+	CHECK_STR_HAS(err, "nocolon");
+	CHECK_EQ_U64(rs.n, 1);
+	ROUTE(&rs, "ok", "ok");
+	/* a small err buffer is still a string */
+	memset(err, 'x', sizeof(err));
+	CHECK_EQ_I64(rules_add(&rs, "p:(", err, 8), -1);
+	CHECK_EQ_U64(strlen(err), 7);
+	rules_free(&rs);
+}
+
+static void
+test_rules_bad_prefix(void)
+{
+	struct ruleset rs = { NULL, 0 };
+	char err[512], longp[300 + 8];
+	static const char *bad[] = { ":x", ".x:x", "..:x", "a/b:x", "a b:x",
+	    "../etc:x", "/abs:x", "a\tb:x", "{topic:x", "{Topic}:x",
+	    "caf\xc3\xa9:x", "a*:x" };
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (!CHECK_EQ_I64(rules_add(&rs, bad[i], err, sizeof(err)), -1))
+			fprintf(stderr, "  prefix of '%s' accepted\n", bad[i]);
+		CHECK(err[0] != '\0');
+	}
+	CHECK_EQ_U64(rs.n, 0);
+	memset(longp, 'p', 256);
+	strcpy(longp + 256, ":x");
+	CHECK_EQ_I64(rules_add(&rs, longp, err, sizeof(err)), -1);
+	strcpy(longp + 255, ":x");		/* 255 is fine */
+	CHECK_EQ_I64(rules_add(&rs, longp, err, sizeof(err)), 0);
+	rules_free(&rs);
+}
+
+static void
+test_rules_expansion_too_long(void)
+{
+	struct ruleset rs = { NULL, 0 };
+	char err[512], t[BUS_TOPIC_MAX + 1], out[BUS_TOPIC_MAX + 1 + 64];
+	char want[BUS_TOPIC_MAX + 1];
+
+	CHECK_EQ_I64(rules_add(&rs, "{topic}{topic}:d.*", err, sizeof(err)), 0);
+	CHECK_EQ_I64(rules_add(&rs, "x{topic}:x.*", err, sizeof(err)), 0);
+	memset(t, 'd', sizeof(t));
+	CHECK_EQ_I64(rules_route(&rs, t, 127, out), 0);	/* 254 bytes */
+	CHECK_EQ_U64(strlen(out), 254);
+	CHECK_EQ_I64(rules_route(&rs, t, 128, out), -1);	/* 256 bytes */
+	CHECK_EQ_I64(rules_route(&rs, t, 255, out), -1);
+	memset(t, 'x', sizeof(t));
+	CHECK_EQ_I64(rules_route(&rs, t, 254, out), 0);	/* exactly 255 */
+	memset(want, 'x', 255);
+	CHECK_MEM(out, strlen(out), want, 255);
+	CHECK_EQ_I64(rules_route(&rs, t, 255, out), -1);	/* 256 */
+	rules_free(&rs);
+}
+
+static char *
+write_file(const char *dir, const char *name, const char *text)
+{
+	static char p[4096];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	f = fopen(p, "w");
+	fputs(text, f);
+	fclose(f);
+	return p;
+}
+
+static void
+test_rules_conf(void)
+{
+	struct ruleset rs = { NULL, 0 };
+	char *dir = unit_tmpdir(), err[1024], want[4200], *p;
+
+	p = write_file(dir, "good.conf",
+	    "# routing for the test\n"
+	    "\n"
+	    "   \t\n"
+	    "rule web:web\\..*\n"
+	    "  # indented comment\n"
+	    "\trule\tapp-{topic}:app\\..*   \n"
+	    "rule    all:.*\n"
+	    "# last line without a newline\n"
+	    "rule never:never");
+	err[0] = '\0';
+	if (!CHECK_EQ_I64(rules_load_conf(&rs, p, err, sizeof(err)), 0))
+		fprintf(stderr, "  %s\n", err);
+	CHECK_EQ_U64(rs.n, 4);
+	ROUTE(&rs, "web.access", "web");
+	ROUTE(&rs, "app.x", "app-app.x");	/* trailing blanks trimmed */
+	ROUTE(&rs, "other", "all");
+	rules_free(&rs);
+
+	p = write_file(dir, "unknown.conf",
+	    "# comment\n"
+	    "rule a:a\n"
+	    "\n"
+	    "route b:b\n"
+	    "rule c:c\n");
+	err[0] = '\0';
+	CHECK_EQ_I64(rules_load_conf(&rs, p, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:4:", p);
+	CHECK_STR_HAS(err, want);
+	CHECK_STR_HAS(err, "unknown directive");
+	CHECK_STR_HAS(err, "route b:b");
+	rules_free(&rs);
+
+	p = write_file(dir, "rules.conf", "rules a:a\n");	/* not "rule" */
+	CHECK_EQ_I64(rules_load_conf(&rs, p, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:1:", p);
+	CHECK_STR_HAS(err, want);
+	rules_free(&rs);
+
+	p = write_file(dir, "badre.conf", "rule a:a\n\n\nrule b:(b\n");
+	CHECK_EQ_I64(rules_load_conf(&rs, p, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:4:", p);
+	CHECK_STR_HAS(err, want);
+	CHECK_STR_HAS(err, "b:(b");
+	CHECK_STR_HAS(err, pcre2_msg("(b"));
+	rules_free(&rs);
+
+	p = write_file(dir, "badprefix.conf", "rule a/b:x\n");
+	CHECK_EQ_I64(rules_load_conf(&rs, p, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:1:", p);
+	CHECK_STR_HAS(err, want);
+	rules_free(&rs);
+
+	p = write_file(dir, "crlf.conf", "# dos\r\nrule w:web\\..*\r\n\r\n");
+	err[0] = '\0';
+	if (!CHECK_EQ_I64(rules_load_conf(&rs, p, err, sizeof(err)), 0))
+		fprintf(stderr, "  %s\n", err);
+	ROUTE(&rs, "web.access", "w");
+	rules_free(&rs);
+
+	p = write_file(dir, "empty.conf", "");
+	CHECK_EQ_I64(rules_load_conf(&rs, p, err, sizeof(err)), 0);
+	CHECK_EQ_U64(rs.n, 0);
+
+	snprintf(want, sizeof(want), "%s/missing.conf", dir);
+	CHECK_EQ_I64(rules_load_conf(&rs, want, err, sizeof(err)), -1);
+	CHECK_STR_HAS(err, want);
+	rules_free(&rs);
+	unit_rmrf(dir);
+}
+
+static void
+test_patset(void)
+{
+	char *pats[] = { "web", "mail\\..*", "a|ab" };
+	char *one[] = { "web\\..*" };
+	char *bad[] = { "ok", "(broken" };
+	char err[512];
+	struct patset *ps;
+
+	ps = patset_new(pats, 3, err, sizeof(err));
+	if (CHECK(ps != NULL)) {
+		CHECK_EQ_I64(patset_match(ps, "web", 3), 1);
+		CHECK_EQ_I64(patset_match(ps, "web.access", 10), 0);
+		CHECK_EQ_I64(patset_match(ps, "xweb", 4), 0);
+		CHECK_EQ_I64(patset_match(ps, "we", 2), 0);
+		CHECK_EQ_I64(patset_match(ps, "mail.in", 7), 1);
+		CHECK_EQ_I64(patset_match(ps, "mail", 4), 0);
+		CHECK_EQ_I64(patset_match(ps, "ab", 2), 1);
+		CHECK_EQ_I64(patset_match(ps, "abc", 3), 0);
+		CHECK_EQ_I64(patset_match(ps, "web.access", 3), 1);	/* length */
+		patset_free(ps);
+	}
+	ps = patset_new(one, 1, err, sizeof(err));
+	if (CHECK(ps != NULL)) {
+		CHECK_EQ_I64(patset_match(ps, "web.access", 10), 1);
+		CHECK_EQ_I64(patset_match(ps, "web.", 4), 1);
+		CHECK_EQ_I64(patset_match(ps, "web", 3), 0);
+		CHECK_EQ_I64(patset_match(ps, "webXaccess", 10), 0);
+		patset_free(ps);
+	}
+	ps = patset_new(NULL, 0, err, sizeof(err));	/* matches nothing */
+	if (CHECK(ps != NULL)) {
+		CHECK_EQ_I64(patset_match(ps, "web", 3), 0);
+		patset_free(ps);
+	}
+	err[0] = '\0';
+	ps = patset_new(bad, 2, err, sizeof(err));
+	CHECK(ps == NULL);
+	CHECK_STR_HAS(err, "(broken");
+	CHECK_STR_HAS(err, pcre2_msg("(broken"));
+	patset_free(NULL);
+}
+
+int
+main(void)
+{
+	RUN(test_rules_valid);
+	RUN(test_rules_length);
+	RUN(test_rules_order);
+	RUN(test_rules_bad_regex);
+	RUN(test_rules_bad_prefix);
+	RUN(test_rules_expansion_too_long);
+	RUN(test_rules_conf);
+	RUN(test_patset);
+	return unit_done();
+}
