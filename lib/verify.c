@@ -86,8 +86,9 @@ quarantine(struct vctx *v, const char *name, uint64_t base,
 	const char *why;
 	size_t pos = BUS_SEG_HDR;
 	uint64_t last = 0, at;
+	int64_t lrecv = INT64_MIN;
 	ssize_t k;
-	int fd, any = 0, ok = 0;
+	int fd, any = 0, ok = 0, i;
 
 	snprintf(qdir, sizeof(qdir), "%s/quarantine", v->dir);
 	mkdir(qdir, 0750);
@@ -98,25 +99,31 @@ quarantine(struct vctx *v, const char *name, uint64_t base,
 	if ((fd = openat(v->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
 	    O_CLOEXEC, 0644)) == -1)
 		return -1;
-	memcpy(h, buf, BUS_SEG_HDR);
-	if (len < BUS_SEG_HDR || seg_hdr_decode(h, &at, NULL, &why) == -1)
+	if (len >= BUS_SEG_HDR)
+		memcpy(h, buf, BUS_SEG_HDR);
+	if (len < BUS_SEG_HDR || seg_hdr_decode(h, &at, NULL, &why) == -1 ||
+	    at != base)
 		seg_hdr_encode(h, base, now_ns());
 	if (write(fd, h, sizeof(h)) != sizeof(h))
 		goto out;
 	while (pos < len) {
 		k = seg_rec_decode(buf + pos, len - pos, &r, &why);
-		if (k > 0 && (!any || r.offset > last)) {
+		if (k > 0 && (!any || (r.offset > last && r.recv_ns > lrecv))) {
 			if (write(fd, buf + pos, k) != k)
 				goto out;
 			last = r.offset;
+			lrecv = r.recv_ns;
 			any = 1;
 			pos += k;
 			continue;
 		}
 		/* Find the next record that checks out. */
 		for (pos++; pos + BUS_REC_HDR <= len; pos++) {
+			if (!seg_rec_plausible(buf + pos, len - pos))
+				continue;
 			k = seg_rec_decode(buf + pos, len - pos, &r, &why);
-			if (k > 0 && (!any || r.offset > last))
+			if (k > 0 && (!any || (r.offset > last &&
+			    r.recv_ns > lrecv)))
 				break;
 		}
 		if (pos + BUS_REC_HDR > len)
@@ -126,11 +133,16 @@ quarantine(struct vctx *v, const char *name, uint64_t base,
 		goto out;
 	snprintf(src, sizeof(src), "%s/%s/%s/%s", v->dir, BUS_LOGDIR, v->part,
 	    name);
-	snprintf(qpath, sizeof(qpath), "%s/%s.%lld", qdir, name,
-	    (long long)time(NULL));
 	/* Keep every byte of the original before replacing it. */
-	if (link(src, qpath) == -1 ||
-	    renameat(v->dirfd, tmp, v->dirfd, name) == -1)
+	for (i = 0; i < 1000; i++) {
+		snprintf(qpath, sizeof(qpath), "%s/%s.%lld%s%.0d", qdir, name,
+		    (long long)time(NULL), i ? "." : "", i);
+		if (link(src, qpath) == 0)
+			break;
+		if (errno != EEXIST)
+			goto out;
+	}
+	if (i == 1000 || renameat(v->dirfd, tmp, v->dirfd, name) == -1)
 		goto out;
 	fsync(v->dirfd);
 	fprintf(v->out, "partition %s: file %s: replaced by its valid records; "
@@ -157,6 +169,8 @@ check_index(struct vctx *v, uint64_t base, const uint8_t *buf, size_t len,
 	int fd;
 
 	store_seg_name(n, sizeof(n), base, "idx");
+	if (rebuild)
+		goto rebuild;	/* the segment was just rewritten */
 	if (fstatat(v->dirfd, n, &st, 0) == -1) {
 		problem(v, n, 0, "index missing");
 		bad = 1;
@@ -185,6 +199,7 @@ check_index(struct vctx *v, uint64_t base, const uint8_t *buf, size_t len,
 		}
 		free(e);
 	}
+rebuild:
 	if ((bad || rebuild) && v->repair) {
 		char sn[32];
 

@@ -74,6 +74,7 @@ static size_t	 max_frame = PROTO_FRAME_MIN_MAX;
 static uint64_t	 next_seq = 1;		/* sequence of the next message */
 static uint64_t	 acked;			/* messages acknowledged */
 static int64_t	 send_ns;		/* stamp for the current block */
+static int	 shut;			/* --ack none: write side closed */
 
 /*
  * Output: [head, sent) sent and unacknowledged, [sent, olen) not yet
@@ -377,12 +378,21 @@ reconnect(const char *why)
 
 	close(sock);
 	sock = -1;
+	if (ack_level == ACK_NONE) {
+		/* Nothing is kept to resend: say what may be gone. */
+		warnx("lost busd (%s); with --ack none, messages sent just "
+		    "before may be lost", why);
+		if (shut)
+			exit(EX_UNAVAILABLE);
+	}
 	if (retry_for == 0)
 		errx(EX_UNAVAILABLE, "lost busd (%s) with %llu message(s) "
 		    "unacknowledged", why, (unsigned long long)pending);
-	warnx("lost busd (%s); reconnecting for up to %llds to resend %llu "
-	    "unacknowledged message(s)", why,
-	    (long long)(retry_for / 1000000000), (unsigned long long)pending);
+	if (ack_level != ACK_NONE)
+		warnx("lost busd (%s); reconnecting for up to %llds to resend "
+		    "%llu unacknowledged message(s)", why,
+		    (long long)(retry_for / 1000000000),
+		    (unsigned long long)pending);
 	for (;;) {
 		if ((sock = proto_connect(dir)) == -1 && autostart &&
 		    (errno == ENOENT || errno == ECONNREFUSED))
@@ -475,6 +485,7 @@ line_time(const char *s, size_t n)
 	struct tm tm;
 	int64_t t;
 	long long v;
+	long off;
 
 	if (n == 0 || n >= sizeof(buf))
 		return 0;
@@ -502,8 +513,9 @@ line_time(const char *s, size_t n)
 	memset(&tm, 0, sizeof(tm));
 	if ((end = strptime(buf, time_fmt, &tm)) == NULL || *end != '\0')
 		return 0;
-	/* %z sets tm_gmtoff; without it the time is taken as UTC. */
-	return ((int64_t)timegm(&tm) - tm.tm_gmtoff) * 1000000000LL;
+	/* %z sets tm_gmtoff (timegm clears it); without %z it is UTC. */
+	off = tm.tm_gmtoff;
+	return ((int64_t)timegm(&tm) - off) * 1000000000LL;
 }
 
 /* One input record: topic, key and event time per the flags, then queue. */
@@ -627,7 +639,7 @@ pump(int draining)
 	static size_t inlen, incap;
 	struct pollfd pfd[2];
 	ssize_t n;
-	int eof = draining, want_in, shut = 0;
+	int eof = draining, want_in;
 
 	if (!draining && in == NULL) {
 		incap = READ_BLOCK + max_message + 1;

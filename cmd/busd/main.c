@@ -165,6 +165,7 @@ static void	producers_save(void);
 static void	producers_load(void);
 static void	sd_notify(const char *);
 static __dead void verify_store(int);
+static char	*xstrdup(const char *);
 
 static struct part_tree	parts = RB_INITIALIZER(&parts);
 static struct route_tree routes = RB_INITIALIZER(&routes);
@@ -247,17 +248,17 @@ main(int argc, char *argv[])
 			detach = 1;
 			break;
 		case 'c':
-			conf_file = optarg;
+			conf_file = xstrdup(optarg);
 			break;
 		case 'd':
-			dir = optarg;
+			dir = xstrdup(optarg);
 			break;
 		case 'r':
 			cli_rules = reallocarray(cli_rules, ncli_rules + 1,
 			    sizeof(*cli_rules));
 			if (cli_rules == NULL)
 				err(EX_OSERR, NULL);
-			cli_rules[ncli_rules++] = optarg;
+			cli_rules[ncli_rules++] = xstrdup(optarg);
 			break;
 		case 'v':
 			verbose = 1;
@@ -311,7 +312,8 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage();
-	dir = store_dir(dir);
+	/* setproctitle() reuses the memory of argv and environ: copy. */
+	dir = xstrdup(store_dir(dir));
 	if (verify)
 		verify_store(repair);
 	max_frame = proto_max_frame(max_message);
@@ -540,6 +542,7 @@ recover(void)
 	for (i = 0; i < n; i++)
 		part_load(names[i], 0);
 	store_free_names(names, n);
+	producers_save();
 	clock_published = clock_last;
 	{
 		uint8_t b[8];
@@ -743,7 +746,15 @@ part_load(const char *name, int create)
 			    "offset %llu with valid records after it; segment "
 			    "kept as is and sealed", name, n,
 			    (unsigned long long)end);
-			scan_records(p, p->fd, at, &last_off, &any, 1);
+			/* Count every valid record past every damaged one. */
+			for (;;) {
+				end = scan_records(p, p->fd, at, &last_off,
+				    &any, 1);
+				if (end >= (uint64_t)st.st_size ||
+				    seg_resync(p->fd, end + 1, last_off,
+				    &at) != 1)
+					break;
+			}
 			close(p->fd);
 			p->fd = -1;
 			p->next_off = any ? last_off + 1 : p->base;
@@ -1753,16 +1764,19 @@ static void
 sync_all(void)
 {
 	struct part *p;
+	int failed = 0;
 
 	RB_FOREACH(p, part_tree, &parts) {
 		if (!p->unsynced)
 			continue;
-		if (fdatasync(p->fd) == -1)
+		if (fdatasync(p->fd) == -1) {
 			log_warn("partition %s: fdatasync", p->name);
-		else
+			failed = 1;
+		} else
 			p->unsynced = 0;
 	}
-	unsynced_since = 0;
+	/* A failed sync is tried again one interval later. */
+	unsynced_since = failed ? now_ns() : 0;
 }
 
 /*
@@ -1803,6 +1817,10 @@ producers_save(void)
 	fclose(f);
 	if (rename(tmp, path) == -1)
 		log_warn("rename %s", tmp);
+	else if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		fsync(fd);
+		close(fd);
+	}
 }
 
 static void
@@ -1895,4 +1913,14 @@ verify_store(int repair)
 	if (rc == -1)
 		exit(EX_IOERR);
 	exit(st.problems > (repair ? st.repaired : 0) ? EX_DATAERR : 0);
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char *d;
+
+	if ((d = strdup(s)) == NULL)
+		err(EX_OSERR, NULL);
+	return d;
 }

@@ -1,0 +1,220 @@
+/*
+ * bus-compact: rewrite the sealed segments of matching partitions,
+ * keeping the newest record of each (topic, key).  Meant for cron:
+ * silent on success, one line per problem on standard error and a
+ * sysexits(3) status.  The work is in lib/compact.c.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "ops.h"
+
+#define TOMBSTONE_AGE	(24LL * 3600 * 1000000000)	/* 24h */
+
+static __dead void usage(void);
+static void	partition(const char *);
+static void	fail(int);
+
+static const char *dir;
+static struct compact_opts co;
+static int	 dry_run;
+static int	 verbose;
+static int	 no_wait;
+static int	 exitcode;
+
+enum { OPT_SEGSIZE = 256, OPT_TOMBAGE, OPT_NOWAIT };
+
+static const struct option longopts[] = {
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "version",		no_argument,		NULL, 'V' },
+	{ "no-wait",		no_argument,		NULL, OPT_NOWAIT },
+	{ "segment-size",	required_argument,	NULL, OPT_SEGSIZE },
+	{ "tombstone-age",	required_argument,	NULL, OPT_TOMBAGE },
+	{ NULL,			0,			NULL, 0 }
+};
+
+static __dead void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: bus-compact [-nv] [-d dir] [--no-wait] "
+	    "[--segment-size size]\n"
+	    "                   [--tombstone-age duration] [pattern ...]\n");
+	exit(EX_USAGE);
+}
+
+/* Keep the first failure's status, but an I/O error wins. */
+static void
+fail(int code)
+{
+	if (exitcode == 0 || code == EX_IOERR)
+		exitcode = code;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct patset *pats = NULL;
+	char emsg[1024], p[PATH_MAX], **names;
+	struct stat st;
+	size_t n, i;
+	int ch;
+
+	co.tombstone_age = TOMBSTONE_AGE;
+	co.segment_size = BUS_SEGMENT_SIZE_DEFAULT;
+	while ((ch = getopt_long(argc, argv, "d:hnvV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			dir = optarg;
+			break;
+		case 'n':
+			dry_run = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'V':
+			printf("bus-compact %s\n", BUS_VERSION);
+			exit(0);
+		case OPT_NOWAIT:
+			no_wait = 1;
+			break;
+		case OPT_SEGSIZE:
+			if (parse_size(optarg, UINT64_MAX, &co.segment_size) ==
+			    -1 || co.segment_size < 4096)
+				errx(EX_USAGE, "--segment-size: '%s' is not a "
+				    "size of at least 4096 (like 64M)", optarg);
+			break;
+		case OPT_TOMBAGE:
+			if (parse_duration(optarg, &co.tombstone_age) == -1)
+				errx(EX_USAGE, "--tombstone-age: '%s' is not a "
+				    "duration (like 24h, 7d)", optarg);
+			break;
+		case 'h':
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 0 && (pats = patset_new(argv, argc, emsg,
+	    sizeof(emsg))) == NULL)
+		errx(EX_USAGE, "%s", emsg);
+	dir = store_dir(dir);
+	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1)
+		errx(EX_USAGE, "%s: path too long", dir);
+	if (stat(p, &st) == -1)
+		errx(EX_NOINPUT, "no bus store at %s", dir);
+	co.dry_run = dry_run;
+	co.now = now_ns();
+
+	if (store_list_partitions(dir, &names, &n) == -1)
+		err(EX_IOERR, "%s", p);
+	for (i = 0; i < n; i++)
+		if (pats == NULL || patset_match(pats, names[i],
+		    strlen(names[i])))
+			partition(names[i]);
+	store_free_names(names, n);
+	patset_free(pats);
+	fflush(stdout);
+	if (ferror(stdout))
+		errx(EX_IOERR, "stdout: write error");
+	return exitcode;
+}
+
+static void
+partition(const char *name)
+{
+	struct compact_result res;
+	char p[PATH_MAX], emsg[1024], note[1024];
+	int dfd, lfd, r;
+
+	if (snprintf(p, sizeof(p), "%s/%s/%s", dir, BUS_LOGDIR, name) >=
+	    (int)sizeof(p)) {
+		warnx("partition %s: path too long", name);
+		fail(EX_IOERR);
+		return;
+	}
+	if ((dfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT) {
+			warn("partition %s", name);
+			fail(EX_IOERR);
+		}
+		return;
+	}
+	if ((lfd = plock_take(dfd, no_wait, !dry_run)) == -1) {
+		if (errno == EWOULDBLOCK) {
+			warnx("partition %s: skipped: another bus-compact or "
+			    "bus-rotate holds %s/%s", name, p, OPS_LOCK);
+			fail(EX_TEMPFAIL);
+		} else {
+			warn("partition %s: lock %s/%s", name, p, OPS_LOCK);
+			fail(EX_CANTCREAT);
+		}
+		close(dfd);
+		return;
+	}
+	if (dry_run) {
+		if (compact_leftovers(dfd))
+			printf("%s: would first finish an interrupted "
+			    "compaction\n", name);
+	} else {
+		r = compact_recover(name, dfd, note, sizeof(note), emsg,
+		    sizeof(emsg));
+		if (note[0] != '\0')
+			warnx("%s", note);
+		if (r < 0) {
+			warnx("%s", emsg);
+			fail(ops_sysexit(r));
+			goto out;
+		}
+	}
+	r = compact_partition(name, dfd, &co, &res, emsg, sizeof(emsg));
+	if (r != OPS_OK) {
+		warnx("%s", emsg);
+		fail(ops_sysexit(r));
+		goto out;
+	}
+	if (dry_run && res.rewritten == 0)
+		printf("%s: nothing to reclaim (%zu sealed segments, %llu "
+		    "records, %llu bytes)\n", name, res.segs_before,
+		    (unsigned long long)res.recs_before,
+		    (unsigned long long)res.bytes_before);
+	else if (dry_run)
+		printf("%s: would reclaim %lld bytes: %zu sealed segments, "
+		    "%llu records, %llu bytes -> %zu segments, %llu records, "
+		    "%llu bytes\n", name,
+		    (long long)(res.bytes_before - res.bytes_after),
+		    res.segs_before, (unsigned long long)res.recs_before,
+		    (unsigned long long)res.bytes_before, res.segs_after,
+		    (unsigned long long)res.recs_after,
+		    (unsigned long long)res.bytes_after);
+	else if (verbose && res.rewritten == 0)
+		printf("%s: nothing to compact (%zu sealed segments, %llu "
+		    "records, %llu bytes)\n", name, res.segs_before,
+		    (unsigned long long)res.recs_before,
+		    (unsigned long long)res.bytes_before);
+	else if (verbose)
+		printf("%s: %zu sealed segments, %llu records, %llu bytes -> "
+		    "%zu segments, %llu records, %llu bytes\n", name,
+		    res.segs_before, (unsigned long long)res.recs_before,
+		    (unsigned long long)res.bytes_before, res.segs_after,
+		    (unsigned long long)res.recs_after,
+		    (unsigned long long)res.bytes_after);
+out:
+	plock_release(lfd);
+	close(dfd);
+}

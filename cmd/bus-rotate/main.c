@@ -1,0 +1,329 @@
+/*
+ * bus-rotate: seal the active segments of a store now (a SEAL request to
+ * busd) and delete sealed segments past retention; or report the status
+ * of the store.  Meant for cron: silent on success, one line per problem
+ * on standard error and a sysexits(3) status.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "cursor.h"
+#include "ops.h"
+
+static __dead void usage(void);
+static void	seal(void);
+static void	partition(const char *);
+static void	status(int);
+static void	fail(int);
+
+static const char *dir;
+static struct patset *pats;
+static char	*seal_pattern;		/* the patterns as one regex */
+static struct retention rt;
+static struct cursor_set cursors;
+static int	 by_any;		/* a retention flag was given */
+static int	 dry_run;
+static int	 verbose;
+static int	 no_seal;
+static int	 no_wait;
+static int	 exitcode;
+
+enum {
+	OPT_MAXAGE = 256, OPT_MAXSIZE, OPT_MAXCOUNT, OPT_KEEPCUR, OPT_NOSEAL,
+	OPT_NOWAIT, OPT_STATUS
+};
+
+static const struct option longopts[] = {
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "version",		no_argument,		NULL, 'V' },
+	{ "max-age",		required_argument,	NULL, OPT_MAXAGE },
+	{ "max-size",		required_argument,	NULL, OPT_MAXSIZE },
+	{ "max-count",		required_argument,	NULL, OPT_MAXCOUNT },
+	{ "keep-cursors",	no_argument,		NULL, OPT_KEEPCUR },
+	{ "no-seal",		no_argument,		NULL, OPT_NOSEAL },
+	{ "no-wait",		no_argument,		NULL, OPT_NOWAIT },
+	{ "status",		no_argument,		NULL, OPT_STATUS },
+	{ NULL,			0,			NULL, 0 }
+};
+
+static __dead void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: bus-rotate [-nv] [-d dir] [--keep-cursors] "
+	    "[--max-age duration]\n"
+	    "                  [--max-count n] [--max-size size] "
+	    "[--no-seal] [--no-wait]\n"
+	    "                  [pattern ...]\n"
+	    "       bus-rotate --status [-d dir] [-o text|json] "
+	    "[pattern ...]\n");
+	exit(EX_USAGE);
+}
+
+/* Keep the first failure's status, but an I/O error wins. */
+static void
+fail(int code)
+{
+	if (exitcode == 0 || code == EX_IOERR)
+		exitcode = code;
+}
+
+int
+main(int argc, char *argv[])
+{
+	char emsg[1024], p[PATH_MAX], **names;
+	const char *errstr;
+	struct stat st;
+	size_t n, i, len;
+	int ch, want_status = 0, json = 0, o_given = 0;
+
+	while ((ch = getopt_long(argc, argv, "d:hno:vV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			dir = optarg;
+			break;
+		case 'n':
+			dry_run = 1;
+			break;
+		case 'o':
+			o_given = 1;
+			if (strcmp(optarg, "json") == 0)
+				json = 1;
+			else if (strcmp(optarg, "text") == 0)
+				json = 0;
+			else
+				errx(EX_USAGE, "-o: '%s' is not text or json",
+				    optarg);
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'V':
+			printf("bus-rotate %s\n", BUS_VERSION);
+			exit(0);
+		case OPT_MAXAGE:
+			if (parse_duration(optarg, &rt.max_age) == -1)
+				errx(EX_USAGE, "--max-age: '%s' is not a "
+				    "duration (like 7d, 12h, 90m)", optarg);
+			rt.by_age = by_any = 1;
+			break;
+		case OPT_MAXSIZE:
+			if (parse_size(optarg, UINT64_MAX, &rt.max_size) == -1)
+				errx(EX_USAGE, "--max-size: '%s' is not a size "
+				    "(like 10G, 512M)", optarg);
+			rt.by_size = by_any = 1;
+			break;
+		case OPT_MAXCOUNT:
+			rt.max_count = strtonum(optarg, 0, LLONG_MAX, &errstr);
+			if (errstr != NULL)
+				errx(EX_USAGE, "--max-count: '%s' is %s", optarg,
+				    errstr);
+			rt.by_count = by_any = 1;
+			break;
+		case OPT_KEEPCUR:
+			rt.keep_cursors = 1;
+			break;
+		case OPT_NOSEAL:
+			no_seal = 1;
+			break;
+		case OPT_NOWAIT:
+			no_wait = 1;
+			break;
+		case OPT_STATUS:
+			want_status = 1;
+			break;
+		case 'h':
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (want_status && (by_any || rt.keep_cursors || dry_run ||
+	    no_seal || no_wait)) {
+		warnx("--status takes only -d, -o and patterns");
+		usage();
+	}
+	if (o_given && !want_status) {
+		warnx("-o is an option of --status");
+		usage();
+	}
+	if (argc > 0 && (pats = patset_new(argv, argc, emsg,
+	    sizeof(emsg))) == NULL)
+		errx(EX_USAGE, "%s", emsg);
+	dir = store_dir(dir);
+	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1)
+		errx(EX_USAGE, "%s: path too long", dir);
+	if (stat(p, &st) == -1)
+		errx(EX_NOINPUT, "no bus store at %s", dir);
+	if (want_status) {
+		status(json);
+		return exitcode;
+	}
+
+	/* One regex for SEAL: the patterns as alternatives. */
+	for (i = 0, len = 1; i < (size_t)argc; i++)
+		len += strlen(argv[i]) + 6;
+	if ((seal_pattern = calloc(1, len)) == NULL)
+		err(EX_OSERR, NULL);
+	for (i = 0; i < (size_t)argc; i++)
+		snprintf(seal_pattern + strlen(seal_pattern),
+		    len - strlen(seal_pattern), "%s(?:%s)", i ? "|" : "",
+		    argv[i]);
+
+	rt.dry_run = dry_run;
+	rt.now = now_ns();
+	rt.report = verbose || dry_run ? stdout : NULL;
+	if (!no_seal)
+		seal();
+	if (rt.keep_cursors) {
+		if (cursor_set_load(dir, &cursors, emsg, sizeof(emsg)) !=
+		    OPS_OK)
+			errx(EX_IOERR, "%s", emsg);
+		if (cursors.damaged) {
+			warnx("%s; --keep-cursors keeps every sealed segment",
+			    emsg);
+			fail(EX_DATAERR);
+		}
+	}
+	if (store_list_partitions(dir, &names, &n) == -1)
+		err(EX_IOERR, "%s", p);
+	for (i = 0; i < n; i++)
+		if (pats == NULL || patset_match(pats, names[i],
+		    strlen(names[i])))
+			partition(names[i]);
+	store_free_names(names, n);
+	cursor_set_free(&cursors);
+	fflush(stdout);
+	if (ferror(stdout))
+		errx(EX_IOERR, "stdout: write error");
+	return exitcode;
+}
+
+/*
+ * Ask busd to seal.  Without busd nothing is being written: there is no
+ * active segment to seal, and retention goes on without it.
+ */
+static void
+seal(void)
+{
+	char emsg[512];
+	uint32_t count;
+	pid_t pid;
+
+	if (!store_busd_alive(dir, &pid)) {
+		if (verbose)
+			printf("busd is not running: no active segment to "
+			    "seal\n");
+		return;
+	}
+	if (dry_run) {
+		printf("would ask busd (pid %ld) to seal the active segments"
+		    "%s%s\n", (long)pid, *seal_pattern ? " of partitions "
+		    "matching " : "", seal_pattern);
+		return;
+	}
+	if (busctl_seal(dir, seal_pattern, &count, emsg, sizeof(emsg)) !=
+	    OPS_OK) {
+		warnx("%s", emsg);
+		fail(EX_UNAVAILABLE);
+		return;
+	}
+	if (verbose)
+		printf("busd sealed %u active segment(s)\n", count);
+}
+
+/* Retention of one partition, after any interrupted rewrite is fixed. */
+static void
+partition(const char *name)
+{
+	struct retention_result res;
+	char p[PATH_MAX], emsg[1024], note[1024];
+	int dfd, lfd, r, leftovers;
+
+	if (snprintf(p, sizeof(p), "%s/%s/%s", dir, BUS_LOGDIR, name) >=
+	    (int)sizeof(p)) {
+		warnx("partition %s: path too long", name);
+		fail(EX_IOERR);
+		return;
+	}
+	if ((dfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT) {
+			warn("partition %s", name);
+			fail(EX_IOERR);
+		}
+		return;
+	}
+	leftovers = compact_leftovers(dfd);
+	if (!by_any && !leftovers) {
+		close(dfd);
+		return;
+	}
+	if ((lfd = plock_take(dfd, no_wait, !dry_run)) == -1) {
+		if (errno == EWOULDBLOCK) {
+			warnx("partition %s: skipped: another bus-rotate or "
+			    "bus-compact holds %s/%s", name, p, OPS_LOCK);
+			fail(EX_TEMPFAIL);
+		} else {
+			warn("partition %s: lock %s/%s", name, p, OPS_LOCK);
+			fail(EX_CANTCREAT);
+		}
+		close(dfd);
+		return;
+	}
+	if (leftovers && dry_run)
+		printf("%s: would first finish an interrupted compaction\n",
+		    name);
+	else if (leftovers) {
+		r = compact_recover(name, dfd, note, sizeof(note), emsg,
+		    sizeof(emsg));
+		if (note[0] != '\0')
+			warnx("%s", note);
+		if (r < 0) {
+			warnx("%s", emsg);
+			fail(ops_sysexit(r));
+			goto out;
+		}
+	}
+	if (by_any) {
+		r = retention_run(name, dfd, &rt, rt.keep_cursors ? &cursors :
+		    NULL, &res, emsg, sizeof(emsg));
+		if (r != OPS_OK) {
+			warnx("%s", emsg);
+			fail(ops_sysexit(r));
+		}
+	}
+out:
+	plock_release(lfd);
+	close(dfd);
+}
+
+static void
+status(int json)
+{
+	struct bus_status st;
+	char emsg[512];
+
+	if (status_gather(dir, pats, &st, emsg, sizeof(emsg)) != OPS_OK) {
+		status_free(&st);
+		errx(EX_IOERR, "%s", emsg);
+	}
+	status_print(stdout, &st, json);
+	status_free(&st);
+	fflush(stdout);
+	if (ferror(stdout))
+		errx(EX_IOERR, "stdout: write error");
+}

@@ -1,0 +1,179 @@
+/*
+ * Requests of the cron tools to busd on its socket: SEAL and STATUS.
+ * Neither needs a HELLO.  Every request waits at most OPS_TIMEOUT_S for
+ * the answer, so that a wedged busd cannot hang a cron job.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "ops.h"
+#include "proto.h"
+
+/*
+ * Send a frame of type with body, read the answer into *buf.  OPS_OK
+ * with the answer's body when it is of type want.
+ */
+static int
+request(const char *dir, uint8_t type, const uint8_t *body, size_t blen,
+    uint8_t want, uint8_t **buf, const uint8_t **rbody, size_t *rlen,
+    char *err, size_t errlen)
+{
+	struct timeval tv = { OPS_TIMEOUT_S, 0 };
+	uint8_t *frame, rtype;
+	size_t cap = 0;
+	int fd, rc = OPS_UNREACHABLE;
+
+	*buf = NULL;
+	if ((fd = proto_connect(dir)) == -1) {
+		snprintf(err, errlen, "cannot reach busd on %s/%s: %s", dir,
+		    BUS_SOCK, strerror(errno));
+		return OPS_UNREACHABLE;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if ((frame = malloc(PROTO_FRAME_HDR + blen)) == NULL) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		goto out;
+	}
+	proto_hdr(frame, type, blen);
+	if (blen)
+		memcpy(frame + PROTO_FRAME_HDR, body, blen);
+	if (proto_send_all(fd, frame, PROTO_FRAME_HDR + blen) == -1) {
+		snprintf(err, errlen, "busd: send: %s", strerror(errno));
+		free(frame);
+		goto out;
+	}
+	free(frame);
+	if (proto_recv_frame(fd, buf, &cap, &rtype, rbody, rlen) == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			snprintf(err, errlen, "busd did not answer within %d "
+			    "seconds", OPS_TIMEOUT_S);
+		else
+			snprintf(err, errlen, "busd: no answer: %s",
+			    strerror(errno));
+		goto out;
+	}
+	if (rtype == PT_ERROR) {
+		const uint8_t *b = *rbody;
+		uint32_t code = 0, tl = 0;
+
+		if (*rlen >= 16) {
+			code = le32_get(b + 8);
+			tl = le32_get(b + 12);
+			if (tl > *rlen - 16)
+				tl = *rlen - 16;
+		}
+		snprintf(err, errlen, "busd: %s: %.*s", proto_err_name(code),
+		    (int)tl, (const char *)b + 16);
+		rc = OPS_REFUSED;
+		goto out;
+	}
+	if (rtype != want) {
+		snprintf(err, errlen, "busd answered with an unexpected frame "
+		    "(type %u)", rtype);
+		rc = OPS_REFUSED;
+		goto out;
+	}
+	rc = OPS_OK;
+out:
+	close(fd);
+	return rc;
+}
+
+int
+busctl_seal(const char *dir, const char *pattern, uint32_t *count,
+    char *err, size_t errlen)
+{
+	const uint8_t *rb;
+	uint8_t *body, *buf;
+	size_t pl = strlen(pattern), rl;
+	int rc;
+
+	if ((body = malloc(4 + pl)) == NULL) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return OPS_IO;
+	}
+	le32_put(body, pl);
+	memcpy(body + 4, pattern, pl);
+	rc = request(dir, PT_SEAL, body, 4 + pl, PT_SEAL_OK, &buf, &rb, &rl,
+	    err, errlen);
+	free(body);
+	if (rc == OPS_OK) {
+		if (rl < 4) {
+			snprintf(err, errlen, "busd: SEAL_OK too short");
+			rc = OPS_REFUSED;
+		} else
+			*count = le32_get(rb);
+	}
+	free(buf);
+	return rc;
+}
+
+/* The number after "key": at the top of a JSON document; 0 if absent. */
+static int
+json_num(const char *js, const char *key, long long *v)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	if ((p = strstr(js, pat)) == NULL)
+		return -1;
+	*v = strtoll(p + strlen(pat), NULL, 10);
+	return 0;
+}
+
+int
+busctl_status(const char *dir, struct busd_status *st, char *err,
+    size_t errlen)
+{
+	const uint8_t *rb;
+	uint8_t *buf;
+	size_t rl;
+	char *js, *p;
+	long long v;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	rc = request(dir, PT_STATUS, NULL, 0, PT_STATUS_OK, &buf, &rb, &rl,
+	    err, errlen);
+	if (rc != OPS_OK) {
+		free(buf);
+		return rc;
+	}
+	if ((js = strndup((const char *)rb, rl)) == NULL) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		free(buf);
+		return OPS_IO;
+	}
+	free(buf);
+	/* The top-level figures come before the partitions array. */
+	if ((p = strstr(js, "\"partitions\"")) != NULL)
+		*p = '\0';
+	if (json_num(js, "pid", &v) == -1) {
+		snprintf(err, errlen, "busd: STATUS answer without a pid");
+		free(js);
+		return OPS_REFUSED;
+	}
+	st->pid = v;
+	if (json_num(js, "uptime_s", &v) == 0)
+		st->uptime_s = v;
+	if (json_num(js, "clients", &v) == 0)
+		st->clients = v;
+	if (json_num(js, "messages", &v) == 0)
+		st->messages = v;
+	if (json_num(js, "bytes", &v) == 0)
+		st->bytes = v;
+	if (json_num(js, "duplicates", &v) == 0)
+		st->duplicates = v;
+	free(js);
+	return OPS_OK;
+}
