@@ -347,8 +347,12 @@ hello(void)
 	f[11] = ack_level;
 	f[12] = 0;
 	le64_put(f + 13, producer);
-	if (proto_send_all(sock, f, sizeof(f)) == -1 ||
-	    proto_recv_frame(sock, &buf, &cap, &type, &body, &blen) == -1) {
+	/*
+	 * A refusing busd (too many clients) may close before reading our
+	 * HELLO: its ERROR still waits to be read, so read even then.
+	 */
+	(void)proto_send_all(sock, f, sizeof(f));
+	if (proto_recv_frame(sock, &buf, &cap, &type, &body, &blen) == -1) {
 		free(buf);
 		return -1;
 	}

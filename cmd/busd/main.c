@@ -347,8 +347,6 @@ main(int argc, char *argv[])
 	listen_open();
 
 	/* Ready: recovery is done and the socket accepts connections. */
-	log_info("serving %s (pid %ld)", dir, (long)getpid());
-	sd_notify("READY=1");
 	if (readyfd != -1) {
 		int nullfd = open("/dev/null", O_RDWR);
 
@@ -360,6 +358,10 @@ main(int argc, char *argv[])
 			if (nullfd > STDERR_FILENO)
 				close(nullfd);
 		}
+	}
+	log_info("serving %s (pid %ld)", dir, (long)getpid());
+	sd_notify("READY=1");
+	if (readyfd != -1) {
 		write(readyfd, "R", 1);
 		close(readyfd);
 	}

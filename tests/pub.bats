@@ -1,0 +1,357 @@
+#!/usr/bin/env bats
+# bus-pub(1): what it publishes, what it refuses, how it finds busd.
+
+load helpers
+
+# all_of TOPIC-PATTERN: every stored payload of the pattern, one a line.
+all_of() {
+	bus-sub --from beginning -e "$@"
+}
+
+@test "pub: each argument is one message, stdin is not read" {
+	start_busd
+	run bus-pub -t t one 'two words' '' four <<<"from stdin"
+	[ "$status" -eq 0 ]
+	[ "$output" = "" ]
+	run all_of -F '%o:%s|' t
+	[ "$status" -eq 0 ]
+	[ "$output" = "0:one|1:two words|2:|3:four|" ]
+}
+
+@test "pub: stdin lines, an empty line is an empty message, a last line without newline counts" {
+	start_busd
+	run bus-pub -t t < <(printf 'one\ntwo\n\n\nfive')
+	[ "$status" -eq 0 ]
+	[ "$output" = "" ]
+	run all_of -F '%o:%s:%S|' t
+	[ "$status" -eq 0 ]
+	[ "$output" = "0:one:3|1:two:3|2::0|3::0|4:five:4|" ]
+}
+
+@test "pub: a final newline does not make an extra empty message; empty stdin publishes nothing" {
+	start_busd
+	printf 'a\nb\n' | bus-pub -t t
+	run bus-pub -t t </dev/null
+	[ "$status" -eq 0 ]
+	run all_of -F '%s|' t
+	[ "$output" = "a|b|" ]
+}
+
+@test "pub: -0 NUL-delimited binary payloads round trip byte-exact" {
+	start_busd
+	# Newlines, high bytes, empty records, a last record without NUL.
+	printf 'line1\nline2\0\xff\xfe\x80\0\0\x01\x02\r\n\0tail' >"$BATS_TEST_TMPDIR/in"
+	bus-pub -0 -t bin <"$BATS_TEST_TMPDIR/in"
+	bus-sub -0 --from beginning -e bin >"$BATS_TEST_TMPDIR/out"
+	# Every record comes back NUL-terminated: the input plus one NUL.
+	{ cat "$BATS_TEST_TMPDIR/in"; printf '\0'; } >"$BATS_TEST_TMPDIR/want"
+	cmp "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/out"
+	run all_of -F '%S,' bin
+	[ "$output" = "11,3,0,4,4," ]
+}
+
+@test "pub: -0 random binary data (256 KiB) round trips byte-exact" {
+	start_busd
+	head -c 262144 /dev/urandom >"$BATS_TEST_TMPDIR/in"
+	printf '\0' >>"$BATS_TEST_TMPDIR/in"
+	bus-pub -0 -t bin <"$BATS_TEST_TMPDIR/in"
+	bus-sub -0 --from beginning -e bin >"$BATS_TEST_TMPDIR/out"
+	cmp "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/out"
+}
+
+@test "pub: -k KEY and repeated -T NAME=VALUE show in bus-sub -o json" {
+	start_busd
+	bus-pub -t t -k user-42 -T host=web1 -T empty= -T 'eq=a=b' hello
+	bus-pub -t t nokey
+	run all_of -o json t
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 2 ]
+	echo "${lines[0]}" | jq -e '.key == "user-42" and .payload == "hello"'
+	echo "${lines[0]}" | jq -e '.tags == {"host":"web1","empty":"","eq":"a=b"}'
+	# Tags keep their order.
+	[ "$(echo "${lines[0]}" | jq -r '.tags | keys_unsorted | join(",")')" = "host,empty,eq" ]
+	echo "${lines[1]}" | jq -e '.key == null and .tags == {} and .payload == "nokey"'
+}
+
+@test "pub: invalid key and tags exit 65 with one line and publish nothing" {
+	start_busd
+	run --separate-stderr bus-pub -t t -k '' x
+	[ "$status" -eq 65 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == bus-pub:* ]]
+	run --separate-stderr bus-pub -t t -T novalue x
+	[ "$status" -eq 65 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	run --separate-stderr bus-pub -t t -T =v x
+	[ "$status" -eq 65 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	run all_of '.*'
+	[ "$status" -eq 0 ]
+	[ "$output" = "" ]
+}
+
+@test "pub: -E @RFC3339 sets event_ns, send_ns stays the send time" {
+	start_busd
+	bus-pub -t t -E @2026-11-22T10:00:00Z a
+	bus-pub -t t -E @2026-11-22T10:00:00.5Z b
+	bus-pub -t t -E @2026-11-22T12:00:00+02:00 c
+	bus-pub -t t -E @1700000000.25 d
+	run all_of -o json t
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 4 ]
+	[[ "${lines[0]}" == *'"event_ns":1795341600000000000,'* ]]
+	[[ "${lines[1]}" == *'"event_ns":1795341600500000000,'* ]]
+	[[ "${lines[2]}" == *'"event_ns":1795341600000000000,'* ]]
+	[[ "${lines[3]}" == *'"event_ns":1700000000250000000,'* ]]
+	[[ "${lines[0]}" != *'"send_ns":1795341600000000000,'* ]]
+	run all_of -F '%e\n' t
+	[ "${lines[0]}" = "2026-11-22T10:00:00.000000000Z" ] ||
+	    [ "${lines[0]}" = "2026-11-22T10:00:00Z" ]
+}
+
+@test "pub: -E relative -1h is an hour before the send time; default event time is the send time" {
+	start_busd
+	bus-pub -t t -E -1h a
+	bus-pub -t t b
+	run all_of -o json t
+	[ "${#lines[@]}" -eq 2 ]
+	local ev sd
+	ev=$(grep -o '"event_ns":[0-9]*' <<<"${lines[0]}" | cut -d: -f2)
+	sd=$(grep -o '"send_ns":[0-9]*' <<<"${lines[0]}" | cut -d: -f2)
+	local d=$((sd - ev - 3600000000000))
+	# Within 2 s of exactly one hour.
+	[ "${d#-}" -lt 2000000000 ]
+	ev=$(grep -o '"event_ns":[0-9]*' <<<"${lines[1]}" | cut -d: -f2)
+	sd=$(grep -o '"send_ns":[0-9]*' <<<"${lines[1]}" | cut -d: -f2)
+	[ "$ev" = "$sd" ]
+}
+
+@test "pub: -E with an invalid time exits 64" {
+	start_busd
+	run --separate-stderr bus-pub -t t -E yesterday x
+	[ "$status" -eq 64 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == bus-pub:*yesterday* ]]
+}
+
+@test "pub: invalid topics exit 65 with a one-line error, nothing published" {
+	start_busd
+	local long t
+	long=$(printf 'a%.0s' {1..256})
+	for t in 'a/b' '.x' '' "$long" '..' 'a b' 'caf'$'\xc3\xa9' 'x:y'; do
+		run --separate-stderr bus-pub -t "$t" msg
+		echo "topic '$t': status $status, stderr: $stderr"
+		[ "$status" -eq 65 ]
+		[ "$output" = "" ]
+		[ "${#stderr_lines[@]}" -eq 1 ]
+		[[ "$stderr" == "bus-pub: "*topic* ]]
+	done
+	# Nothing reached the store.
+	[ -d "$BUS_DIR/log" ]
+	[ "$(partitions)" = "" ]
+	run all_of '.*'
+	[ "$output" = "" ]
+}
+
+@test "pub: a topic of exactly 255 bytes with every allowed character class is fine" {
+	start_busd
+	local t
+	t=$(printf 'a%.0s' {1..250})Z9._-
+	[ "${#t}" -eq 255 ]
+	run bus-pub -t "$t" ok
+	[ "$status" -eq 0 ]
+	run all_of -F '%t %s' "$t"
+	[ "$output" = "$t ok" ]
+}
+
+@test "pub: missing -t exits 64 with usage" {
+	start_busd
+	run --separate-stderr bus-pub hello
+	[ "$status" -eq 64 ]
+	[ "$output" = "" ]
+	[[ "$stderr" == *"-t"* ]]
+	[[ "$stderr" == *usage:* ]]
+	run all_of '.*'
+	[ "$output" = "" ]
+}
+
+@test "pub: an unknown flag exits 64 with usage" {
+	run --separate-stderr bus-pub --bogus -t t hello
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *bogus* ]]
+	[[ "$stderr" == *usage:* ]]
+	run --separate-stderr bus-pub -x -t t hello
+	[ "$status" -eq 64 ]
+	# A usage error starts nothing.
+	[ ! -e "$BUS_DIR/busd.pid" ]
+}
+
+@test "pub: an oversized line exits 65 naming the line; lines before it are published, none after" {
+	start_busd --max-message 1K
+	{
+		echo line-one
+		head -c 2000 /dev/zero | tr '\0' x
+		echo
+		echo line-three
+	} >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr bus-pub -t big <"$BATS_TEST_TMPDIR/in"
+	echo "stderr: $stderr"
+	[ "$status" -eq 65 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == "bus-pub: line 2: message of 2003 bytes exceeds the limit of 1024 bytes"* ]]
+	run all_of big
+	[ "$output" = "line-one" ]
+}
+
+@test "pub: a line longer than bus-pub's read buffer (1.5 MB, default 1M limit) exits 65 naming it" {
+	start_busd
+	{
+		seq 1 3
+		head -c 1500000 /dev/zero | tr '\0' x
+		echo
+		echo after
+	} >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr bus-pub -t big <"$BATS_TEST_TMPDIR/in"
+	echo "stderr: $stderr"
+	[ "$status" -eq 65 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == "bus-pub: line 4: message of 1500003 bytes exceeds the limit of 1048576 bytes"* ]]
+	run all_of big
+	[ "$output" = $'1\n2\n3' ]
+}
+
+@test "pub: a message of exactly --max-message bytes is accepted, one more byte is not" {
+	start_busd --max-message 4096
+	local p
+	# topic "m" (1 byte) + payload 4095 = 4096.
+	p=$(head -c 4095 /dev/zero | tr '\0' y)
+	run bus-pub -t m "$p"
+	[ "$status" -eq 0 ]
+	run --separate-stderr bus-pub -t m "${p}y"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"4097 bytes exceeds the limit of 4096 bytes"* ]]
+	run all_of -F '%S\n' m
+	[ "$output" = "4095" ]
+}
+
+@test "pub: --no-autostart with no busd exits 69 with one line and starts nothing" {
+	run --separate-stderr bus-pub --no-autostart -t t hello
+	[ "$status" -eq 69 ]
+	[ "$output" = "" ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == bus-pub:*"$BUS_DIR/busd.sock"* ]]
+	[ -z "$(busd_pids)" ]
+	[ ! -S "$BUS_DIR/busd.sock" ]
+}
+
+@test "pub: with no busd running, bus-pub starts one and publishes" {
+	[ ! -e "$BUS_DIR" ]
+	run bus-pub -t t hello world 3>&-
+	[ "$status" -eq 0 ]
+	[ -s "$BUS_DIR/busd.pid" ]
+	local pid
+	pid=$(busd_pid)
+	kill -0 "$pid"
+	[ "$(cat "/proc/$pid/comm")" = busd ]
+	[ "$(busd_pids)" = "$pid" ]
+	# The next bus-pub uses the same busd.
+	bus-pub -t t again 3>&-
+	[ "$(busd_pids)" = "$pid" ]
+	run all_of t
+	[ "$output" = $'hello\nworld\nagain' ]
+}
+
+@test "pub: bus-pubs racing on a fresh store all succeed and exactly one busd runs" {
+	local i pids=()
+	for i in 1 2 3 4; do
+		bus-pub -t race "msg$i" >"$BATS_TEST_TMPDIR/out$i" 2>"$BATS_TEST_TMPDIR/err$i" 3>&- &
+		pids+=($!)
+		track_pid $!
+	done
+	for i in 0 1 2 3; do
+		wait_for "pid_gone ${pids[$i]}" 10
+		local rc=0
+		wait "${pids[$i]}" || rc=$?
+		echo "bus-pub $((i + 1)): exit $rc: $(cat "$BATS_TEST_TMPDIR/err$((i + 1))")"
+		[ "$rc" -eq 0 ]
+	done
+	run busd_pids
+	echo "busd processes: $output"
+	[ "${#lines[@]}" -eq 1 ]
+	[ "$output" = "$(busd_pid)" ]
+	run all_of race
+	[ "$(sort <<<"$output")" = $'msg1\nmsg2\nmsg3\nmsg4' ]
+}
+
+@test "pub: 100,000 piped lines read back identical and in order" {
+	start_busd
+	seq 1 100000 >"$BATS_TEST_TMPDIR/want"
+	seq 1 100000 | bus-pub -t n
+	bus-sub --from beginning -e n >"$BATS_TEST_TMPDIR/got"
+	cmp "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/got"
+	run all_of -n 1 --from -1 -F '%o %s' n
+	[ "$output" = "99999 100000" ]
+}
+
+@test "pub: --sync publishes and exits 0 after the synced ack" {
+	start_busd
+	run bus-pub --sync -t t durable
+	[ "$status" -eq 0 ]
+	run all_of t
+	[ "$output" = "durable" ]
+}
+
+@test "pub: -d DIR wins over BUS_DIR" {
+	local other="$BATS_TEST_TMPDIR/other"
+	track_store "$other"
+	busd -b -d "$other" 3>&-
+	BUS_DIR="$BATS_TEST_TMPDIR/nowhere" bus-pub --no-autostart -d "$other" -t t there
+	run bus-sub -d "$other" --from beginning -e t
+	[ "$output" = "there" ]
+	[ ! -e "$BATS_TEST_TMPDIR/nowhere" ]
+}
+
+@test "pub: without -d or BUS_DIR the store is \$XDG_STATE_HOME/bus" {
+	[ "$(id -u)" -ne 0 ] || skip "as root the default store is /var/lib/bus"
+	local xdg="$BATS_TEST_TMPDIR/xdg"
+	track_store "$xdg/bus"
+	unset BUS_DIR
+	XDG_STATE_HOME="$xdg" bus-pub -t t hi 3>&-
+	[ -S "$xdg/bus/busd.sock" ]
+	run env XDG_STATE_HOME="$xdg" bus-sub --from beginning -e t
+	[ "$output" = "hi" ]
+}
+
+@test "pub: key and tag size limits: 65535-byte key and value, 255-byte tag name pass; one more byte exits 65" {
+	start_busd
+	local k n
+	k=$(head -c 65535 /dev/zero | tr '\0' k)
+	n=$(head -c 255 /dev/zero | tr '\0' n)
+	bus-pub -t t -k "$k" a
+	bus-pub -t t -T "$n=v" b
+	bus-pub -t t -T "n=$k" c
+	run bus-pub -t t -k "${k}k" x
+	[ "$status" -eq 65 ]
+	run bus-pub -t t -T "${n}n=v" x
+	[ "$status" -eq 65 ]
+	run bus-pub -t t -T "n=${k}k" x
+	[ "$status" -eq 65 ]
+	run bus-sub --from beginning -e -o json t
+	[ "${#lines[@]}" -eq 3 ]
+	[ "$(echo "${lines[0]}" | jq '.key | length')" -eq 65535 ]
+	[ "$(echo "${lines[1]}" | jq '.tags | keys[0] | length')" -eq 255 ]
+	[ "$(echo "${lines[2]}" | jq '.tags.n | length')" -eq 65535 ]
+}
+
+@test "pub: a relative -d works for publishing and reading" {
+	cd "$BATS_TEST_TMPDIR"
+	track_store "$BATS_TEST_TMPDIR/rel"
+	unset BUS_DIR
+	run bus-pub -d rel -t t hello 3>&-
+	[ "$status" -eq 0 ]
+	[ -S rel/busd.sock ]
+	run bus-sub -d rel --from beginning -e t
+	[ "$output" = "hello" ]
+	run bus-sub -d ./rel/ --from beginning -e t
+	[ "$output" = "hello" ]
+}
