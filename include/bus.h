@@ -319,6 +319,12 @@ void	preader_advance(struct preader *);
 /* After a PR_CORRUPT: describe it, or skip to the next valid record. */
 const char *preader_error(const struct preader *);
 int	preader_skip_corrupt(struct preader *, uint64_t *);
+/*
+ * For followers with inotify: the reader lists the directory again at the
+ * end of a segment only after preader_dir_hint(pr, 1) (a file was created,
+ * renamed or deleted).  Without any hint it lists at every end.
+ */
+void	preader_dir_hint(struct preader *, int);
 /* Number of records missing before the current position (retention). */
 uint64_t preader_gap(struct preader *);
 /* Next valid record after a damaged one: 1 found at *pos, 0 none, -1. */

@@ -37,6 +37,8 @@ struct preader {
 	int		 peeked;	/* rec holds the next record */
 	int		 hdr_bad;	/* segment base has a damaged header */
 	int		 after_base;	/* fd == -1: go on above base */
+	int		 hinted;	/* the caller says when the dir changed */
+	int		 relist;	/* hinted: list segments again at EOF */
 	struct bus_rec	 rec;
 	uint64_t	 last_off;	/* offset of the last record returned */
 	int		 any;		/* last_off is meaningful */
@@ -370,7 +372,8 @@ preader_peek(struct preader *pr, struct bus_rec *r)
 			continue;
 		/* At the end of this segment.  Is there a newer one? */
 		nx = rd_next_seg(pr, pr->base);
-		if (nx == pr->nsegs) {
+		if (nx == pr->nsegs && (!pr->hinted || pr->relist)) {
+			pr->relist = 0;
 			if (rd_list(pr) == -1)
 				return PR_ERR;
 			nx = rd_next_seg(pr, pr->base);
@@ -652,4 +655,12 @@ preader_seek_end(struct preader *pr)
 	if (preader_end_offset(pr, &end) == -1)
 		return -1;
 	return preader_seek_offset(pr, end);
+}
+
+void
+preader_dir_hint(struct preader *pr, int changed)
+{
+	pr->hinted = 1;
+	if (changed)
+		pr->relist = 1;
 }
