@@ -239,7 +239,7 @@ main(int argc, char *argv[])
 		exit(EX_UNAVAILABLE);
 	sock_tune();
 	if (hello() == -1)
-		err(EX_UNAVAILABLE, "busd at %s closed the connection", dir);
+		reconnect(strerror(errno));
 
 	if (tombstone) {
 		send_ns = now_ns();

@@ -44,7 +44,6 @@ extern char **environ;
 #define WBUF_SIZE	(1024 * 1024)	/* pending bytes per partition */
 #define OUT_HIGH	(4 * 1024 * 1024) /* stop reading a client above */
 #define RBUF_INIT	(256 * 1024)
-#define MAX_TOUCH	4		/* partitions tracked per client turn */
 #define PRODUCER_IDLE	(3600LL * 1000000000LL)
 
 struct topic {
@@ -63,7 +62,6 @@ struct part {
 	uint64_t	 base;		/* active segment base offset */
 	uint64_t	 size;		/* bytes of it on disk */
 	uint64_t	 next_off;	/* offset of the next record */
-	uint64_t	 buf_off;	/* next_off when wbuf was empty */
 	uint64_t	 idx_pos;	/* position of the last index entry */
 	int		 idx_any;	/* the segment has an index entry */
 	uint8_t		*wbuf;		/* records not yet written */
@@ -73,6 +71,11 @@ struct part {
 	int		 dirty;		/* on the dirty list */
 	int		 unsynced;	/* written since the last fdatasync */
 	int		 failed;	/* write failed this turn: errno */
+	uint64_t	 idx_size;	/* bytes of the index file */
+	/* The state before this turn, to undo a failed turn. */
+	uint64_t	 turn_base, turn_size, turn_idx_size, turn_idx_pos;
+	uint64_t	 turn_nrecs;
+	int		 turn_idx_any;
 	int64_t		 last_recv;	/* receive time of the newest record */
 	uint64_t	 nrecs;		/* records in the active segment */
 	struct topic_tree topics;	/* topics seen in this partition */
@@ -112,8 +115,7 @@ struct client {
 	int		 paused;	/* EPOLLIN off: output backlog */
 	uint32_t	 events;	/* what epoll watches for it */
 	int		 in_turn;	/* on the turn list */
-	struct part	*touch[MAX_TOUCH]; /* partitions written this turn */
-	int		 ntouch;	/* > MAX_TOUCH: all of them */
+	int		 published;	/* appended something this turn */
 	TAILQ_ENTRY(client) link;
 	TAILQ_ENTRY(client) tlink;	/* clients with acks this turn */
 };
@@ -194,6 +196,7 @@ static int64_t	 clock_last;		/* newest receive time handed out */
 static int64_t	 clock_published;	/* value in the clock file */
 static struct pidfh *pfh;
 static int	 sync_wanted;		/* a synced ack waits this turn */
+static int	 turn_error;		/* errno of a failed write this turn */
 static struct route *route_last;	/* route() one-entry cache */
 static int64_t	 started;
 static int64_t	 sync_interval = 1000000000LL; /* --sync-interval, 0: off */
@@ -776,8 +779,10 @@ part_load(const char *name, int create)
 	store_seg_name(n, sizeof(n), p->base, "idx");
 	if (idx_rebuild(p->dirfd, p->fd, n, p->base, &end) == -1)
 		fatal(EX_IOERR, "partition %s: %s", name, n);
-	if ((p->idxfd = openat(p->dirfd, n, O_WRONLY | O_APPEND | O_CLOEXEC)) == -1)
+	if ((p->idxfd = openat(p->dirfd, n, O_WRONLY | O_APPEND | O_CLOEXEC)) == -1 ||
+	    fstat(p->idxfd, &st) == -1)
 		fatal(EX_IOERR, "partition %s: %s", name, n);
+	p->idx_size = st.st_size;
 	{
 		struct bus_idx_ent *e;
 		size_t cnt;
@@ -841,6 +846,7 @@ part_new_segment(struct part *p, uint64_t base)
 	p->idxfd = ifd;
 	p->base = base;
 	p->size = BUS_SEG_HDR;
+	p->idx_size = BUS_IDX_HDR;
 	p->idx_any = 0;
 	p->idx_pos = 0;
 	p->nrecs = 0;
@@ -895,7 +901,8 @@ part_flush(struct part *p)
 			if (ftruncate(p->fd, p->size) == -1)
 				log_warn("partition %s: truncate after a "
 				    "failed write", p->name);
-			p->next_off = p->buf_off;
+			/* Offsets handed out are never handed out again. */
+			turn_error = p->failed;
 			p->wlen = 0;
 			p->ilen = 0;
 			return -1;
@@ -909,6 +916,8 @@ part_flush(struct part *p)
 		/* The index is a cache: a failure here costs a rebuild. */
 		if (write(p->idxfd, p->ibuf, p->ilen) != (ssize_t)p->ilen)
 			log_warn("partition %s: index write", p->name);
+		else
+			p->idx_size += p->ilen;
 		p->ilen = 0;
 	}
 	return 0;
@@ -1239,22 +1248,6 @@ client_hello(struct client *c, const uint8_t *b, size_t len)
 	le64_put(o + 24, c->prod->last_seq);
 }
 
-static void
-client_touch(struct client *c, struct part *p)
-{
-	int i;
-
-	if (c->ntouch > MAX_TOUCH)
-		return;
-	for (i = 0; i < c->ntouch; i++)
-		if (c->touch[i] == p)
-			return;
-	if (c->ntouch == MAX_TOUCH)
-		c->ntouch++;
-	else
-		c->touch[c->ntouch++] = p;
-}
-
 /*
  * Append every message of a PUBLISH frame.  The ACK is built in place as
  * we go; on a bad message the messages before it stay acked, an ERROR
@@ -1356,8 +1349,17 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			p->wbuf = nb;
 			p->wcap = rs;
 		}
-		if (p->wlen == 0)
-			p->buf_off = p->next_off;
+		if (!p->dirty) {
+			/* First write of the turn: remember how to undo it. */
+			p->turn_base = p->base;
+			p->turn_size = p->size;
+			p->turn_idx_size = p->idx_size;
+			p->turn_idx_pos = p->idx_pos;
+			p->turn_idx_any = p->idx_any;
+			p->turn_nrecs = p->nrecs;
+			p->dirty = 1;
+			TAILQ_INSERT_TAIL(&dirty, p, dlink);
+		}
 		m.offset = p->next_off++;
 		m.recv_ns = now > clock_last ? now : clock_last + 1;
 		clock_last = m.recv_ns;
@@ -1380,11 +1382,7 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 		p->last_recv = m.recv_ns;
 		p->nrecs++;
 		c->prod->last_seq = m.seq;
-		if (!p->dirty) {
-			p->dirty = 1;
-			TAILQ_INSERT_TAIL(&dirty, p, dlink);
-		}
-		client_touch(c, p);
+		c->published = 1;
 		stat_msgs++;
 		stat_bytes += m.payload_len;
 		if (ack)
@@ -1579,7 +1577,7 @@ client_turn(struct client *c)
 		return;
 	c->in_turn = 1;
 	c->pend = c->olen;
-	c->ntouch = 0;
+	c->published = 0;
 	c->seq_mark = c->prod ? c->prod->last_seq : 0;
 	TAILQ_INSERT_TAIL(&turn, c, tlink);
 }
@@ -1602,23 +1600,28 @@ client_close(struct client *c)
 	free(c);
 }
 
-/* Did a write or sync fail for a partition this client wrote to? */
-static int
-client_failed(struct client *c)
+/*
+ * Undo a failed turn in p: cut the segment and its index back to where
+ * the turn found them.  Readers may have seen those records for a moment;
+ * their offsets are not handed out again.
+ */
+static void
+part_undo(struct part *p)
 {
-	struct part *p;
-	int i;
-
-	if (c->ntouch > MAX_TOUCH) {
-		TAILQ_FOREACH(p, &dirty, dlink)
-			if (p->failed)
-				return p->failed;
-		return 0;
+	if (p->base != p->turn_base) {
+		log_warnx("partition %s: a failed turn sealed a segment; its "
+		    "records before the seal stay stored", p->name);
+		return;
 	}
-	for (i = 0; i < c->ntouch; i++)
-		if (c->touch[i]->failed)
-			return c->touch[i]->failed;
-	return 0;
+	if (ftruncate(p->fd, p->turn_size) == -1 ||
+	    ftruncate(p->idxfd, p->turn_idx_size) == -1)
+		log_warn("partition %s: undo of a failed turn", p->name);
+	p->size = p->turn_size;
+	p->idx_size = p->turn_idx_size;
+	p->idx_pos = p->turn_idx_pos;
+	p->idx_any = p->turn_idx_any;
+	p->nrecs = p->turn_nrecs;
+	p->wlen = p->ilen = 0;
 }
 
 /*
@@ -1633,6 +1636,12 @@ turn_end(void)
 	uint8_t b[8];
 	int e;
 
+	/*
+	 * A turn is all or nothing for the clients who published in it: if
+	 * one write or sync fails, every partition of the turn is cut back,
+	 * and each of those clients gets an ERROR instead of its acks, with
+	 * its producer's sequence set back so that a resend is stored once.
+	 */
 	TAILQ_FOREACH(p, &dirty, dlink) {
 		part_flush(p);
 		if (p->unsynced && unsynced_since == 0)
@@ -1646,21 +1655,20 @@ turn_end(void)
 	if (sync_wanted) {
 		TAILQ_FOREACH(p, &dirty, dlink) {
 			if (p->unsynced && fdatasync(p->fd) == -1) {
-				p->failed = errno;
+				p->failed = turn_error = errno;
 				log_warn("partition %s: fdatasync", p->name);
 			}
 			p->unsynced = p->failed ? p->unsynced : 0;
 		}
 		sync_wanted = 0;
 	}
+	if ((e = turn_error) != 0)
+		TAILQ_FOREACH(p, &dirty, dlink)
+			part_undo(p);
 	TAILQ_FOREACH_SAFE(c, &turn, tlink, nc) {
 		TAILQ_REMOVE(&turn, c, tlink);
 		c->in_turn = 0;
-		if ((e = client_failed(c)) != 0) {
-			/*
-			 * Take back this turn's acks and say why; the
-			 * producer must resend what followed its mark.
-			 */
+		if (e != 0 && c->published) {
 			c->olen = c->pend;
 			if (c->prod)
 				c->prod->last_seq = c->seq_mark;
@@ -1668,7 +1676,7 @@ turn_end(void)
 			    strerror(e));
 			c->closing = 1;
 		}
-		c->ntouch = 0;
+		c->published = 0;
 		client_send(c);
 		if (c->closing && c->ooff == c->olen)
 			client_close(c);
@@ -1678,6 +1686,7 @@ turn_end(void)
 		p->dirty = 0;
 		p->failed = 0;
 	}
+	turn_error = 0;
 }
 
 static int64_t
