@@ -22,7 +22,7 @@ CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 LDLIBS	+= $(PKG_LIBS)
 
 LIB_SRC	= lib/crc32c.c lib/segment.c lib/index.c lib/store.c lib/proto.c \
-	  lib/cursor.c lib/verify.c \
+	  lib/cursor.c lib/verify.c lib/group.c \
 	  lib/rules.c lib/timefmt.c lib/log.c lib/reader.c
 LIB_OBJ	= $(LIB_SRC:.c=.o)
 LIB	= lib/libbus.a
@@ -31,6 +31,7 @@ HDRS	= $(wildcard include/*.h)
 PROGS	= cmd/busd/busd cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub
 UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
 	  tests/unit/test_index tests/unit/test_reader
+FAULT	= tests/fault/enospc.so
 MAN1	= man/bus-pub.1 man/bus-sub.1
 MAN5	= man/bus-segment.5
 MAN7	= man/bus-protocol.7
@@ -53,6 +54,13 @@ cmd/bus-sub/bus-sub: cmd/bus-sub/main.c $(LIB) $(HDRS)
 tests/unit/%: tests/unit/%.c tests/unit/unit.h $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDLIBS)
 
+tests/bench/latency: tests/bench/latency.c $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# The fault-injection shim of tests/durability.bats (LD_PRELOAD).
+tests/fault/enospc.so: tests/fault/enospc.c
+	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl
+
 deps:
 	@sh tests/deps.sh
 
@@ -61,7 +69,7 @@ demo: deps
 	@sh examples/demo.sh
 
 check: deps
-	@$(MAKE) -s all $(UNIT)
+	@$(MAKE) -s all $(UNIT) $(FAULT)
 	@sh tests/run.sh
 
 bench: deps
@@ -83,6 +91,6 @@ install: all
 	install -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8
 
 clean:
-	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT)
+	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT) $(FAULT) tests/bench/latency
 
 .PHONY: all deps demo check bench lint install clean
