@@ -405,6 +405,9 @@ preader_peek(struct preader *pr, struct bus_rec *r)
 			nx = rd_next_seg(pr, pr->base);
 			if (nx < pr->nsegs && pr->segs[nx] == want)
 				return PR_WAIT;
+			/* Retention took it before we got there. */
+			if (nx < pr->nsegs && pr->segs[nx] > want)
+				pr->gap += pr->segs[nx] - want;
 			continue;
 		}
 	}
