@@ -23,19 +23,22 @@ LDLIBS	+= $(PKG_LIBS)
 
 LIB_SRC	= lib/crc32c.c lib/segment.c lib/index.c lib/store.c lib/proto.c \
 	  lib/cursor.c lib/verify.c lib/group.c \
-	  lib/rules.c lib/timefmt.c lib/log.c lib/reader.c
+	  lib/rules.c lib/timefmt.c lib/log.c lib/reader.c \
+	  lib/segscan.c lib/partlock.c lib/busctl.c lib/retention.c \
+	  lib/compact.c lib/status.c
 LIB_OBJ	= $(LIB_SRC:.c=.o)
 LIB	= lib/libbus.a
 HDRS	= $(wildcard include/*.h)
 
-PROGS	= cmd/busd/busd cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub
+PROGS	= cmd/busd/busd cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub \
+	  cmd/bus-rotate/bus-rotate cmd/bus-compact/bus-compact
 UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
-	  tests/unit/test_index tests/unit/test_reader
+	  tests/unit/test_index tests/unit/test_reader tests/unit/test_compact
 FAULT	= tests/fault/enospc.so
 MAN1	= man/bus-pub.1 man/bus-sub.1
 MAN5	= man/bus-segment.5
 MAN7	= man/bus-protocol.7
-MAN8	= man/busd.8
+MAN8	= man/busd.8 man/bus-rotate.8 man/bus-compact.8
 
 all: $(PROGS)
 
@@ -49,6 +52,10 @@ cmd/busd/busd: cmd/busd/main.c $(LIB) $(HDRS)
 cmd/bus-pub/bus-pub: cmd/bus-pub/main.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 cmd/bus-sub/bus-sub: cmd/bus-sub/main.c $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+cmd/bus-rotate/bus-rotate: cmd/bus-rotate/main.c $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+cmd/bus-compact/bus-compact: cmd/bus-compact/main.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 tests/unit/%: tests/unit/%.c tests/unit/unit.h $(LIB) $(HDRS)
@@ -77,7 +84,7 @@ bench: deps
 	@sh tests/bench.sh
 
 lint:
-	mandoc -Tlint $(MAN1) $(MAN5) $(MAN7) $(MAN8)
+	mandoc -Tlint -W warning $(MAN1) $(MAN5) $(MAN7) $(MAN8)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
@@ -85,6 +92,8 @@ install: all
 	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 cmd/busd/busd $(DESTDIR)$(SBINDIR)/busd
 	install -m 755 cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub $(DESTDIR)$(BINDIR)
+	install -m 755 cmd/bus-rotate/bus-rotate \
+	    cmd/bus-compact/bus-compact $(DESTDIR)$(SBINDIR)
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
 	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7

@@ -17,6 +17,11 @@
 #include "ops.h"
 #include "proto.h"
 
+static int	request(const char *, uint8_t, const uint8_t *, size_t,
+		    uint8_t, uint8_t **, const uint8_t **, size_t *, char *,
+		    size_t);
+static int	json_num(const char *, const char *, long long *);
+
 /*
  * Send a frame of type with body, read the answer into *buf.  OPS_OK
  * with the answer's body when it is of type want.

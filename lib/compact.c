@@ -6,9 +6,10 @@
  * the base offset (and name) of the first segment it replaces, and its
  * records keep their offsets, with gaps where records were dropped.
  *
- * The newest record of a key is looked for in every segment, the active
- * one included (read up to its last whole record; busd only ever appends
- * to it), but only sealed segments are rewritten.
+ * Only sealed segments are read and rewritten.  busd syncs a segment when
+ * it seals it; a newer record in the active segment may not be on disk
+ * yet, and an older record must not be deleted for its sake: a power
+ * failure could then lose both.
  *
  * A rewrite of segments B1 < B2 < ... < Bk into one is safe against a
  * crash at any instant (Kafka's .cleaned, .swap, rename order):
@@ -89,6 +90,7 @@ struct compactor {
 	struct cseg	*cs;		/* the sealed ones: nsegs - 1 */
 	char		*err;
 	size_t		 errlen;
+	uint64_t	 obase;		/* base of the segment being written */
 	int		 sfd, ifd;	/* output segment, index */
 	uint8_t		*wbuf;		/* output segment bytes pending */
 	size_t		 wlen;
@@ -102,6 +104,32 @@ struct compactor {
 enum { PASS_MAP, PASS_SIZE, PASS_WRITE };
 
 static int	kent_cmp(struct kent *, struct kent *);
+static struct kent *key_find(struct compactor *, const struct bus_rec *);
+static int	key_put(struct compactor *, const struct bus_rec *);
+static void	keys_free(struct compactor *);
+static int	keep(struct compactor *, const struct bus_rec *);
+static int	write_all(int, const void *, size_t);
+static int	out_flush(struct compactor *);
+static int	out_rec(struct compactor *, const uint8_t *,
+		    const struct bus_rec *);
+static int	walk(struct compactor *, size_t, int);
+static void	leftover_name(char *, size_t, uint64_t, const char *);
+static int	leftover_base(const char *, const char *, uint64_t *);
+static int	leftover_list(int, char ***, size_t *);
+static int	unlink_seg(int, uint64_t);
+static int	install(int, const char *, uint64_t, char *, size_t);
+static int	exists(int, const char *);
+static int	merged_load(int, const char *, uint64_t, uint64_t **, size_t *);
+static int	merged_delete(int, const char *, const uint64_t *, size_t,
+		    char *, size_t);
+static int	merged_write(struct compactor *, size_t, size_t,
+		    const struct stat *);
+static void	note_add(char *, size_t, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+static int	create_file(struct compactor *, const char *,
+		    const struct stat *);
+static void	rewrite_abandon(struct compactor *, uint64_t);
+static int	rewrite(struct compactor *, size_t, size_t);
 RB_PROTOTYPE_STATIC(ktree, kent, entry, kent_cmp);
 RB_GENERATE_STATIC(ktree, kent, entry, kent_cmp);
 
@@ -231,30 +259,27 @@ out_rec(struct compactor *c, const uint8_t *raw, const struct bus_rec *r)
 }
 
 /*
- * Read segment i, doing the work of pass with each record.  A sealed
- * segment must decode to its last byte; the active one is read up to
- * its last whole record.
+ * Read sealed segment i, doing the work of pass with each record.  It
+ * must decode to its last byte: damage is reported, never cut away.
  */
 static int
 walk(struct compactor *c, size_t i, int pass)
 {
 	struct segscan ss;
 	struct bus_rec r;
-	struct cseg *s = i < c->nsegs - 1 ? &c->cs[i] : NULL;
+	struct cseg *s = &c->cs[i];
 	char n[32];
 	int rc;
 
 	store_seg_name(n, sizeof(n), c->segs[i], "seg");
 	if ((rc = segscan_open(&ss, c->dirfd, n, c->segs[i])) != 0) {
-		if (s == NULL)
-			return OPS_OK;	/* active, being created */
 		if (rc == SS_DAMAGED)
 			goto damaged;
 		snprintf(c->err, c->errlen, "partition %s: %s: %s", c->part,
 		    n, strerror(errno));
 		return OPS_IO;
 	}
-	if (s != NULL && pass == PASS_MAP)
+	if (pass == PASS_MAP)
 		s->bytes = ss.size;
 	while ((rc = segscan_next(&ss, &r)) == SS_REC) {
 		switch (pass) {
@@ -277,7 +302,7 @@ walk(struct compactor *c, size_t i, int pass)
 			if (keep(c, &r) && out_rec(c, ss.raw, &r) == -1) {
 				snprintf(c->err, c->errlen, "partition %s: "
 				    "write %020llu.seg%s: %s", c->part,
-				    (unsigned long long)c->segs[i], OPS_CLEANED,
+				    (unsigned long long)c->obase, OPS_CLEANED,
 				    strerror(errno));
 				segscan_close(&ss);
 				return OPS_IO;
@@ -291,9 +316,9 @@ walk(struct compactor *c, size_t i, int pass)
 		segscan_close(&ss);
 		return OPS_IO;
 	}
-	if (s != NULL && rc == SS_END && segscan_at(&ss) < ss.size)
+	if (rc == SS_END && segscan_at(&ss) < ss.size)
 		ss.why = "truncated record at the end of a sealed segment";
-	else if (s == NULL || rc == SS_END) {
+	else if (rc == SS_END) {
 		segscan_close(&ss);
 		return OPS_OK;
 	}
@@ -563,8 +588,8 @@ compact_recover(const char *part, int dirfd, char *note, size_t notelen,
 			/* Not committed: the old segments stay. */
 			if (unlinkat(dirfd, names[i], 0) == -1) {
 				rc = OPS_IO;
-				snprintf(err, errlen, "partition %s: unlink %s: "
-				    "%s", part, names[i], strerror(errno));
+				snprintf(err, errlen, "partition %s: unlink "
+				    "%s: %s", part, names[i], strerror(errno));
 				break;
 			}
 			note_add(note, notelen, "partition %s: rolled back an "
@@ -760,6 +785,7 @@ rewrite(struct compactor *c, size_t gi, size_t gj)
 	leftover_name(mc, sizeof(mc), b, OPS_MERGED OPS_CLEANED);
 	leftover_name(mf, sizeof(mf), b, OPS_MERGED);
 	c->sfd = c->ifd = -1;
+	c->obase = b;
 	if ((c->sfd = create_file(c, sc, &st)) == -1 ||
 	    (c->ifd = create_file(c, ic, &st)) == -1) {
 		rc = OPS_CREATE;
@@ -862,8 +888,8 @@ compact_partition(const char *part, int dirfd, const struct compact_opts *o,
 		rc = OPS_IO;
 		goto out;
 	}
-	/* The newest offset of every key, the active segment included. */
-	for (i = 0; i < c.nsegs; i++)
+	/* The newest offset of every key. */
+	for (i = 0; i < nsealed; i++)
 		if ((rc = walk(&c, i, PASS_MAP)) != OPS_OK)
 			goto out;
 	for (i = 0; i < nsealed; i++) {

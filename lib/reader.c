@@ -302,6 +302,47 @@ out:
 	return rc;
 }
 
+static void	rd_index_jump(struct preader *, int, uint64_t);
+
+/* Is the file named after the open segment another one now? */
+static int
+rd_replaced(struct preader *pr)
+{
+	struct stat a, b;
+	char n[32];
+
+	store_seg_name(n, sizeof(n), pr->base, "seg");
+	if (fstat(pr->fd, &a) == -1 || fstatat(pr->dirfd, n, &b, 0) == -1)
+		return 0;
+	return a.st_dev != b.st_dev || a.st_ino != b.st_ino;
+}
+
+/*
+ * At the end of a sealed segment, with a fresh list: if the segment that
+ * holds the next offset is a rewritten one (an earlier base: a merge; the
+ * same base: replaced in place), open it there.  1 moved, 0 not, < 0.
+ */
+static int
+rd_moved(struct preader *pr)
+{
+	uint64_t want, hb;
+	size_t h;
+	int rc;
+
+	want = pr->any ? pr->last_off + 1 : pr->min_off;
+	if (want < pr->base)
+		want = pr->base;
+	if ((h = rd_next_seg(pr, want)) == 0)
+		return 0;
+	hb = pr->segs[h - 1];
+	if (hb > pr->base || (hb == pr->base && !rd_replaced(pr)))
+		return 0;
+	if ((rc = rd_open_seg(pr, hb, 0)) <= 0)
+		return rc;
+	rd_index_jump(pr, 0, want);
+	return 1;
+}
+
 int
 preader_peek(struct preader *pr, struct bus_rec *r)
 {
@@ -390,6 +431,21 @@ preader_peek(struct preader *pr, struct bus_rec *r)
 			    "truncated record at the end of a sealed segment");
 			return PR_CORRUPT;
 		}
+		/*
+		 * Leaving a sealed segment.  Compaction may have rewritten
+		 * it, or merged the segments after it into an earlier one:
+		 * go on in the segment that now holds the next offset when
+		 * that is another file than the one just read.
+		 */
+		if (rd_list(pr) == -1)
+			return PR_ERR;
+		if ((rc = rd_moved(pr)) != 0) {
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		if ((nx = rd_next_seg(pr, pr->base)) == pr->nsegs)
+			continue;
 		rc = rd_open_seg(pr, pr->segs[nx], 0);
 		if (rc < 0)
 			return rc;

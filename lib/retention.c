@@ -21,6 +21,14 @@
 #include "cursor.h"
 #include "ops.h"
 
+static int	cursor_holds(const struct cursor_set *, const char *,
+		    uint64_t, const char **, uint64_t *);
+static void	report(const struct retention *, const char *, uint64_t,
+		    const char *, const char *);
+static void	keep_reason(const struct retention *,
+		    const struct seg_summary *, uint64_t, uint64_t, char *,
+		    size_t);
+
 int
 cursor_set_load(const char *dir, struct cursor_set *cs, char *err,
     size_t errlen)
@@ -47,7 +55,7 @@ cursor_set_load(const char *dir, struct cursor_set *cs, char *err,
 	for (i = 0; i < cs->n; i++) {
 		r = cursor_load(dir, cs->names[i], &cs->c[i], e, sizeof(e));
 		if (r != -1)
-			continue;	/* 0: removed since listed, holds none */
+			continue;	/* 0: removed since listed */
 		cs->damaged++;
 		len = strlen(err);
 		if (len < errlen)

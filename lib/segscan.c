@@ -18,6 +18,8 @@
 
 #define SS_BUF	(1024 * 1024)
 
+static void	summary_add(struct seg_summary *, const struct bus_rec *);
+
 int
 segscan_open(struct segscan *ss, int dirfd, const char *name, uint64_t want)
 {

@@ -15,6 +15,12 @@
 #include "bus.h"
 #include "ops.h"
 
+static int	part_topics(int, struct part_status *);
+static int	part_gather(const char *, const char *, struct part_status *);
+static void	json_str(FILE *, const char *);
+static void	print_json(FILE *, const struct bus_status *);
+static void	print_text(FILE *, const struct bus_status *);
+
 static int
 part_topics(int dirfd, struct part_status *p)
 {
@@ -215,14 +221,16 @@ print_json(FILE *f, const struct bus_status *st)
 		    (unsigned long long)p->bytes);
 		if (p->any) {
 			format_time(t, sizeof(t), p->last_recv);
-			fprintf(f, ",\"first_offset\":%llu,\"last_offset\":%llu,"
-			    "\"last_receive\":\"%s\",\"last_receive_ns\":%lld}",
+			fprintf(f, ",\"first_offset\":%llu,"
+			    "\"last_offset\":%llu,\"last_receive\":\"%s\","
+			    "\"last_receive_ns\":%lld}",
 			    (unsigned long long)p->first_off,
 			    (unsigned long long)p->last_off, t,
 			    (long long)p->last_recv);
 		} else
-			fprintf(f, ",\"first_offset\":null,\"last_offset\":null,"
-			    "\"last_receive\":null,\"last_receive_ns\":null}");
+			fprintf(f, ",\"first_offset\":null,"
+			    "\"last_offset\":null,\"last_receive\":null,"
+			    "\"last_receive_ns\":null}");
 	}
 	fprintf(f, "]}\n");
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "ops.h"
 #include "verify.h"
 
 struct vctx {
@@ -343,7 +344,7 @@ store_verify(const char *dir, int repair, FILE *out, struct verify_stats *st)
 	uint64_t *segs;
 	size_t n, i, nsegs, j;
 	struct vctx v;
-	int rc = 0;
+	int rc = 0, lk;
 
 	memset(st, 0, sizeof(*st));
 	if (store_list_partitions(dir, &names, &n) == -1)
@@ -367,9 +368,13 @@ store_verify(const char *dir, int repair, FILE *out, struct verify_stats *st)
 			continue;
 		}
 		st->partitions++;
+		/* Repairs rewrite files: not beside bus-compact/bus-rotate. */
+		lk = repair ? plock_take(v.dirfd, 0, 1) : -1;
 		for (j = 0; j < nsegs; j++)
 			if (check_segment(&v, segs[j], j + 1 == nsegs) == -1)
 				rc = -1;
+		if (lk >= 0)
+			plock_release(lk);
 		free(segs);
 		close(v.dirfd);
 	}

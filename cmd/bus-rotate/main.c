@@ -129,8 +129,8 @@ main(int argc, char *argv[])
 		case OPT_MAXCOUNT:
 			rt.max_count = strtonum(optarg, 0, LLONG_MAX, &errstr);
 			if (errstr != NULL)
-				errx(EX_USAGE, "--max-count: '%s' is %s", optarg,
-				    errstr);
+				errx(EX_USAGE, "--max-count: '%s' is %s",
+				    optarg, errstr);
 			rt.by_count = by_any = 1;
 			break;
 		case OPT_KEEPCUR:

@@ -751,9 +751,15 @@ start_sub(struct sub *s, const struct cursor *pos)
 		case FROM_END:
 			/* Selected after we started: its records are new. */
 			by_time = 1;
+			/*
+			 * One instant for every partition: the store clock
+			 * when we started.  Ends taken one partition after
+			 * another would let a record in one and not an
+			 * earlier one in another.
+			 */
 			if (grp != NULL)
 				t = base_time + 1;
-			else if (scanned)
+			else if (scanned || start_clock != 0)
 				t = start_clock + 1;
 			else if (preader_end_offset(s->pr, &off) == -1)
 				err(EX_IOERR, "partition %s", s->name);

@@ -39,6 +39,7 @@ extern char **environ;
 #include "bus.h"
 #include "log.h"
 #include "proto.h"
+#include "ops.h"
 #include "verify.h"
 
 #define WBUF_SIZE	(1024 * 1024)	/* pending bytes per partition */
@@ -167,6 +168,8 @@ static void	producers_save(void);
 static void	producers_load(void);
 static void	sd_notify(const char *);
 static __dead void verify_store(int);
+static __dead void print_status(int);
+static void	json_str(FILE *, const char *);
 static char	*xstrdup(const char *);
 
 static struct part_tree	parts = RB_INITIALIZER(&parts);
@@ -206,7 +209,7 @@ static int	 quitting;
 static char	 sockpath[PATH_MAX];
 
 enum { OPT_SEGSIZE = 256, OPT_ROTATEAT, OPT_MAXMSG, OPT_MAXCLIENTS,
-    OPT_SYNCINT, OPT_VERIFY, OPT_REPAIR };
+    OPT_SYNCINT, OPT_VERIFY, OPT_REPAIR, OPT_STATUS };
 
 static const struct option longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
@@ -218,6 +221,7 @@ static const struct option longopts[] = {
 	{ "sync-interval",	required_argument,	NULL, OPT_SYNCINT },
 	{ "verify",		no_argument,		NULL, OPT_VERIFY },
 	{ "repair",		no_argument,		NULL, OPT_REPAIR },
+	{ "status",		no_argument,		NULL, OPT_STATUS },
 	{ NULL,			0,			NULL, 0 }
 };
 
@@ -229,7 +233,8 @@ usage(void)
 	    "            [--segment-size size] [--rotate-at HH:MM]\n"
 	    "            [--max-message size] [--max-clients n]\n"
 	    "            [--sync-interval duration]\n"
-	    "       busd --verify [--repair] [-d dir]\n");
+	    "       busd --verify [--repair] [-d dir]\n"
+	    "       busd --status [-o text|json] [-d dir]\n");
 	exit(EX_USAGE);
 }
 
@@ -242,9 +247,9 @@ main(int argc, char *argv[])
 	uint64_t v;
 	int64_t now, wait_ns;
 	int ch, detach = 0, readyfd = -1, n, i, h, m, timeout;
-	int verify = 0, repair = 0;
+	int verify = 0, repair = 0, status = 0, json = 0;
 
-	while ((ch = getopt_long(argc, argv, "bc:d:hr:vV", longopts,
+	while ((ch = getopt_long(argc, argv, "bc:d:ho:r:vV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'b':
@@ -299,6 +304,16 @@ main(int argc, char *argv[])
 		case OPT_VERIFY:
 			verify = 1;
 			break;
+		case OPT_STATUS:
+			status = 1;
+			break;
+		case 'o':
+			if (strcmp(optarg, "json") == 0)
+				json = 1;
+			else if (strcmp(optarg, "text") != 0)
+				errx(EX_USAGE, "-o: '%s' is not text or json",
+				    optarg);
+			break;
 		case OPT_REPAIR:
 			verify = repair = 1;
 			break;
@@ -319,6 +334,8 @@ main(int argc, char *argv[])
 	dir = xstrdup(store_dir(dir));
 	if (verify)
 		verify_store(repair);
+	if (status)
+		print_status(json);
 	max_frame = proto_max_frame(max_message);
 	setproctitle_init(argc, argv, environ);
 
@@ -693,11 +710,13 @@ part_load(const char *name, int create)
 		store_seg_name(n, sizeof(n), segs[i], "idx");
 		e = idx_load(p->dirfd, n, segs[i], &cnt);
 		at = BUS_SEG_HDR;
-		if (e == NULL || e[cnt - 1].pos >= (uint64_t)st.st_size) {
+		/* A sealed segment without records has a header-only index. */
+		if ((e == NULL && st.st_size > BUS_SEG_HDR) ||
+		    (e != NULL && e[cnt - 1].pos >= (uint64_t)st.st_size)) {
 			log_warnx("partition %s: rebuilding index %s", name, n);
 			if (idx_rebuild(p->dirfd, fd, n, segs[i], &end) == -1)
 				log_warn("partition %s: %s", name, n);
-		} else
+		} else if (e != NULL)
 			at = e[cnt - 1].pos;
 		free(e);
 		/* The newest record (and clock) may be in the last sealed. */
@@ -1468,11 +1487,13 @@ client_status(struct client *c)
 	if ((f = open_memstream(&js, &jl)) == NULL)
 		fatal(EX_OSERR, NULL);
 	format_time(t, sizeof(t), clock_last);
-	fprintf(f, "{\"pid\":%ld,\"store\":\"%s\",\"uptime_s\":%lld,"
+	fprintf(f, "{\"pid\":%ld,\"store\":", (long)getpid());
+	json_str(f, dir);
+	fprintf(f, ",\"uptime_s\":%lld,"
 	    "\"clients\":%d,\"messages\":%llu,\"bytes\":%llu,"
 	    "\"duplicates\":%llu,\"last_receive\":\"%s\",\"partitions\":[",
-	    (long)getpid(), dir, (long long)((now_ns() - started) / 1000000000),
-	    nclients, (unsigned long long)stat_msgs,
+	    (long long)((now_ns() - started) / 1000000000),
+	    nclients - 1, (unsigned long long)stat_msgs,
 	    (unsigned long long)stat_bytes, (unsigned long long)stat_dups, t);
 	RB_FOREACH(p, part_tree, &parts) {
 		fprintf(f, "%s{\"name\":\"%s\",\"next_offset\":%llu,"
@@ -1934,4 +1955,35 @@ xstrdup(const char *s)
 	if ((d = strdup(s)) == NULL)
 		err(EX_OSERR, NULL);
 	return d;
+}
+
+/* busd --status: the figures of bus-rotate --status, from one place. */
+static __dead void
+print_status(int json)
+{
+	struct bus_status st;
+	char emsg[512];
+
+	if (status_gather(dir, NULL, &st, emsg, sizeof(emsg)) == -1)
+		errx(EX_NOINPUT, "%s", emsg);
+	status_print(stdout, &st, json);
+	status_free(&st);
+	if (fflush(stdout) == EOF)
+		err(EX_IOERR, "stdout");
+	exit(0);
+}
+
+static void
+json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", (unsigned char)*s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
 }
