@@ -19,7 +19,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	   -D_GNU_SOURCE -DBUS_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS)
-LDLIBS	+= $(PKG_LIBS)
+LDLIBS	+= $(PKG_LIBS) -lpthread
 
 LIB_SRC	= lib/crc32c.c lib/segment.c lib/index.c lib/store.c lib/proto.c \
 	  lib/cursor.c lib/verify.c lib/group.c \

@@ -355,6 +355,13 @@ else
 	lat_set any "" "" ""
 	lat_pair
 fi
+# 8 publishers, each waiting for the synced ACK of one message before the
+# next: group commit, next to a plain write + fdatasync loop (its rate is
+# 1 / the p50 of the same loop measured in lat_pair).
+group=$("$LAT" -d "$W/s_lat" -n "$((NSYNC * 2))" -t group -P 8 group) ||
+    { fail=1; echo "bench: latency group failed" >&2; }
+g_rate=$(printf '%s\n' "$group" | sed -n 's/.* rate=\([0-9.]*\).*/\1/p')
+s_p50=$(printf '%s\n' "$l_sync" | awk '{ print $1 }')
 stop_busd
 
 # ----------------------------------------------------------------- table
@@ -399,6 +406,9 @@ echo "    (cmp): 100 B $same100, 4 KiB $4"
 row "ingest --sync 100 B" "$(rate "$N100" "$sync_pub")" \
     "$(fmt "$(mbs "$b100" "$sync_pub")")" "dd bs=256k oflag=dsync" \
     "$(fmt "$(mbs "$b100" "$sync_dd")")" "$(ratio "$sync_dd" "$sync_pub")"
+row "8 publishers, synced, 1 each" "$(fmt "$g_rate")/s" "" \
+    "write + fdatasync loop" "$(awk -v p="$s_p50" 'BEGIN { if (p > 0) printf "%.0f/s", 1e6 / p }')" \
+    "$(awk -v g="$g_rate" -v p="$s_p50" 'BEGIN { if (p > 0) printf "%.2f", g / (1e6 / p) }')"
 echo
 echo "LATENCY (µs; ratio = bus p50 / baseline p50, lower is better)"
 printf '%-32s %6s %6s %7s   %-32s %6s %6s %7s   %s\n' "" p50 p99 max \

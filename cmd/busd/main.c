@@ -10,6 +10,7 @@
  */
 #include <sys/types.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/queue.h>
 #include <sys/signalfd.h>
@@ -26,6 +27,8 @@
 #include <getopt.h>
 #include <libutil.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +104,12 @@ struct producer {
 };
 RB_HEAD(prod_tree, producer);
 
+/* Acks in obuf up to end wait for the sync numbered gen. */
+struct ackmark {
+	size_t		 end;
+	uint64_t	 gen;
+};
+
 struct client {
 	int		 fd;
 	uint8_t		*rbuf;		/* bytes received, not yet parsed */
@@ -116,7 +125,10 @@ struct client {
 	int		 paused;	/* EPOLLIN off: output backlog */
 	uint32_t	 events;	/* what epoll watches for it */
 	int		 in_turn;	/* on the turn list */
-	int		 published;	/* appended something this turn */
+	int		 published;	/* has acks of this turn */
+	size_t		 sendable;	/* obuf may be sent up to here */
+	struct ackmark	*marks;		/* synced acks held for a sync */
+	size_t		 nmarks, capmarks;
 	TAILQ_ENTRY(client) link;
 	TAILQ_ENTRY(client) tlink;	/* clients with acks this turn */
 };
@@ -145,6 +157,7 @@ static void	routes_clear(void);
 static struct producer *producer_get(uint64_t, int);
 static void	producers_prune(int64_t);
 static void	listen_open(void);
+static void	*sync_thread(void *);
 static void	accept_clients(void);
 static void	client_read(struct client *);
 static void	client_frames(struct client *);
@@ -164,6 +177,10 @@ static int	load_rules(struct ruleset *, char *, size_t);
 static int64_t	next_rotate_at(int64_t);
 static void	shutdown_busd(void);
 static void	sync_all(void);
+static void	sync_start(void);
+static void	sync_finished(void);
+static void	acks_release(uint64_t, int);
+static void	client_hold(struct client *, uint64_t);
 static void	producers_save(void);
 static void	producers_load(void);
 static void	sd_notify(const char *);
@@ -198,7 +215,32 @@ static int	 clockfd = -1;		/* DIR/log/.clock */
 static int64_t	 clock_last;		/* newest receive time handed out */
 static int64_t	 clock_published;	/* value in the clock file */
 static struct pidfh *pfh;
-static int	 sync_wanted;		/* a synced ack waits this turn */
+
+/*
+ * Group commit.  One thread does the fdatasync(2) calls, so that the loop
+ * goes on reading while the disk works: everything that arrives during
+ * one sync is covered by the next, however many publishers wait.  Syncs
+ * are numbered; synced acks wait in their client's obuf behind a mark
+ * naming the sync that covers them.
+ */
+static pthread_mutex_t sy_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sy_cond = PTHREAD_COND_INITIALIZER;
+static int	*sy_fds;		/* dup'ed segment fds of the sync */
+static size_t	 sy_nfds, sy_cap;
+static int	 sy_go;			/* the thread has work (under sy_mtx) */
+static int	 sy_quit;		/* the thread should end (under sy_mtx) */
+static int	 sy_err;		/* errno of the sync that finished */
+static int	 sy_busy;		/* a sync is in flight (loop's view) */
+static int	 sy_more;		/* acks wait for the sync after it */
+static uint64_t	 sy_issued;		/* number of the last sync started */
+static uint64_t	 sy_done;		/* number of the last sync finished */
+static int	 sy_evfd = -1;		/* the thread says it finished */
+static pthread_t sy_thread;
+static int64_t	 sy_finished_at;	/* when the last sync finished */
+static int	 sy_released;		/* clients whose acks it released */
+static int	 sy_waiting;		/* clients waiting for the next one */
+#define SYNC_GATHER_NS	200000		/* wait no longer for them */
+
 static int	 turn_error;		/* errno of a failed write this turn */
 static struct route *route_last;	/* route() one-entry cache */
 static int64_t	 started;
@@ -246,6 +288,7 @@ main(int argc, char *argv[])
 	char emsg[512];
 	uint64_t v;
 	int64_t now, wait_ns;
+	struct timespec tmo;
 	int ch, detach = 0, readyfd = -1, n, i, h, m, timeout;
 	int verify = 0, repair = 0, status = 0, json = 0;
 
@@ -405,7 +448,15 @@ main(int argc, char *argv[])
 		}
 		if (timeout == -1 || timeout > 600000)
 			timeout = 600000;	/* prune producers now and then */
-		n = epoll_wait(epfd, ev, 64, timeout);
+		tmo.tv_sec = timeout / 1000;
+		tmo.tv_nsec = (long)(timeout % 1000) * 1000000;
+		if (sy_more && !sy_busy) {
+			/* Gathering publishers for the next sync. */
+			wait_ns = sy_finished_at + SYNC_GATHER_NS - now;
+			tmo.tv_sec = 0;
+			tmo.tv_nsec = wait_ns > 0 ? wait_ns : 0;
+		}
+		n = epoll_pwait2(epfd, ev, 64, &tmo, NULL);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -414,6 +465,8 @@ main(int argc, char *argv[])
 		for (i = 0; i < n; i++) {
 			if (ev[i].data.ptr == &lfd) {
 				accept_clients();
+			} else if (ev[i].data.ptr == &sy_evfd) {
+				sync_finished();
 			} else if (ev[i].data.ptr == &sigfd) {
 				struct signalfd_siginfo si;
 
@@ -1095,6 +1148,13 @@ listen_open(void)
 	ev.data.ptr = &sigfd;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev) == -1)
 		fatal(EX_OSERR, "epoll_ctl");
+	if ((sy_evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		fatal(EX_OSERR, "eventfd");
+	ev.data.ptr = &sy_evfd;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sy_evfd, &ev) == -1)
+		fatal(EX_OSERR, "epoll_ctl");
+	if ((errno = pthread_create(&sy_thread, NULL, sync_thread, NULL)) != 0)
+		fatal(EX_OSERR, "pthread_create");
 }
 
 static void
@@ -1126,6 +1186,7 @@ accept_clients(void)
 		if (nclients > max_clients) {
 			client_error(c, 0, PE_BUSY, "too many clients");
 			c->closing = 1;
+			c->sendable = c->olen;
 			client_send(c);
 			if (c->fd == -1 || c->closing) {
 				client_close(c);
@@ -1431,8 +1492,8 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			}
 		}
 	}
-	if (c->ack == ACK_SYNCED && done > 0)
-		sync_wanted = 1;
+	if (ack != NULL && done > 0)
+		c->published = 1;
 	return code ? -1 : 0;
 }
 
@@ -1552,9 +1613,10 @@ static void
 client_send(struct client *c)
 {
 	ssize_t n;
+	size_t i, d;
 
-	while (c->fd != -1 && c->ooff < c->olen) {
-		n = send(c->fd, c->obuf + c->ooff, c->olen - c->ooff,
+	while (c->fd != -1 && c->ooff < c->sendable) {
+		n = send(c->fd, c->obuf + c->ooff, c->sendable - c->ooff,
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n == -1) {
 			if (errno == EINTR)
@@ -1562,14 +1624,24 @@ client_send(struct client *c)
 			if (errno == EAGAIN)
 				break;
 			c->closing = 1;
-			c->ooff = c->olen = 0;
+			c->ooff = c->olen = c->sendable = c->nmarks = 0;
 			break;
 		}
 		c->ooff += n;
 	}
 	if (c->ooff == c->olen) {
-		c->ooff = c->olen = 0;
+		c->ooff = c->olen = c->sendable = 0;
 		c->pend = 0;
+	} else if (c->ooff > 1024 * 1024 && c->ooff > c->olen / 2) {
+		/* Held acks keep it from draining: move it down now and then. */
+		d = c->ooff;
+		memmove(c->obuf, c->obuf + d, c->olen - d);
+		c->olen -= d;
+		c->ooff = 0;
+		c->sendable -= d;
+		c->pend = c->pend > d ? c->pend - d : 0;
+		for (i = 0; i < c->nmarks; i++)
+			c->marks[i].end -= d;
 	}
 	client_events(c);
 }
@@ -1582,7 +1654,7 @@ client_events(struct client *c)
 
 	c->paused = c->olen - c->ooff > OUT_HIGH;
 	ev.events = (c->paused || c->closing ? 0 : EPOLLIN) |
-	    (c->ooff < c->olen ? EPOLLOUT : 0);
+	    (c->ooff < c->sendable ? EPOLLOUT : 0);
 	if (c->fd == -1 || ev.events == c->events)
 		return;
 	c->events = ev.events;
@@ -1618,6 +1690,7 @@ client_close(struct client *c)
 	nclients--;
 	free(c->rbuf);
 	free(c->obuf);
+	free(c->marks);
 	free(c);
 }
 
@@ -1655,7 +1728,7 @@ turn_end(void)
 	struct client *c, *nc;
 	struct part *p;
 	uint8_t b[8];
-	int e;
+	int e, want_sync = 0;
 
 	/*
 	 * A turn is all or nothing for the clients who published in it: if
@@ -1673,16 +1746,6 @@ turn_end(void)
 		if (pwrite(clockfd, b, 8, 0) == 8)
 			clock_published = clock_last;
 	}
-	if (sync_wanted) {
-		TAILQ_FOREACH(p, &dirty, dlink) {
-			if (p->unsynced && fdatasync(p->fd) == -1) {
-				p->failed = turn_error = errno;
-				log_warn("partition %s: fdatasync", p->name);
-			}
-			p->unsynced = p->failed ? p->unsynced : 0;
-		}
-		sync_wanted = 0;
-	}
 	if ((e = turn_error) != 0)
 		TAILQ_FOREACH(p, &dirty, dlink)
 			part_undo(p);
@@ -1697,11 +1760,32 @@ turn_end(void)
 			    strerror(e));
 			c->closing = 1;
 		}
+		/*
+		 * Synced acks wait for the next sync; anything else waits
+		 * only behind acks already held, to keep the order.
+		 */
+		if (c->ack == ACK_SYNCED && c->published && !c->closing) {
+			client_hold(c, sy_issued + 1);
+			want_sync = 1;
+		} else if (c->nmarks > 0)
+			client_hold(c, c->marks[c->nmarks - 1].gen);
+		else
+			c->sendable = c->olen;
 		c->published = 0;
 		client_send(c);
 		if (c->closing && c->ooff == c->olen)
 			client_close(c);
 	}
+	/*
+	 * Start the next sync once the publishers the last one released
+	 * are back, or after a short while: then one fdatasync covers them
+	 * all instead of every other one.
+	 */
+	if (want_sync)
+		sy_more = 1;
+	if (sy_more && !sy_busy && (sy_waiting >= sy_released ||
+	    now_ns() - sy_finished_at >= SYNC_GATHER_NS))
+		sync_start();
 	while ((p = TAILQ_FIRST(&dirty)) != NULL) {
 		TAILQ_REMOVE(&dirty, p, dlink);
 		p->dirty = 0;
@@ -1746,10 +1830,21 @@ shutdown_busd(void)
 			if (c->rlen != before || c->in_turn)
 				any = 1;
 		}
-		sync_wanted = 1;
 		turn_end();
 		if (!any)
 			break;
+	}
+	/* Let the syncs in flight finish, then sync the rest here. */
+	while (sy_busy || sy_more) {
+		struct pollfd pfd = { sy_evfd, POLLIN, 0 };
+
+		if (!sy_busy) {
+			sync_start();
+			continue;
+		}
+		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+			break;
+		sync_finished();
 	}
 	RB_FOREACH(p, part_tree, &parts) {
 		part_flush(p);
@@ -1986,4 +2081,154 @@ json_str(FILE *f, const char *s)
 			fputc(*s, f);
 	}
 	fputc('"', f);
+}
+
+/* The sync thread: fdatasync what it is given, say when done. */
+static void *
+sync_thread(void *arg)
+{
+	uint64_t one = 1;
+	size_t i;
+	int e;
+
+	pthread_mutex_lock(&sy_mtx);
+	for (;;) {
+		while (!sy_go && !sy_quit)
+			pthread_cond_wait(&sy_cond, &sy_mtx);
+		if (sy_quit && !sy_go)
+			break;
+		pthread_mutex_unlock(&sy_mtx);
+		e = 0;
+		for (i = 0; i < sy_nfds; i++) {
+			if (fdatasync(sy_fds[i]) == -1 && e == 0)
+				e = errno;
+			close(sy_fds[i]);
+		}
+		pthread_mutex_lock(&sy_mtx);
+		sy_err = e;
+		sy_go = 0;
+		(void)write(sy_evfd, &one, sizeof(one));
+	}
+	pthread_mutex_unlock(&sy_mtx);
+	return NULL;
+}
+
+/* Start the next sync: every segment written since its last sync. */
+static void
+sync_start(void)
+{
+	struct part *p;
+	int *nf;
+
+	sy_nfds = 0;
+	RB_FOREACH(p, part_tree, &parts) {
+		if (!p->unsynced)
+			continue;
+		if (sy_nfds == sy_cap) {
+			sy_cap = sy_cap ? sy_cap * 2 : 16;
+			if ((nf = reallocarray(sy_fds, sy_cap,
+			    sizeof(*nf))) == NULL)
+				fatal(EX_OSERR, NULL);
+			sy_fds = nf;
+		}
+		/* A dup: sealing may close p->fd while the thread syncs. */
+		if ((sy_fds[sy_nfds] = dup(p->fd)) == -1) {
+			log_warn("partition %s: dup", p->name);
+			continue;
+		}
+		sy_nfds++;
+		p->unsynced = 0;
+	}
+	sy_issued++;
+	sy_busy = 1;
+	sy_more = 0;
+	sy_waiting = 0;
+	pthread_mutex_lock(&sy_mtx);
+	sy_go = 1;
+	pthread_cond_signal(&sy_cond);
+	pthread_mutex_unlock(&sy_mtx);
+}
+
+/* A sync finished: release the acks it covers, start the next one. */
+static void
+sync_finished(void)
+{
+	uint64_t v;
+	int e;
+
+	if (read(sy_evfd, &v, sizeof(v)) != sizeof(v) && sy_busy) {
+		/* Not finished yet (shutdown polls): nothing to do. */
+		if (errno == EAGAIN)
+			return;
+	}
+	if (sy_busy) {
+		pthread_mutex_lock(&sy_mtx);
+		e = sy_err;
+		pthread_mutex_unlock(&sy_mtx);
+		sy_busy = 0;
+		sy_done = sy_issued;
+		sy_finished_at = now_ns();
+		if (e != 0) {
+			log_warnx("fdatasync: %s: synced acks withheld",
+			    strerror(e));
+			unsynced_since = now_ns();
+		}
+		acks_release(sy_done, e);
+	}
+}
+
+/* Acks held up to sync gen go out; on a failed sync, an ERROR instead. */
+static void
+acks_release(uint64_t gen, int e)
+{
+	struct client *c, *nc;
+	size_t k;
+
+	sy_released = 0;
+	TAILQ_FOREACH_SAFE(c, &clients, link, nc) {
+		if (c->nmarks == 0 || c->marks[0].gen > gen)
+			continue;
+		sy_released++;
+		for (k = 0; k < c->nmarks && c->marks[k].gen <= gen; k++)
+			c->sendable = c->marks[k].end;
+		memmove(c->marks, c->marks + k, (c->nmarks - k) *
+		    sizeof(*c->marks));
+		c->nmarks -= k;
+		if (e != 0) {
+			/* What was written stays; it was not synced. */
+			c->olen = c->sendable = c->ooff;
+			c->nmarks = 0;
+			client_error(c, 0, e == ENOSPC ? PE_NOSPC : PE_IO,
+			    strerror(e));
+			c->sendable = c->olen;
+			c->closing = 1;
+		}
+		client_send(c);
+		if (c->closing && c->ooff == c->olen && !c->in_turn)
+			client_close(c);
+	}
+}
+
+/* Hold obuf up to its end until sync gen has finished. */
+static void
+client_hold(struct client *c, uint64_t gen)
+{
+	struct ackmark *nm;
+
+	if (c->nmarks > 0 && c->marks[c->nmarks - 1].gen == gen) {
+		c->marks[c->nmarks - 1].end = c->olen;
+		return;
+	}
+	if (c->nmarks == c->capmarks) {
+		c->capmarks = c->capmarks ? c->capmarks * 2 : 4;
+		if ((nm = reallocarray(c->marks, c->capmarks,
+		    sizeof(*nm))) == NULL)
+			fatal(EX_OSERR, NULL);
+		c->marks = nm;
+	}
+	c->marks[c->nmarks].end = c->olen;
+	c->marks[c->nmarks].gen = gen;
+	c->nmarks++;
+	if (gen == sy_issued + 1)
+		sy_waiting++;
 }

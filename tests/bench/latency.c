@@ -147,6 +147,8 @@ report(const char *mode, int64_t *v, long n)
 
 /* ------------------------------------------------------------ protocol */
 
+static int	nprocs = 8;		/* -P: publishers of mode group */
+
 static void
 hello(void)
 {
@@ -574,13 +576,55 @@ mode_pair(void)
 	report("sync", vs, count);
 }
 
+/*
+ * nprocs publishers at once, each waiting for the synced ACK of one
+ * message before it sends the next: group commit is what lets their
+ * total pass one fdatasync per message.
+ */
+static void
+mode_group(void)
+{
+	uint8_t *payload;
+	int64_t t0, t;
+	pid_t pid;
+	long i;
+	int k, status, bad = 0;
+
+	if ((payload = malloc(msg_size)) == NULL)
+		die("out of memory%s", "");
+	memset(payload, 'g', msg_size);
+	synced = 1;
+	t0 = mono_ns();
+	for (k = 0; k < nprocs; k++) {
+		if ((pid = fork()) == -1)
+			die("fork%s", "");
+		if (pid == 0) {
+			connect_busd();
+			for (i = 0; i < count; i++) {
+				send_publish(payload, msg_size);
+				recv_ack();
+			}
+			_exit(0);
+		}
+	}
+	for (k = 0; k < nprocs; k++)
+		if (wait(&status) == -1 || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != 0)
+			bad = 1;
+	t = mono_ns() - t0;
+	if (bad)
+		die("a publisher failed%s", "");
+	printf("group procs=%d msgs=%ld secs=%.3f rate=%.0f\n", nprocs,
+	    count * nprocs, t / 1e9, count * nprocs / (t / 1e9));
+}
+
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: latency [-S] [-a cpu] [-c cpu] [-d dir] "
-	    "[-n count] [-w warmup]\n"
+	    "[-n count] [-w warmup] [-P procs]\n"
 	    "               [-t topic] [-s size] [-B bus-sub] [-f file] "
-	    "ack|ipc|sub|tail|sync|pair\n");
+	    "ack|ipc|sub|tail|sync|pair|group\n");
 	exit(2);
 }
 
@@ -589,7 +633,7 @@ main(int argc, char *argv[])
 {
 	int ch;
 
-	while ((ch = getopt(argc, argv, "a:B:c:d:f:n:s:St:w:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:B:c:d:f:n:P:s:St:w:")) != -1) {
 		switch (ch) {
 		case 'a':
 			self_cpu = atoi(optarg);
@@ -611,6 +655,9 @@ main(int argc, char *argv[])
 			break;
 		case 's':
 			msg_size = strtoul(optarg, NULL, 10);
+			break;
+		case 'P':
+			nprocs = atoi(optarg);
 			break;
 		case 'S':
 			synced = 1;
@@ -642,6 +689,8 @@ main(int argc, char *argv[])
 		mode_sync();
 	else if (strcmp(argv[optind], "pair") == 0)
 		mode_pair();
+	else if (strcmp(argv[optind], "group") == 0)
+		mode_group();
 	else
 		usage();
 	return 0;
