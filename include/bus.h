@@ -62,6 +62,9 @@ struct bus_rec {
 /* ------------------------------------------------------------- CRC32C */
 
 uint32_t	crc32c(uint32_t, const void *, size_t);
+/* The CRC32C of three buffers at once (faster than one after another). */
+void	crc32c_3(const void *, size_t, const void *, size_t, const void *,
+	    size_t, uint32_t[3]);
 
 /* --------------------------------------------------------- little endian */
 
@@ -162,6 +165,9 @@ int	tags_check(const uint8_t *, size_t);
 size_t	seg_rec_size(size_t, size_t, size_t, size_t);
 /* Encode rec (offset, times, ids, flags, topic, key, tags, payload). */
 size_t	seg_rec_encode(uint8_t *, const struct bus_rec *);
+/* The same without the CRC; seg_crc_fill() adds it to a whole buffer. */
+size_t	seg_rec_encode_nocrc(uint8_t *, const struct bus_rec *);
+void	seg_crc_fill(uint8_t *, size_t);
 /*
  * Decode the record at buf (avail bytes).  Returns its size, 0 if avail
  * does not hold all of it yet, -1 if it is corrupt (bad length, CRC or

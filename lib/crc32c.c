@@ -90,3 +90,57 @@ crc32c(uint32_t crc, const void *buf, size_t len)
 #endif
 	return ~crc_sw(c, buf, len);
 }
+
+#if defined(__x86_64__)
+/*
+ * Three independent CRCs at once: the crc32 instruction has a latency of
+ * three cycles and a throughput of one, so three chains run in the time
+ * of one.
+ */
+__attribute__((target("sse4.2")))
+static void
+crc_hw3(const uint8_t *p[3], const size_t n[3], uint32_t out[3])
+{
+	uint64_t c0 = 0xffffffff, c1 = 0xffffffff, c2 = 0xffffffff, w0, w1, w2;
+	size_t m = n[0], i, k;
+
+	if (n[1] < m)
+		m = n[1];
+	if (n[2] < m)
+		m = n[2];
+	m &= ~(size_t)7;
+	for (i = 0; i < m; i += 8) {
+		memcpy(&w0, p[0] + i, 8);
+		memcpy(&w1, p[1] + i, 8);
+		memcpy(&w2, p[2] + i, 8);
+		c0 = __builtin_ia32_crc32di(c0, w0);
+		c1 = __builtin_ia32_crc32di(c1, w1);
+		c2 = __builtin_ia32_crc32di(c2, w2);
+	}
+	out[0] = (uint32_t)c0;
+	out[1] = (uint32_t)c1;
+	out[2] = (uint32_t)c2;
+	for (k = 0; k < 3; k++)
+		out[k] = ~crc_hw(out[k], p[k] + m, n[k] - m);
+}
+#endif
+
+void
+crc32c_3(const void *a, size_t na, const void *b, size_t nb, const void *c,
+    size_t nc, uint32_t out[3])
+{
+	if (!ready)
+		crc_init();
+#if defined(__x86_64__)
+	if (have_hw) {
+		const uint8_t *p[3] = { a, b, c };
+		const size_t n[3] = { na, nb, nc };
+
+		crc_hw3(p, n, out);
+		return;
+	}
+#endif
+	out[0] = crc32c(0, a, na);
+	out[1] = crc32c(0, b, nb);
+	out[2] = crc32c(0, c, nc);
+}

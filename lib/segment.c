@@ -109,8 +109,8 @@ seg_rec_size(size_t topic, size_t key, size_t tags, size_t payload)
 	return BUS_REC_HDR + topic + key + tags + payload;
 }
 
-size_t
-seg_rec_encode(uint8_t *p, const struct bus_rec *r)
+static size_t
+seg_rec_encode_body(uint8_t *p, const struct bus_rec *r)
 {
 	size_t n = seg_rec_size(r->topic_len, r->key_len, r->tags_len,
 	    r->payload_len);
@@ -137,8 +137,52 @@ seg_rec_encode(uint8_t *p, const struct bus_rec *r)
 	v += r->tags_len;
 	if (r->payload_len)
 		memcpy(v, r->payload, r->payload_len);
+	return n;
+}
+
+size_t
+seg_rec_encode(uint8_t *p, const struct bus_rec *r)
+{
+	size_t n = seg_rec_encode_body(p, r);
+
 	le32_put(p + 4, crc32c(0, p + 8, n - 8));
 	return n;
+}
+
+size_t
+seg_rec_encode_nocrc(uint8_t *p, const struct bus_rec *r)
+{
+	size_t n = seg_rec_encode_body(p, r);
+
+	le32_put(p + 4, 0);
+	return n;
+}
+
+/*
+ * Fill in the CRC of every record in buf (whole records, back to back),
+ * three records at a time.
+ */
+void
+seg_crc_fill(uint8_t *buf, size_t len)
+{
+	uint8_t *r[3];
+	size_t n[3], pos = 0, k = 0, i;
+	uint32_t out[3];
+
+	while (pos < len) {
+		r[k] = buf + pos;
+		n[k] = le32_get(buf + pos) + 4;
+		pos += n[k];
+		if (++k < 3)
+			continue;
+		crc32c_3(r[0] + 8, n[0] - 8, r[1] + 8, n[1] - 8, r[2] + 8,
+		    n[2] - 8, out);
+		for (i = 0; i < 3; i++)
+			le32_put(r[i] + 4, out[i]);
+		k = 0;
+	}
+	for (i = 0; i < k; i++)
+		le32_put(r[i] + 4, crc32c(0, r[i] + 8, n[i] - 8));
 }
 
 /*

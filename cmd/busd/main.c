@@ -571,21 +571,63 @@ reload(void)
 	log_info("SIGHUP: %zu rule(s) loaded", rules.n);
 }
 
+/* Is pid on its way out (dying, or a zombie)? */
+static int
+pid_exiting(pid_t pid)
+{
+	char path[64], buf[512], *s;
+	FILE *f;
+	int st = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 1;
+	if (fgets(buf, sizeof(buf), f) != NULL &&
+	    (s = strrchr(buf, ')')) != NULL && s[1] == ' ')
+		st = s[2];
+	fclose(f);
+	/* Zombie, dead, or a fatal signal pending in disk sleep. */
+	if (st == 'Z' || st == 'X' || st == 'x')
+		return 1;
+	if (st == 'D') {
+		snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+		if ((f = fopen(path, "r")) != NULL) {
+			while (fgets(buf, sizeof(buf), f) != NULL)
+				if (strncmp(buf, "ShdPnd:", 7) == 0 &&
+				    strtoull(buf + 7, NULL, 16) & (1ULL << (SIGKILL - 1))) {
+					fclose(f);
+					return 1;
+				}
+			fclose(f);
+		}
+	}
+	return 0;
+}
+
 static void
 store_open(void)
 {
 	char p[PATH_MAX];
 	pid_t other;
+	int tries;
 
 	if (store_mkdirs(dir) == -1)
 		fatal(EX_CANTCREAT, "cannot create store %s", dir);
 	if (store_path(p, sizeof(p), dir, BUS_PIDFILE) == -1)
 		fatal(EX_CANTCREAT, "%s", dir);
-	if ((pfh = pidfile_open(p, 0644, &other)) == NULL) {
-		if (errno == EEXIST)
+	/*
+	 * A busd killed a moment ago may still be leaving (a process blocked
+	 * in fdatasync(2) exits when the disk answers): wait a little for
+	 * its lock before saying the store is taken.
+	 */
+	for (tries = 0; (pfh = pidfile_open(p, 0644, &other)) == NULL; tries++) {
+		if (errno != EEXIST)
+			fatal(EX_CANTCREAT, "%s", p);
+		if (tries == 50 || (other > 0 && kill(other, 0) == 0 &&
+		    !pid_exiting(other)))
 			fatalx(EX_TEMPFAIL, "store %s is in use by pid %ld",
 			    dir, (long)other);
-		fatal(EX_CANTCREAT, "%s", p);
+		usleep(20000);
 	}
 	pidfile_write(pfh);
 	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1 ||
@@ -959,6 +1001,7 @@ part_flush(struct part *p)
 
 	if (p->wlen == 0)
 		return p->failed ? -1 : 0;
+	seg_crc_fill(p->wbuf, p->wlen);
 	while (done < p->wlen) {
 		n = write(p->fd, p->wbuf + done, p->wlen - done);
 		if (n == -1 && errno == EINTR)
@@ -1458,7 +1501,8 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			p->idx_pos = e.pos;
 			p->idx_any = 1;
 		}
-		p->wlen += seg_rec_encode(p->wbuf + p->wlen, &m);
+		/* The CRCs are filled in at flush time, three at once. */
+		p->wlen += seg_rec_encode_nocrc(p->wbuf + p->wlen, &m);
 		p->last_recv = m.recv_ns;
 		p->nrecs++;
 		c->prod->last_seq = m.seq;

@@ -678,12 +678,64 @@ test_proto_frame(void)
 	CHECK_STR_HAS(proto_err_name(12345), "unknown");
 }
 
+/* Three CRCs at once equal three one after another, for any lengths. */
+static void
+test_crc_three(void)
+{
+	uint8_t buf[3][300];
+	uint32_t out[3];
+	size_t a, b, c, i, k;
+
+	for (k = 0; k < 3; k++)
+		for (i = 0; i < sizeof(buf[k]); i++)
+			buf[k][i] = (uint8_t)(i * 31 + k * 7 + 1);
+	for (a = 0; a < 300; a += 37)
+		for (b = 0; b < 300; b += 41)
+			for (c = 0; c < 300; c += 43) {
+				crc32c_3(buf[0], a, buf[1] + 1, b, buf[2] + 3, c,
+				    out);
+				CHECK_EQ_U64(out[0], crc32c(0, buf[0], a));
+				CHECK_EQ_U64(out[1], crc32c(0, buf[1] + 1, b));
+				CHECK_EQ_U64(out[2], crc32c(0, buf[2] + 3, c));
+			}
+}
+
+/* Records encoded without CRC, then filled, equal records encoded whole. */
+static void
+test_crc_fill(void)
+{
+	uint8_t whole[8192], later[8192], pay[200];
+	struct bus_rec r;
+	size_t n = 0, m = 0, i, cnt;
+
+	memset(pay, 'p', sizeof(pay));
+	for (cnt = 0; cnt <= 7; cnt++) {
+		n = m = 0;
+		for (i = 0; i < cnt; i++) {
+			memset(&r, 0, sizeof(r));
+			r.offset = i;
+			r.recv_ns = 1000 + i;
+			r.topic = "t";
+			r.topic_len = 1;
+			r.payload = pay;
+			r.payload_len = i * 23 % 200;
+			n += seg_rec_encode(whole + n, &r);
+			m += seg_rec_encode_nocrc(later + m, &r);
+		}
+		CHECK_EQ_U64(n, m);
+		seg_crc_fill(later, m);
+		CHECK(memcmp(whole, later, n) == 0);
+	}
+}
+
 int
 main(void)
 {
 	RUN(test_crc_vectors);
 	RUN(test_crc_incremental);
 	RUN(test_crc_unaligned);
+	RUN(test_crc_three);
+	RUN(test_crc_fill);
 	RUN(test_rec_roundtrip);
 	RUN(test_rec_layout);
 	RUN(test_rec_truncated);
