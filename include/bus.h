@@ -246,6 +246,9 @@ int	store_list_segments(int, uint64_t **, size_t *);
 /* Sorted list of partition names under DIR/log (caller frees all). */
 int	store_list_partitions(const char *, char ***, size_t *);
 void	store_free_names(char **, size_t);
+/* Sorted names in a directory fd that keep(dirfd, name, arg) accepts. */
+int	store_list_names(int, int (*)(int, const char *, void *), void *,
+	    char ***, size_t *);
 /* "%020llu.seg" of base into buf (at least 32 bytes). */
 void	store_seg_name(char *, size_t, uint64_t, const char *);
 /* Read the clock file; 0 when absent. */

@@ -126,6 +126,15 @@ int	seg_summary(int, uint64_t, int, struct seg_summary *);
  */
 int	plock_take(int, int, int);
 void	plock_release(int);
+/*
+ * For the cron tools, each saying why on stderr in one line and returning
+ * a sysexits code (0: done).  ops_part_open: open DIR/log/NAME (-1: it is
+ * gone, nothing to do).  ops_part_lock: plock_take, naming the lock file.
+ * ops_part_recover: finish or undo an interrupted compaction.
+ */
+int	ops_part_open(const char *, const char *, int *);
+int	ops_part_lock(const char *, const char *, int, int, int, int *);
+int	ops_part_recover(const char *, int);
 
 /* -------------------------------------------------------------- busctl */
 

@@ -489,49 +489,28 @@ fail:
 	return OPS_IO;
 }
 
-/* Names in a directory that end in one of our leftover suffixes. */
+/* Does a name end in one of our leftover suffixes? */
 static int
-leftover_list(int dirfd, char ***out, size_t *n)
+is_leftover(int dirfd, const char *name, void *arg)
 {
 	static const char *suffixes[] = {
 		OPS_MERGED, ".seg" OPS_SWAP, ".idx" OPS_SWAP,
 		".seg" OPS_CLEANED, ".idx" OPS_CLEANED,
 		OPS_MERGED OPS_CLEANED
 	};
-	struct dirent *de;
-	char **v = NULL, **nv;
 	uint64_t b;
-	size_t cnt = 0, k;
-	DIR *d;
-	int fd;
+	size_t k;
 
-	*out = NULL;
-	*n = 0;
-	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
-	while ((de = readdir(d)) != NULL) {
-		for (k = 0; k < sizeof(suffixes) / sizeof(suffixes[0]); k++)
-			if (leftover_base(de->d_name, suffixes[k], &b))
-				break;
-		if (k == sizeof(suffixes) / sizeof(suffixes[0]))
-			continue;
-		if ((nv = reallocarray(v, cnt + 1, sizeof(*v))) == NULL ||
-		    (nv[cnt] = strdup(de->d_name)) == NULL) {
-			closedir(d);
-			store_free_names(nv ? nv : v, cnt);
-			return -1;
-		}
-		v = nv;
-		cnt++;
-	}
-	closedir(d);
-	*out = v;
-	*n = cnt;
+	for (k = 0; k < sizeof(suffixes) / sizeof(suffixes[0]); k++)
+		if (leftover_base(name, suffixes[k], &b))
+			return 1;
 	return 0;
+}
+
+static int
+leftover_list(int dirfd, char ***out, size_t *n)
+{
+	return store_list_names(dirfd, is_leftover, NULL, out, n);
 }
 
 int

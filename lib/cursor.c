@@ -202,45 +202,30 @@ cursor_save(const char *dir, const char *name, const struct cursor *c)
 	return 0;
 }
 
+/* A cursor file: a valid name, not a temp file, not a group directory. */
 static int
-cmp_str(const void *a, const void *b)
+is_cursor(int dirfd, const char *name, void *arg)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	struct stat st;
+
+	return cursor_name_check(name) == 0 && strstr(name, ".tmp") == NULL &&
+	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode);
 }
 
 int
 cursor_list(const char *dir, char ***out, size_t *n)
 {
-	char p[PATH_MAX], **v = NULL, **nv;
-	struct dirent *de;
-	size_t cnt = 0;
-	DIR *d;
+	char p[PATH_MAX];
+	int fd, rc;
 
 	*out = NULL;
 	*n = 0;
 	if (store_path(p, sizeof(p), dir, BUS_CURSORDIR) == -1)
 		return -1;
-	if ((d = opendir(p)) == NULL)
+	if ((fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return errno == ENOENT ? 0 : -1;
-	while ((de = readdir(d)) != NULL) {
-		if (cursor_name_check(de->d_name) == -1 ||
-		    strstr(de->d_name, ".tmp") != NULL)
-			continue;
-		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-			continue;
-		if ((nv = reallocarray(v, cnt + 1, sizeof(*v))) == NULL ||
-		    (nv[cnt] = strdup(de->d_name)) == NULL) {
-			closedir(d);
-			store_free_names(nv ? nv : v, cnt);
-			return -1;
-		}
-		v = nv;
-		cnt++;
-	}
-	closedir(d);
-	if (cnt)
-		qsort(v, cnt, sizeof(*v), cmp_str);
-	*out = v;
-	*n = cnt;
-	return 0;
+	rc = store_list_names(fd, is_cursor, NULL, out, n);
+	close(fd);
+	return rc;
 }

@@ -6,8 +6,12 @@
  */
 #include <sys/file.h>
 
+#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "bus.h"
@@ -39,4 +43,55 @@ plock_release(int fd)
 {
 	if (fd >= 0)
 		close(fd);
+}
+
+int
+ops_part_open(const char *dir, const char *name, int *dfd)
+{
+	char p[PATH_MAX];
+
+	if (snprintf(p, sizeof(p), "%s/%s/%s", dir, BUS_LOGDIR, name) >=
+	    (int)sizeof(p)) {
+		warnx("partition %s: path too long", name);
+		return EX_IOERR;
+	}
+	if ((*dfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return -1;	/* gone meanwhile: nothing to do */
+		warn("partition %s", name);
+		return EX_IOERR;
+	}
+	return 0;
+}
+
+int
+ops_part_lock(const char *dir, const char *name, int dfd, int nowait,
+    int create, int *lfd)
+{
+	if ((*lfd = plock_take(dfd, nowait, create)) != -1)
+		return 0;
+	if (errno == EWOULDBLOCK) {
+		warnx("partition %s: skipped: another bus-rotate or bus-compact "
+		    "holds %s/%s/%s/%s", name, dir, BUS_LOGDIR, name, OPS_LOCK);
+		return EX_TEMPFAIL;
+	}
+	warn("partition %s: lock %s/%s/%s/%s", name, dir, BUS_LOGDIR, name,
+	    OPS_LOCK);
+	return EX_CANTCREAT;
+}
+
+int
+ops_part_recover(const char *name, int dfd)
+{
+	char note[1024], emsg[1024];
+	int r;
+
+	r = compact_recover(name, dfd, note, sizeof(note), emsg, sizeof(emsg));
+	if (note[0] != '\0')
+		warnx("%s", note);
+	if (r < 0) {
+		warnx("%s", emsg);
+		return ops_sysexit(r);
+	}
+	return 0;
 }

@@ -181,43 +181,66 @@ cmp_str(const void *a, const void *b)
 }
 
 int
+store_list_names(int dirfd, int (*keep)(int, const char *, void *), void *arg,
+    char ***out, size_t *n)
+{
+	char **v = NULL, **nv;
+	struct dirent *de;
+	size_t cnt = 0;
+	DIR *d;
+	int fd;
+
+	*out = NULL;
+	*n = 0;
+	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!keep(fd, de->d_name, arg))
+			continue;
+		if ((nv = reallocarray(v, cnt + 1, sizeof(*v))) == NULL ||
+		    (nv[cnt] = strdup(de->d_name)) == NULL) {
+			closedir(d);
+			store_free_names(nv ? nv : v, cnt);
+			return -1;
+		}
+		v = nv;
+		cnt++;
+	}
+	closedir(d);
+	if (cnt > 1)
+		qsort(v, cnt, sizeof(*v), cmp_str);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+static int
+is_partition(int dirfd, const char *name, void *arg)
+{
+	const char *why;
+
+	return topic_check(name, strlen(name), &why) == 0;
+}
+
+int
 store_list_partitions(const char *dir, char ***out, size_t *n)
 {
-	char p[PATH_MAX], **v = NULL, **nv;
-	const char *why;
-	struct dirent *de;
-	size_t cnt = 0, cap = 0;
-	DIR *d;
+	char p[PATH_MAX];
+	int fd, rc;
 
 	*out = NULL;
 	*n = 0;
 	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1)
 		return -1;
-	if ((d = opendir(p)) == NULL)
+	if ((fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return errno == ENOENT ? 0 : -1;
-	while ((de = readdir(d)) != NULL) {
-		if (topic_check(de->d_name, strlen(de->d_name), &why) == -1)
-			continue;
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL)
-				goto fail;
-			v = nv;
-		}
-		if ((v[cnt] = strdup(de->d_name)) == NULL)
-			goto fail;
-		cnt++;
-	}
-	closedir(d);
-	if (cnt)
-		qsort(v, cnt, sizeof(*v), cmp_str);
-	*out = v;
-	*n = cnt;
-	return 0;
-fail:
-	closedir(d);
-	store_free_names(v, cnt);
-	return -1;
+	rc = store_list_names(fd, is_partition, NULL, out, n);
+	close(fd);
+	return rc;
 }
 
 void

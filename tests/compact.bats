@@ -209,7 +209,7 @@ load ops_helpers
 	n=$(nsegs kv)
 	run --separate-stderr bus-compact --no-wait
 	[ "$status" -eq 75 ]
-	[[ "$stderr" == "bus-compact: partition kv: skipped: another bus-compact or bus-rotate holds "*"/log/kv/.lock" ]]
+	[[ "$stderr" == "bus-compact: partition kv: skipped: another bus-rotate or bus-compact holds "*"/log/kv/.lock" ]]
 	[ "$(nsegs kv)" -eq "$n" ]
 	[ "$(nsegs other)" -eq 2 ]
 	bus-compact kv 3>&- &

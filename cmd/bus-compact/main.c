@@ -139,31 +139,16 @@ static void
 partition(const char *name)
 {
 	struct compact_result res;
-	char p[PATH_MAX], emsg[1024], note[1024];
+	char emsg[1024];
 	int dfd, lfd, r;
 
-	if (snprintf(p, sizeof(p), "%s/%s/%s", dir, BUS_LOGDIR, name) >=
-	    (int)sizeof(p)) {
-		warnx("partition %s: path too long", name);
-		fail(EX_IOERR);
+	if ((r = ops_part_open(dir, name, &dfd)) != 0) {
+		if (r > 0)
+			fail(r);
 		return;
 	}
-	if ((dfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		if (errno != ENOENT) {
-			warn("partition %s", name);
-			fail(EX_IOERR);
-		}
-		return;
-	}
-	if ((lfd = plock_take(dfd, no_wait, !dry_run)) == -1) {
-		if (errno == EWOULDBLOCK) {
-			warnx("partition %s: skipped: another bus-compact or "
-			    "bus-rotate holds %s/%s", name, p, OPS_LOCK);
-			fail(EX_TEMPFAIL);
-		} else {
-			warn("partition %s: lock %s/%s", name, p, OPS_LOCK);
-			fail(EX_CANTCREAT);
-		}
+	if ((r = ops_part_lock(dir, name, dfd, no_wait, !dry_run, &lfd)) != 0) {
+		fail(r);
 		close(dfd);
 		return;
 	}
@@ -171,16 +156,9 @@ partition(const char *name)
 		if (compact_leftovers(dfd))
 			printf("%s: would first finish an interrupted "
 			    "compaction\n", name);
-	} else {
-		r = compact_recover(name, dfd, note, sizeof(note), emsg,
-		    sizeof(emsg));
-		if (note[0] != '\0')
-			warnx("%s", note);
-		if (r < 0) {
-			warnx("%s", emsg);
-			fail(ops_sysexit(r));
-			goto out;
-		}
+	} else if ((r = ops_part_recover(name, dfd)) != 0) {
+		fail(r);
+		goto out;
 	}
 	r = compact_partition(name, dfd, &co, &res, emsg, sizeof(emsg));
 	if (r != OPS_OK) {

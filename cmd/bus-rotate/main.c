@@ -251,20 +251,12 @@ static void
 partition(const char *name)
 {
 	struct retention_result res;
-	char p[PATH_MAX], emsg[1024], note[1024];
+	char emsg[1024];
 	int dfd, lfd, r, leftovers;
 
-	if (snprintf(p, sizeof(p), "%s/%s/%s", dir, BUS_LOGDIR, name) >=
-	    (int)sizeof(p)) {
-		warnx("partition %s: path too long", name);
-		fail(EX_IOERR);
-		return;
-	}
-	if ((dfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		if (errno != ENOENT) {
-			warn("partition %s", name);
-			fail(EX_IOERR);
-		}
+	if ((r = ops_part_open(dir, name, &dfd)) != 0) {
+		if (r > 0)
+			fail(r);
 		return;
 	}
 	leftovers = compact_leftovers(dfd);
@@ -272,31 +264,17 @@ partition(const char *name)
 		close(dfd);
 		return;
 	}
-	if ((lfd = plock_take(dfd, no_wait, !dry_run)) == -1) {
-		if (errno == EWOULDBLOCK) {
-			warnx("partition %s: skipped: another bus-rotate or "
-			    "bus-compact holds %s/%s", name, p, OPS_LOCK);
-			fail(EX_TEMPFAIL);
-		} else {
-			warn("partition %s: lock %s/%s", name, p, OPS_LOCK);
-			fail(EX_CANTCREAT);
-		}
+	if ((r = ops_part_lock(dir, name, dfd, no_wait, !dry_run, &lfd)) != 0) {
+		fail(r);
 		close(dfd);
 		return;
 	}
 	if (leftovers && dry_run)
 		printf("%s: would first finish an interrupted compaction\n",
 		    name);
-	else if (leftovers) {
-		r = compact_recover(name, dfd, note, sizeof(note), emsg,
-		    sizeof(emsg));
-		if (note[0] != '\0')
-			warnx("%s", note);
-		if (r < 0) {
-			warnx("%s", emsg);
-			fail(ops_sysexit(r));
-			goto out;
-		}
+	else if (leftovers && (r = ops_part_recover(name, dfd)) != 0) {
+		fail(r);
+		goto out;
 	}
 	if (by_any) {
 		r = retention_run(name, dfd, &rt, rt.keep_cursors ? &cursors :
