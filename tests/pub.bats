@@ -293,6 +293,36 @@ all_of() {
 	[ "$output" = "99999 100000" ]
 }
 
+@test "pub: a large regular file on stdin (mapped, not read) is published whole: last line without newline, empty lines, -0" {
+	start_busd
+	local f=$BATS_TEST_TMPDIR/in
+	{ seq 1 200000; echo; echo; printf 'last without newline'; } >"$f"
+	[ "$(wc -c <"$f")" -gt 1048576 ]
+	bus-pub -t big <"$f"
+	bus-sub --from beginning -e big >"$BATS_TEST_TMPDIR/got"
+	cmp <(cat "$f"; echo) "$BATS_TEST_TMPDIR/got"
+	# Started in the middle of the file, it publishes from there on.
+	{ head -c 700000 /dev/zero | tr '\0' a; echo; seq 1 300000; } >"$f"
+	{ head -n 1 >/dev/null; bus-pub -t mid; } <"$f"
+	[ "$(bus-sub --from beginning -e mid | cmp - <(seq 1 300000) && echo same)" = same ]
+	# NUL-delimited.
+	seq 1 300000 | tr '\n' '\0' >"$f"
+	bus-pub -0 -t nul <"$f"
+	bus-sub -0 --from beginning -e nul | cmp - "$f"
+}
+
+@test "pub: an oversized line deep in a large regular file exits 65 naming it; the lines before it are published" {
+	start_busd --max-message 1K
+	local f=$BATS_TEST_TMPDIR/in
+	{ seq 1 250000; head -c 5000 /dev/zero | tr '\0' x; echo; echo after; } >"$f"
+	run --separate-stderr bus-pub -t big <"$f"
+	echo "stderr: $stderr"
+	[ "$status" -eq 65 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == "bus-pub: line 250001: message of 5003 bytes exceeds the limit of 1024 bytes"* ]]
+	bus-sub --from beginning -e big | cmp - <(seq 1 250000)
+}
+
 @test "pub: --sync publishes and exits 0 after the synced ack" {
 	start_busd
 	run bus-pub --sync -t t durable
