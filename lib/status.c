@@ -17,7 +17,6 @@
 
 static int	part_topics(int, struct part_status *);
 static int	part_gather(const char *, const char *, struct part_status *);
-static void	json_str(FILE *, const char *);
 static void	print_json(FILE *, const struct bus_status *);
 static void	print_text(FILE *, const struct bus_status *);
 
@@ -166,7 +165,7 @@ status_free(struct bus_status *st)
 	st->nparts = 0;
 }
 
-static void
+void
 json_str(FILE *f, const char *s)
 {
 	const unsigned char *p;

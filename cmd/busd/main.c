@@ -186,7 +186,6 @@ static void	producers_load(void);
 static void	sd_notify(const char *);
 static __dead void verify_store(int);
 static __dead void print_status(int);
-static void	json_str(FILE *, const char *);
 static char	*xstrdup(const char *);
 
 static struct part_tree	parts = RB_INITIALIZER(&parts);
@@ -2110,21 +2109,6 @@ print_status(int json)
 	if (fflush(stdout) == EOF)
 		err(EX_IOERR, "stdout");
 	exit(0);
-}
-
-static void
-json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", (unsigned char)*s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
 }
 
 /* The sync thread: fdatasync what it is given, say when done. */
