@@ -64,6 +64,9 @@ until grep -q checkout "$out" || [ $i -ge 250 ]; do sleep 0.02; i=$((i + 1)); do
 echo "follower printed:"
 sed 's/^/    /' "$out"
 
+say "busd --status"
+busd --status
+
 say "kill -TERM busd"
 pid=$(cat "$store/busd.pid")
 kill -TERM "$pid"
