@@ -384,3 +384,39 @@ EOF
 	[[ "$stderr" == busd:*busd.sock* ]]
 	[ -z "$(busd_pids "$d")" ]
 }
+
+@test "busd: --status prints each partition from the files, and busd's figures while it runs; -o json for scripts" {
+	start_busd
+	bus-pub -t alpha a1 a2 a3
+	bus-pub -t beta b1
+	run busd --status -d "$BUS_DIR" -o json
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | jq -c '[.busd.running, .busd.messages, [.partitions[] | [.name, .first_offset, .last_offset]]]')" = '[true,4,[["alpha",0,2],["beta",0,0]]]' ]
+	run busd --status -d "$BUS_DIR"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"received 4 messages"* ]]
+	[[ "$output" == *"alpha "* ]]
+	stop_busd
+	# From the files alone.
+	run busd --status -d "$BUS_DIR" -o json
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | jq -c '[.busd.running, [.partitions[].name]]')" = '[false,["alpha","beta"]]' ]
+	run busd --status -d "$BUS_DIR" -o yaml
+	[ "$status" -eq 64 ]
+}
+
+@test "busd: --sync-interval syncs written data on a timer; 0 never does; a bad value exits 64" {
+	start_busd_fg "$BATS_TEST_TMPDIR/log" -v --sync-interval 100ms
+	bus-pub -t timed x
+	wait_for "grep -q 'partition timed: synced' '$BATS_TEST_TMPDIR/log'" 3
+	stop_busd
+	start_busd_fg "$BATS_TEST_TMPDIR/log0" -v --sync-interval 0
+	bus-pub -t never x
+	# Nothing syncs it: after a second (ten times the interval above)
+	# there is still no sync in the log.
+	sleep 1
+	! grep -q 'partition never: synced' "$BATS_TEST_TMPDIR/log0"
+	stop_busd
+	run busd -d "$BUS_DIR" --sync-interval soon
+	[ "$status" -eq 64 ]
+}

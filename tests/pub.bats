@@ -385,3 +385,79 @@ all_of() {
 	run bus-sub -d ./rel/ --from beginning -e t
 	[ "$output" = "hello" ]
 }
+
+@test "pub: --topic-regex routes each line by its first capture; -t is the fallback; without one a non-matching line exits 65 naming it" {
+	start_busd
+	printf 'svc=api GET /a\nsvc=db slow query\nno service here\nsvc=api GET /b\n' >"$BATS_TEST_TMPDIR/in"
+	bus-pub --topic-regex '^svc=([a-z]+) ' -t other <"$BATS_TEST_TMPDIR/in"
+	run bus-sub --from beginning -e -F '%t %s\n' 'api|db|other'
+	[ "$output" = $'api svc=api GET /a\ndb svc=db slow query\nother no service here\napi svc=api GET /b' ]
+	# No fallback: the third line is refused, the two before it stay.
+	run --separate-stderr bus-pub --topic-regex '^svc=([a-z]+) ' <"$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == "bus-pub: line 3: --topic-regex: no match and no -t topic to fall back on"* ]]
+	[ "$(bus-sub --from beginning -e -F '%t\n' api | wc -l)" -eq 3 ]
+	# A captured topic that is not a valid topic is refused, naming the line.
+	run --separate-stderr bus-pub --topic-regex '^(\S+)' -t x <<<$'ok.1 a\n.bad b'
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == "bus-pub: line 2: topic from --topic-regex: topic starts with '.'"* ]]
+	# A regex without a capture group is a usage error.
+	run bus-pub --topic-regex '^svc' -t x y
+	[ "$status" -eq 64 ]
+}
+
+@test "pub: --key-regex takes each line's key from its first capture; no match means no key (or -k)" {
+	start_busd
+	printf 'user=7 login\nanonymous visit\nuser=9 logout\n' |
+	    bus-pub --key-regex 'user=([0-9]+)' -t k
+	run bus-sub --from beginning -e -o json k
+	[ "$(printf '%s\n' "$output" | jq -r '.key // "-"' | tr '\n' ' ')" = "7 - 9 " ]
+	printf 'anonymous visit\n' | bus-pub --key-regex 'user=([0-9]+)' -k dflt -t k2
+	[ "$(bus-sub --from beginning -e -F '%k' k2)" = dflt ]
+}
+
+@test "pub: --event-time with rfc3339, unix_ms and a strptime format with %z sets event_ns; unparsable lines keep send time and are counted once" {
+	start_busd
+	printf '2026-11-22T10:00:00.5Z a\n1700000000123 b\n' >"$BATS_TEST_TMPDIR/in"
+	bus-pub --event-time '^(\S+)' -t e1 <<<'2026-11-22T10:00:00.5Z a'
+	[ "$(bus-sub --from beginning -e -o json e1 | jq .event_ns)" = 1795341600500000000 ]
+	bus-pub --event-time '^(\S+)' --event-format unix_ms -t e2 <<<'1700000000123 b'
+	[ "$(bus-sub --from beginning -e -o json e2 | jq .event_ns)" = 1700000000123000000 ]
+	# nginx style, with a zone: 10:00:00 +0100 is 09:00:00Z.
+	bus-pub --event-time '\[([^]]+)\]' --event-format '%d/%b/%Y:%H:%M:%S %z' -t e3 \
+	    <<<'1.2.3.4 - - [22/Nov/2026:10:00:00 +0100] "GET /"'
+	[ "$(bus-sub --from beginning -e -o json e3 | jq .event_ns)" = 1795338000000000000 ]
+	# Lines whose time does not parse are published, with one warning.
+	run --separate-stderr bus-pub --event-time '^(\S+)' -t e4 <<<$'garbage x\n2026-11-22T10:00:00Z y\nalso-bad z'
+	[ "$status" -eq 0 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == "bus-pub: 2 line(s) had no event time"* ]]
+	run bus-sub --from beginning -e -o json e4
+	[ "${#lines[@]}" -eq 3 ]
+	[ "$(printf '%s\n' "${lines[0]}" | jq '.event_ns == .send_ns')" = true ]
+	[ "$(printf '%s\n' "${lines[1]}" | jq .event_ns)" = 1795341600000000000 ]
+	run bus-pub -E -1h --event-time '^(\S+)' -t e5 x
+	[ "$status" -eq 64 ]
+}
+
+@test "pub: --tombstone publishes one empty record flagged as a tombstone; it needs -k and takes no message" {
+	start_busd
+	bus-pub -t kv -k user.1 alice
+	bus-pub --tombstone -t kv -k user.1
+	run bus-sub --from beginning -e -o json kv
+	[ "${#lines[@]}" -eq 2 ]
+	[ "$(printf '%s\n' "${lines[1]}" | jq -c '[.key, .payload, .tombstone]')" = '["user.1","",true]' ]
+	[ "$(printf '%s\n' "${lines[0]}" | jq '.tombstone // false')" = false ]
+	run bus-pub --tombstone -t kv
+	[ "$status" -eq 64 ]
+	run bus-pub --tombstone -t kv -k a msg
+	[ "$status" -eq 64 ]
+}
+
+@test "pub: --ack none publishes and exits 0 once busd has taken everything; --ack with a bad level exits 64" {
+	start_busd
+	seq 1 50000 | bus-pub --ack none -t fire
+	[ "$(bus-sub --from beginning -e fire | wc -l)" -eq 50000 ]
+	run bus-pub --ack sometimes -t x y
+	[ "$status" -eq 64 ]
+}

@@ -1942,8 +1942,10 @@ sync_all(void)
 		if (fdatasync(p->fd) == -1) {
 			log_warn("partition %s: fdatasync", p->name);
 			failed = 1;
-		} else
+		} else {
 			p->unsynced = 0;
+			log_debug("partition %s: synced", p->name);
+		}
 	}
 	/* A failed sync is tried again one interval later. */
 	unsynced_since = failed ? now_ns() : 0;
