@@ -1807,7 +1807,7 @@ turn_end(void)
 		 * Synced acks wait for the next sync; anything else waits
 		 * only behind acks already held, to keep the order.
 		 */
-		if (c->ack == ACK_SYNCED && c->published && !c->closing) {
+		if (c->ack == ACK_SYNCED && c->published) {
 			client_hold(c, sy_issued + 1);
 			want_sync = 1;
 		} else if (c->nmarks > 0)
