@@ -34,7 +34,7 @@ PROGS	= cmd/busd/busd cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub \
 	  cmd/bus-rotate/bus-rotate cmd/bus-compact/bus-compact
 UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
 	  tests/unit/test_index tests/unit/test_reader tests/unit/test_compact
-FAULT	= tests/fault/enospc.so
+FAULT	= tests/fault/enospc.so tests/fault/garbage
 MAN1	= man/bus-pub.1 man/bus-sub.1
 MAN5	= man/bus-segment.5
 MAN7	= man/bus-protocol.7
@@ -62,6 +62,9 @@ tests/unit/%: tests/unit/%.c tests/unit/unit.h $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDLIBS)
 
 tests/bench/latency: tests/bench/latency.c $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+tests/fault/garbage: tests/fault/garbage.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 # The fault-injection shim of tests/durability.bats (LD_PRELOAD).

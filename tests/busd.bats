@@ -420,3 +420,20 @@ EOF
 	run busd -d "$BUS_DIR" --sync-interval soon
 	[ "$status" -eq 64 ]
 }
+
+@test "busd: 1500 connections of malformed input (noise, damaged frames, oversized lengths, hang-ups) never stop it; it still serves and the store verifies clean" {
+	local g=$BATS_TEST_DIRNAME/fault/garbage
+	[ -x "$g" ] || make -s -C "$BATS_TEST_DIRNAME/.." tests/fault/garbage
+	start_busd
+	run "$g" "$BUS_DIR" 1500 "${BUS_TEST_SEED:-$RANDOM}"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(busd_pid)" = "$BUSD_PID" ]
+	kill -0 "$BUSD_PID"
+	seq 1 1000 | bus-pub --no-autostart -t after
+	[ "$(bus-sub --from beginning -e after | wc -l)" -eq 1000 ]
+	stop_busd
+	run busd --verify -d "$BUS_DIR"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
