@@ -1633,7 +1633,8 @@ out(const void *p, size_t n)
 		out_slow(p, n);
 		return;
 	}
-	memcpy(obuf + olen, p, n);
+	if (n > 0)	/* p may be NULL then (a record without key) */
+		memcpy(obuf + olen, p, n);
 	olen += n;
 }
 
