@@ -91,6 +91,7 @@ RB_HEAD(part_tree, part);
 struct route {
 	RB_ENTRY(route)	 entry;
 	char		*topic;
+	size_t		 topic_len;
 	struct part	*part;
 };
 RB_HEAD(route_tree, route);
@@ -1066,7 +1067,7 @@ route(const char *topic, size_t len, uint32_t *code)
 	struct part pk, *p;
 	char t[BUS_TOPIC_MAX + 1];
 
-	if (last != NULL && strlen(last->topic) == len &&
+	if (last != NULL && last->topic_len == len &&
 	    memcmp(last->topic, topic, len) == 0)
 		return last->part;
 	memcpy(t, topic, len);
@@ -1091,6 +1092,7 @@ route(const char *topic, size_t len, uint32_t *code)
 	    (r->topic = strdup(t)) == NULL)
 		fatal(EX_OSERR, NULL);
 	r->part = p;
+	r->topic_len = len;
 	RB_INSERT(route_tree, &routes, r);
 	part_topic(p, topic, len);
 	route_last = r;
