@@ -579,8 +579,9 @@ preader_seek_offset(struct preader *pr, uint64_t off)
 		pr->gap = pr->segs[0] - off;
 	i = rd_next_seg(pr, off);
 	i = i > 0 ? i - 1 : 0;
+	/* A damaged header is reported by the next peek, not here. */
 	if ((rc = rd_open_seg(pr, pr->segs[i], 0)) < 0)
-		return -1;
+		return rc == PR_CORRUPT ? 0 : -1;
 	if (rc == 1)
 		rd_index_jump(pr, 0, off);
 	return 0;
@@ -658,8 +659,9 @@ preader_seek_time(struct preader *pr, int64_t t)
 	 */
 	if (lo > 0 && rd_first_time(pr, lo) == INT64_MIN)
 		lo--;
+	/* A damaged header is reported by the next peek, not here. */
 	if ((rc = rd_open_seg(pr, pr->segs[lo], 0)) < 0)
-		return -1;
+		return rc == PR_CORRUPT ? 0 : -1;
 	if (rc == 1)
 		rd_index_jump(pr, 1, (uint64_t)t);
 	return 0;

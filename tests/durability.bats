@@ -839,3 +839,28 @@ seg_bytes_expected() {
 	# busd still serves.
 	bus-pub -t t --no-autostart still
 }
+
+@test "durability: a damaged header on the active segment does not stop busd: it keeps the file, seals it, goes on in a new one; readers report it; --repair gets every record back" {
+	local seg
+	start_busd
+	bus-pub --no-autostart -t a one two three
+	stop_busd
+	seg=$BUS_DIR/log/a/00000000000000000000.seg
+	printf 'XXXX' | dd of="$seg" bs=1 seek=2 conv=notrunc status=none
+	start_busd_fg "$BATS_TEST_TMPDIR/busd.log"
+	grep -q 'partition a: 00000000000000000000.seg: damaged segment header' "$BATS_TEST_TMPDIR/busd.log"
+	bus-pub --no-autostart -t a four
+	[ -e "$BUS_DIR/log/a/00000000000000000003.seg" ]
+	run --separate-stderr bus-sub --from beginning -e a
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"partition a: file 00000000000000000000.seg: byte offset 0: "* ]]
+	run bus-sub --from beginning -e --skip-corrupt -F '%o %s\n' a
+	[ "$status" -eq 0 ]
+	[ "${lines[${#lines[@]} - 1]}" = "3 four" ]
+	stop_busd
+	run busd --verify --repair -d "$BUS_DIR"
+	[ "$status" -eq 0 ]
+	run bus-sub --from beginning -e -F '%o %s\n' a
+	[ "$status" -eq 0 ]
+	[ "$output" = $'0 one\n1 two\n2 three\n3 four' ]
+}

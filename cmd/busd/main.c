@@ -841,9 +841,24 @@ part_load(const char *name, int create)
 	    sizeof(h) || seg_hdr_decode(h, &at, NULL, &why) == -1 ||
 	    at != base) {
 		if (st.st_size > BUS_SEG_HDR * 2) {
-			fatalx(EX_DATAERR, "partition %s: %s: damaged segment "
-			    "header; refusing to overwrite %lld bytes",
+			/*
+			 * Not a header torn at creation: records follow it.
+			 * Keep every byte (readers report the damage, and
+			 * busd --verify --repair can rewrite it), and go on
+			 * in a new segment past whatever offsets it holds.
+			 */
+			end = scan_records(p, p->fd, BUS_SEG_HDR, &last_off,
+			    &any, 1);
+			log_warnx("partition %s: %s: damaged segment header; "
+			    "%lld bytes kept as they are, segment sealed",
 			    name, n, (long long)st.st_size);
+			close(p->fd);
+			p->fd = -1;
+			p->next_off = any && last_off + 1 > base ? last_off + 1 :
+			    base + 1;
+			if (part_new_segment(p, p->next_off) == -1)
+				fatal(EX_IOERR, "partition %s", name);
+			goto done;
 		}
 		log_warnx("partition %s: %s: torn segment header rewritten",
 		    name, n);
