@@ -34,7 +34,7 @@ PROGS	= cmd/busd/busd cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub \
 	  cmd/bus-rotate/bus-rotate cmd/bus-compact/bus-compact
 UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
 	  tests/unit/test_index tests/unit/test_reader tests/unit/test_compact
-FAULT	= tests/fault/enospc.so tests/fault/garbage
+FAULT	= tests/fault/enospc.so tests/fault/noinotify.so tests/fault/garbage
 MAN1	= man/bus-pub.1 man/bus-sub.1
 MAN5	= man/bus-segment.5
 MAN7	= man/bus-protocol.7
@@ -67,9 +67,11 @@ tests/bench/latency: tests/bench/latency.c $(LIB) $(HDRS)
 tests/fault/garbage: tests/fault/garbage.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-# The fault-injection shim of tests/durability.bats (LD_PRELOAD).
+# Fault-injection shims of the tests (LD_PRELOAD).
 tests/fault/enospc.so: tests/fault/enospc.c
 	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl
+tests/fault/noinotify.so: tests/fault/noinotify.c
+	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $<
 
 deps:
 	@sh tests/deps.sh

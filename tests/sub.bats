@@ -532,3 +532,19 @@ follow() {
 	cat "$BATS_TEST_TMPDIR/out"
 	[ "$(cat "$BATS_TEST_TMPDIR/out")" = $'a1\nb1\na2' ]
 }
+
+@test "sub: when inotify watches run out it says so and follows by polling: live lines, new partitions and rotation still arrive" {
+	local so=$BATS_TEST_DIRNAME/fault/noinotify.so out=$BATS_TEST_TMPDIR/out i
+	[ -f "$so" ] || make -s -C "$BATS_TEST_DIRNAME/.." tests/fault/noinotify.so
+	start_busd --segment-size 4096
+	bus-pub -t a a0
+	LD_PRELOAD=$so follow "$out" --from beginning 'a|b'
+	wait_for "grep -qx a0 '$out'"
+	grep -q 'polling every 250 ms' "$out.err"
+	for i in $(seq 1 200); do echo "a$i"; done | bus-pub -t a
+	bus-pub -t b b-new
+	wait_for "grep -qx a200 '$out' && grep -qx b-new '$out'"
+	[ "$(ls "$BUS_DIR/log/a" | grep -c '\.seg$')" -gt 2 ]
+	[ "$(grep -c '^a' "$out")" -eq 201 ]
+	grep '^a' "$out" | cmp - <(for i in $(seq 0 200); do echo "a$i"; done)
+}
