@@ -135,6 +135,12 @@ void	plock_release(int);
 int	ops_part_open(const char *, const char *, int *);
 int	ops_part_lock(const char *, const char *, int, int, int, int *);
 int	ops_part_recover(const char *, int);
+/* The store of -d (or the default); exits 66 when there is none. */
+const char *ops_store(const char *);
+/* fn(name) for each partition matching pats (NULL: all), in name order. */
+struct patset;
+void	ops_each_partition(const char *, const struct patset *,
+	    void (*)(const char *));
 
 /* -------------------------------------------------------------- busctl */
 

@@ -5,12 +5,14 @@
  * replace sealed segments.
  */
 #include <sys/file.h>
+#include <sys/stat.h>
 
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -94,4 +96,34 @@ ops_part_recover(const char *name, int dfd)
 		return ops_sysexit(r);
 	}
 	return 0;
+}
+
+const char *
+ops_store(const char *flag)
+{
+	const char *dir = store_dir(flag);
+	char p[PATH_MAX];
+	struct stat st;
+
+	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1)
+		errx(EX_USAGE, "%s: path too long", dir);
+	if (stat(p, &st) == -1)
+		errx(EX_NOINPUT, "no bus store at %s", dir);
+	return dir;
+}
+
+void
+ops_each_partition(const char *dir, const struct patset *pats,
+    void (*fn)(const char *))
+{
+	char **names;
+	size_t n, i;
+
+	if (store_list_partitions(dir, &names, &n) == -1)
+		err(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
+	for (i = 0; i < n; i++)
+		if (pats == NULL || patset_match(pats, names[i],
+		    strlen(names[i])))
+			fn(names[i]);
+	store_free_names(names, n);
 }

@@ -67,9 +67,7 @@ int
 main(int argc, char *argv[])
 {
 	struct patset *pats = NULL;
-	char emsg[1024], p[PATH_MAX], **names;
-	struct stat st;
-	size_t n, i;
+	char emsg[1024];
 	int ch;
 
 	co.tombstone_age = TOMBSTONE_AGE;
@@ -113,21 +111,10 @@ main(int argc, char *argv[])
 	if (argc > 0 && (pats = patset_new(argv, argc, emsg,
 	    sizeof(emsg))) == NULL)
 		errx(EX_USAGE, "%s", emsg);
-	dir = store_dir(dir);
-	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1)
-		errx(EX_USAGE, "%s: path too long", dir);
-	if (stat(p, &st) == -1)
-		errx(EX_NOINPUT, "no bus store at %s", dir);
+	dir = ops_store(dir);
 	co.dry_run = dry_run;
 	co.now = now_ns();
-
-	if (store_list_partitions(dir, &names, &n) == -1)
-		err(EX_IOERR, "%s", p);
-	for (i = 0; i < n; i++)
-		if (pats == NULL || patset_match(pats, names[i],
-		    strlen(names[i])))
-			partition(names[i]);
-	store_free_names(names, n);
+	ops_each_partition(dir, pats, partition);
 	patset_free(pats);
 	fflush(stdout);
 	if (ferror(stdout))

@@ -83,10 +83,9 @@ fail(int code)
 int
 main(int argc, char *argv[])
 {
-	char emsg[1024], p[PATH_MAX], **names;
+	char emsg[1024];
 	const char *errstr;
-	struct stat st;
-	size_t n, i, len;
+	size_t i, len;
 	int ch, want_status = 0, json = 0, o_given = 0;
 
 	while ((ch = getopt_long(argc, argv, "d:hno:vV", longopts,
@@ -164,11 +163,7 @@ main(int argc, char *argv[])
 	if (argc > 0 && (pats = patset_new(argv, argc, emsg,
 	    sizeof(emsg))) == NULL)
 		errx(EX_USAGE, "%s", emsg);
-	dir = store_dir(dir);
-	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1)
-		errx(EX_USAGE, "%s: path too long", dir);
-	if (stat(p, &st) == -1)
-		errx(EX_NOINPUT, "no bus store at %s", dir);
+	dir = ops_store(dir);
 	if (want_status) {
 		status(json);
 		return exitcode;
@@ -199,13 +194,7 @@ main(int argc, char *argv[])
 			fail(EX_DATAERR);
 		}
 	}
-	if (store_list_partitions(dir, &names, &n) == -1)
-		err(EX_IOERR, "%s", p);
-	for (i = 0; i < n; i++)
-		if (pats == NULL || patset_match(pats, names[i],
-		    strlen(names[i])))
-			partition(names[i]);
-	store_free_names(names, n);
+	ops_each_partition(dir, pats, partition);
 	cursor_set_free(&cursors);
 	fflush(stdout);
 	if (ferror(stdout))
