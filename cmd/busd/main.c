@@ -1780,7 +1780,8 @@ part_undo(struct part *p)
 
 /*
  * The end of a turn: write every dirty partition, publish the clock,
- * release written acks, sync once if a synced ack waits, release those.
+ * release written acks, and hold synced ones for the next sync (which
+ * the sync thread runs while the loop goes on).
  */
 static void
 turn_end(void)
@@ -1792,7 +1793,7 @@ turn_end(void)
 
 	/*
 	 * A turn is all or nothing for the clients who published in it: if
-	 * one write or sync fails, every partition of the turn is cut back,
+	 * one write fails, every partition of the turn is cut back,
 	 * and each of those clients gets an ERROR instead of its acks, with
 	 * its producer's sequence set back so that a resend is stored once.
 	 */
