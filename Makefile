@@ -34,7 +34,8 @@ PROGS	= cmd/busd/busd cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub \
 	  cmd/bus-rotate/bus-rotate cmd/bus-compact/bus-compact
 UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
 	  tests/unit/test_index tests/unit/test_reader tests/unit/test_compact
-FAULT	= tests/fault/enospc.so tests/fault/noinotify.so tests/fault/garbage
+FAULT	= tests/fault/enospc.so tests/fault/noinotify.so tests/fault/crashpoint.so \
+	  tests/fault/garbage tests/fault/rawpub
 MAN1	= man/bus-pub.1 man/bus-sub.1
 MAN5	= man/bus-segment.5
 MAN7	= man/bus-protocol.7
@@ -66,12 +67,16 @@ tests/bench/latency: tests/bench/latency.c $(LIB) $(HDRS)
 
 tests/fault/garbage: tests/fault/garbage.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+tests/fault/rawpub: tests/fault/rawpub.c $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 # Fault-injection shims of the tests (LD_PRELOAD).
 tests/fault/enospc.so: tests/fault/enospc.c
 	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl
 tests/fault/noinotify.so: tests/fault/noinotify.c
 	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $<
+tests/fault/crashpoint.so: tests/fault/crashpoint.c
+	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl
 
 deps:
 	@sh tests/deps.sh

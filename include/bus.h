@@ -229,6 +229,7 @@ int	idx_rebuild(int, int, const char *, uint64_t, uint64_t *);
 #define BUS_CONF		"busd.conf"
 #define BUS_LOGDIR		"log"
 #define BUS_CLOCK		".clock"
+#define BUS_PRODUCERS		"producers"
 #define BUS_TOPICS		"topics"
 #define BUS_CURSORDIR		"cursors"
 

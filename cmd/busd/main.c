@@ -56,9 +56,19 @@ struct topic {
 };
 RB_HEAD(topic_tree, topic);
 
+RB_HEAD(pprod_tree, pprod);
+
 struct part {
 	RB_ENTRY(part)	 entry;
 	char		 name[BUS_TOPIC_MAX + 1];
+	/*
+	 * What each producer has stored here.  Dedup is per partition: a
+	 * turn cut short by a crash may have written one partition and not
+	 * another, and then only the missing one must take the resend.
+	 */
+	struct pprod_tree prods;
+	struct pprod	*touched;	/* pprods stored to this turn */
+	uint64_t	 prods_mark;	/* DIR/log/P/producers covers below */
 	int		 dirfd;		/* DIR/log/<name> */
 	int		 fd;		/* active segment */
 	int		 idxfd;		/* its index */
@@ -77,7 +87,7 @@ struct part {
 	int		 failed;	/* write failed this turn: errno */
 	uint64_t	 idx_size;	/* bytes of the index file */
 	/* The state before this turn, to undo a failed turn. */
-	uint64_t	 turn_base, turn_size, turn_idx_size, turn_idx_pos;
+	uint64_t	 turn_size, turn_idx_size, turn_idx_pos;
 	uint64_t	 turn_nrecs;
 	int		 turn_idx_any;
 	int64_t		 last_recv;	/* receive time of the newest record */
@@ -86,6 +96,17 @@ struct part {
 	TAILQ_ENTRY(part) dlink;	/* dirty list */
 };
 RB_HEAD(part_tree, part);
+
+/* A producer's state in one partition. */
+struct pprod {
+	RB_ENTRY(pprod)	 entry;
+	uint64_t	 id;
+	uint64_t	 last_seq;	/* highest sequence stored here */
+	uint64_t	 turn_seq;	/* last_seq when this turn began */
+	uint64_t	 turn;		/* the turn that touched it last */
+	int64_t		 last_use;
+	struct pprod	*tnext;		/* the partition's touched list */
+};
 
 /* Topic -> partition, so that routing is a lookup, not a regex. */
 struct route {
@@ -99,7 +120,7 @@ RB_HEAD(route_tree, route);
 struct producer {
 	RB_ENTRY(producer) entry;
 	uint64_t	 id;
-	uint64_t	 last_seq;	/* highest sequence stored */
+	uint64_t	 last_seq;	/* everything up to it is stored */
 	int64_t		 last_use;
 	int		 refs;		/* connections using it */
 };
@@ -132,6 +153,9 @@ struct client {
 	size_t		 nmarks, capmarks;
 	TAILQ_ENTRY(client) link;
 	TAILQ_ENTRY(client) tlink;	/* clients with acks this turn */
+	struct part	*pp_part;	/* pprod_of() cache: partition, */
+	struct pprod	*pp;		/* the producer's state there, */
+	uint64_t	 pp_gen;	/* valid while pprod_gen is this */
 };
 TAILQ_HEAD(client_list, client);
 
@@ -139,10 +163,12 @@ static int	topic_cmp(struct topic *, struct topic *);
 static int	part_cmp(struct part *, struct part *);
 static int	route_cmp(struct route *, struct route *);
 static int	prod_cmp(struct producer *, struct producer *);
+static int	pprod_cmp(struct pprod *, struct pprod *);
 RB_PROTOTYPE_STATIC(topic_tree, topic, entry, topic_cmp);
 RB_PROTOTYPE_STATIC(part_tree, part, entry, part_cmp);
 RB_PROTOTYPE_STATIC(route_tree, route, entry, route_cmp);
 RB_PROTOTYPE_STATIC(prod_tree, producer, entry, prod_cmp);
+RB_PROTOTYPE_STATIC(pprod_tree, pprod, entry, pprod_cmp);
 
 static __dead void usage(void);
 static void	daemon_wait(int);
@@ -151,6 +177,7 @@ static void	recover(void);
 static struct part *part_load(const char *, int);
 static int	part_new_segment(struct part *, uint64_t);
 static void	part_seal(struct part *);
+static void	part_turn_mark(struct part *);
 static int	part_flush(struct part *);
 static void	part_topic(struct part *, const char *, size_t);
 static struct part *route(const char *, size_t, uint32_t *);
@@ -182,8 +209,10 @@ static void	sync_start(void);
 static void	sync_finished(void);
 static void	acks_release(uint64_t, int);
 static void	client_hold(struct client *, uint64_t);
-static void	producers_save(void);
-static void	producers_load(void);
+static struct pprod *pprod_get(struct part *, uint64_t);
+static void	pprod_learn(struct part *, const struct bus_rec *);
+static void	pprods_save(struct part *);
+static int	pprods_load(struct part *);
 static void	sd_notify(const char *);
 static __dead void verify_store(int);
 static __dead void print_status(int);
@@ -214,6 +243,7 @@ static int	 logfd = -1;		/* DIR/log */
 static int	 clockfd = -1;		/* DIR/log/.clock */
 static int64_t	 clock_last;		/* newest receive time handed out */
 static int64_t	 clock_published;	/* value in the clock file */
+static int64_t	 clock_complete;	/* the clock file found at start */
 static struct pidfh *pfh;
 
 /*
@@ -242,6 +272,8 @@ static int	 sy_waiting;		/* clients waiting for the next one */
 #define SYNC_GATHER_NS	200000		/* wait no longer for them */
 
 static int	 turn_error;		/* errno of a failed write this turn */
+static uint64_t	 turn_no = 1;		/* numbers the turns */
+static uint64_t	 pprod_gen = 1;		/* changes when pprods are freed */
 static struct route *route_last;	/* route() one-entry cache */
 static int64_t	 started;
 static int64_t	 sync_interval = 1000000000LL; /* --sync-interval, 0: off */
@@ -644,8 +676,9 @@ store_open(void)
  * Open every partition; for each, check the active segment from its first
  * record: a torn tail is cut (and logged), damage followed by valid
  * records is not cut but sealed off in a segment of its own.  Indexes
- * that are missing or doubtful are rebuilt.  The receive clock and the
- * producers' last sequence numbers come back from the records.
+ * that are missing or doubtful are rebuilt.  The receive clock comes
+ * back from the records, and the producers' sequence numbers from each
+ * partition's producers file and the records it does not cover.
  */
 static void
 recover(void)
@@ -655,11 +688,23 @@ recover(void)
 
 	if (store_list_partitions(dir, &names, &n) == -1)
 		fatal(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
-	producers_load();
+	{
+		uint8_t b[8];
+
+		/* Records received up to it belong to complete turns. */
+		if (pread(clockfd, b, 8, 0) == 8)
+			clock_complete = (int64_t)le64_get(b);
+	}
 	for (i = 0; i < n; i++)
 		part_load(names[i], 0);
 	store_free_names(names, n);
-	producers_save();
+	/* The file of earlier versions: the partitions' files replace it. */
+	{
+		char path[PATH_MAX];
+
+		if (store_path(path, sizeof(path), dir, "producers") == 0)
+			unlink(path);
+	}
 	clock_published = clock_last;
 	{
 		uint8_t b[8];
@@ -670,10 +715,13 @@ recover(void)
 	}
 }
 
-/* Scan fd from pos; track producers, the clock, the last offset. */
+#define SCAN_ACTIVE	1	/* count the records of the active segment */
+#define SCAN_PRODUCERS	2	/* learn the producers' sequence numbers */
+
+/* Scan fd from pos; track the clock, the last offset and what flags say. */
 static uint64_t
 scan_records(struct part *p, int fd, uint64_t pos, uint64_t *last_off,
-    int *any, int track)
+    int *any, int flags)
 {
 	uint8_t *buf;
 	size_t cap = 4 << 20, have = 0, off = 0;
@@ -708,15 +756,10 @@ scan_records(struct part *p, int fd, uint64_t pos, uint64_t *last_off,
 				clock_last = r.recv_ns;
 			if (r.recv_ns > p->last_recv)
 				p->last_recv = r.recv_ns;
-			if (track) {
-				struct producer *pr;
-
+			if (flags & SCAN_ACTIVE)
 				p->nrecs++;
-				if (r.producer != 0 &&
-				    (pr = producer_get(r.producer, 1)) != NULL &&
-				    r.seq > pr->last_seq)
-					pr->last_seq = r.seq;
-			}
+			if ((flags & SCAN_PRODUCERS) && r.producer != 0)
+				pprod_learn(p, &r);
 			off += k;
 			pos += k;
 		}
@@ -737,12 +780,13 @@ part_load(const char *name, int create)
 	size_t nsegs = 0, i;
 	char n[32];
 	const char *why;
-	int any = 0, fd;
+	int any = 0, fd, stale = 0;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		fatal(EX_OSERR, NULL);
 	strlcpy(p->name, name, sizeof(p->name));
 	RB_INIT(&p->topics);
+	RB_INIT(&p->prods);
 	p->fd = p->idxfd = p->topicsfd = -1;
 	if (create) {
 		if (mkdirat(logfd, name, 0750) == -1 && errno != EEXIST) {
@@ -758,6 +802,8 @@ part_load(const char *name, int create)
 		free(p);
 		return NULL;
 	}
+	/* Without a good file every segment is read: then write one. */
+	stale = pprods_load(p) == -1 && !create;
 	if ((p->topicsfd = openat(p->dirfd, BUS_TOPICS, O_RDWR | O_CREAT |
 	    O_APPEND | O_CLOEXEC, 0644)) == -1)
 		fatal(EX_IOERR, "partition %s: %s", name, BUS_TOPICS);
@@ -815,7 +861,12 @@ part_load(const char *name, int create)
 			at = e[cnt - 1].pos;
 		free(e);
 		/* The newest record (and clock) may be in the last sealed. */
-		if (i + 2 == nsegs)
+		if (segs[i + 1] > p->prods_mark) {
+			/* Sealed after the producers file was written. */
+			scan_records(p, fd, BUS_SEG_HDR, &last_off, &any,
+			    SCAN_PRODUCERS);
+			stale = 1;
+		} else if (i + 2 == nsegs)
 			scan_records(p, fd, at, &last_off, &any, 0);
 		close(fd);
 	}
@@ -848,7 +899,7 @@ part_load(const char *name, int create)
 			 * in a new segment past whatever offsets it holds.
 			 */
 			end = scan_records(p, p->fd, BUS_SEG_HDR, &last_off,
-			    &any, 1);
+			    &any, SCAN_ACTIVE | SCAN_PRODUCERS);
 			log_warnx("partition %s: %s: damaged segment header; "
 			    "%lld bytes kept as they are, segment sealed",
 			    name, n, (long long)st.st_size);
@@ -868,7 +919,8 @@ part_load(const char *name, int create)
 			fatal(EX_IOERR, "partition %s: %s", name, n);
 		st.st_size = BUS_SEG_HDR;
 	}
-	end = scan_records(p, p->fd, BUS_SEG_HDR, &last_off, &any, 1);
+	end = scan_records(p, p->fd, BUS_SEG_HDR, &last_off, &any,
+	    SCAN_ACTIVE | SCAN_PRODUCERS);
 	if (end < (uint64_t)st.st_size) {
 		if (seg_resync(p->fd, end + 1, any ? last_off : 0, &at) == 1) {
 			/*
@@ -883,7 +935,7 @@ part_load(const char *name, int create)
 			/* Count every valid record past every damaged one. */
 			for (;;) {
 				end = scan_records(p, p->fd, at, &last_off,
-				    &any, 1);
+				    &any, SCAN_ACTIVE | SCAN_PRODUCERS);
 				if (end >= (uint64_t)st.st_size ||
 				    seg_resync(p->fd, end + 1, last_off,
 				    &at) != 1)
@@ -927,6 +979,12 @@ part_load(const char *name, int create)
 		    "next offset %llu", name, (unsigned long long)p->nrecs,
 		    (unsigned long long)p->next_off);
 done:
+	if (stale) {
+		/* Cover what the scan found: the next start need not. */
+		if (p->fd != -1)
+			fdatasync(p->fd);
+		pprods_save(p);
+	}
 	if ((p->wbuf = malloc(WBUF_SIZE)) == NULL)
 		fatal(EX_OSERR, NULL);
 	p->wcap = WBUF_SIZE;
@@ -982,18 +1040,25 @@ part_new_segment(struct part *p, uint64_t base)
 	return 0;
 }
 
-/* Seal the active segment (flush, sync) and open the next one. */
+/*
+ * Seal the active segment (flush, sync) and open the next one.  In the
+ * middle of a turn this commits p's part of the turn: what is sealed
+ * stays, and a failure later in the turn undoes only what follows.
+ */
 static void
 part_seal(struct part *p)
 {
+	struct pprod *pp;
+
 	if (part_flush(p) == -1)
 		return;
 	if (fdatasync(p->fd) == -1 || fdatasync(p->idxfd) == -1)
 		log_warn("partition %s: sync on seal", p->name);
-	p->unsynced = 0;
-	/* The records this snapshot covers must be on disk before it. */
-	sync_all();
-	producers_save();
+	else {
+		/* The records it covers are on disk: now the snapshot. */
+		p->unsynced = 0;
+		pprods_save(p);
+	}
 	if (part_new_segment(p, p->next_off) == -1)
 		log_warnx("partition %s: could not open a new segment; "
 		    "still appending to %020llu.seg", p->name,
@@ -1001,6 +1066,11 @@ part_seal(struct part *p)
 	else
 		log_debug("partition %s: sealed, next segment %020llu.seg",
 		    p->name, (unsigned long long)p->next_off);
+	if (p->dirty) {
+		part_turn_mark(p);
+		for (pp = p->touched; pp != NULL; pp = pp->tnext)
+			pp->turn_seq = pp->last_seq;
+	}
 }
 
 /*
@@ -1145,12 +1215,55 @@ producer_get(uint64_t id, int create)
 	return p;
 }
 
+static struct pprod *
+pprod_get(struct part *p, uint64_t id)
+{
+	struct pprod key, *pp;
+
+	key.id = id;
+	if ((pp = RB_FIND(pprod_tree, &p->prods, &key)) != NULL)
+		return pp;
+	if ((pp = calloc(1, sizeof(*pp))) == NULL)
+		fatal(EX_OSERR, NULL);
+	pp->id = id;
+	pp->last_use = now_ns();
+	RB_INSERT(pprod_tree, &p->prods, pp);
+	return pp;
+}
+
+/*
+ * A record found at start.  Its partition's state takes its sequence
+ * number.  The producer's own number, the one HELLO_OK reports, must
+ * be one up to which everything is stored: only records of turns known
+ * to be complete (received no later than the clock file says) count.
+ */
+static void
+pprod_learn(struct part *p, const struct bus_rec *r)
+{
+	struct pprod *pp = pprod_get(p, r->producer);
+	struct producer *pr;
+
+	if (r->seq > pp->last_seq)
+		pp->last_seq = r->seq;
+	if (r->recv_ns > pp->last_use)
+		pp->last_use = r->recv_ns;
+	if (r->recv_ns <= clock_complete) {
+		pr = producer_get(r->producer, 1);
+		if (r->seq > pr->last_seq)
+			pr->last_seq = r->seq;
+		if (r->recv_ns > pr->last_use)
+			pr->last_use = r->recv_ns;
+	}
+}
+
 /* Forget producers idle for an hour: their resend window is long gone. */
 static void
 producers_prune(int64_t now)
 {
 	static int64_t last;
 	struct producer *p, *np;
+	struct pprod *pp, *npp;
+	struct part *pt;
 
 	if (now - last < 60LL * 1000000000LL)
 		return;
@@ -1159,6 +1272,19 @@ producers_prune(int64_t now)
 		if (p->refs == 0 && now - p->last_use > PRODUCER_IDLE) {
 			RB_REMOVE(prod_tree, &producers, p);
 			free(p);
+		}
+	}
+	RB_FOREACH(pt, part_tree, &parts) {
+		/* Not while a turn has them on its touched list. */
+		if (pt->dirty)
+			continue;
+		RB_FOREACH_SAFE(pp, pprod_tree, &pt->prods, npp) {
+			if (now - pp->last_use > PRODUCER_IDLE &&
+			    producer_get(pp->id, 0) == NULL) {
+				RB_REMOVE(pprod_tree, &pt->prods, pp);
+				free(pp);
+				pprod_gen++;
+			}
 		}
 	}
 }
@@ -1397,6 +1523,7 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 {
 	struct bus_rec m;
 	struct part *p;
+	struct pprod *pp;
 	const char *why;
 	uint8_t *ack = NULL;
 	size_t pos = 4, rs, ackoff = 0;
@@ -1434,15 +1561,6 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			code = PE_PROTO;
 			break;
 		}
-		if (m.seq <= c->prod->last_seq) {
-			/* Already stored: a resend after a reconnect. */
-			stat_dups++;
-			if (ack)
-				le64_put(c->obuf + ackoff + PROTO_FRAME_HDR +
-				    16 + 8 * (size_t)i, BUS_OFFSET_DUP);
-			done++;
-			continue;
-		}
 		if (m.topic_len + m.key_len + m.tags_len + m.payload_len >
 		    max_message) {
 			snprintf(emsg, sizeof(emsg), "message of %zu bytes "
@@ -1468,6 +1586,26 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			    "cannot create partition");
 			break;
 		}
+		if (c->pp_part != p || c->pp_gen != pprod_gen) {
+			c->pp = pprod_get(p, c->prod->id);
+			c->pp_part = p;
+			c->pp_gen = pprod_gen;
+		}
+		pp = c->pp;
+		if (m.seq <= pp->last_seq) {
+			/*
+			 * Already stored: a resend after a reconnect.  What
+			 * came before it in the resend is stored too.
+			 */
+			if (m.seq > c->prod->last_seq)
+				c->prod->last_seq = m.seq;
+			stat_dups++;
+			if (ack)
+				le64_put(c->obuf + ackoff + PROTO_FRAME_HDR +
+				    16 + 8 * (size_t)i, BUS_OFFSET_DUP);
+			done++;
+			continue;
+		}
 		rs = seg_rec_size(m.topic_len, m.key_len, m.tags_len,
 		    m.payload_len);
 		if (p->wlen > 0 && p->wlen + rs > p->wcap)
@@ -1490,12 +1628,7 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 		}
 		if (!p->dirty) {
 			/* First write of the turn: remember how to undo it. */
-			p->turn_base = p->base;
-			p->turn_size = p->size;
-			p->turn_idx_size = p->idx_size;
-			p->turn_idx_pos = p->idx_pos;
-			p->turn_idx_any = p->idx_any;
-			p->turn_nrecs = p->nrecs;
+			part_turn_mark(p);
 			p->dirty = 1;
 			TAILQ_INSERT_TAIL(&dirty, p, dlink);
 		}
@@ -1521,6 +1654,15 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 		p->wlen += seg_rec_encode_nocrc(p->wbuf + p->wlen, &m);
 		p->last_recv = m.recv_ns;
 		p->nrecs++;
+		if (pp->turn != turn_no) {
+			/* First record of the turn: how to undo it. */
+			pp->turn = turn_no;
+			pp->turn_seq = pp->last_seq;
+			pp->tnext = p->touched;
+			p->touched = pp;
+		}
+		pp->last_seq = m.seq;
+		pp->last_use = now;
 		c->prod->last_seq = m.seq;
 		c->published = 1;
 		stat_msgs++;
@@ -1754,19 +1896,29 @@ client_close(struct client *c)
 	free(c);
 }
 
+/* Remember where p is, to undo what the turn writes after this. */
+static void
+part_turn_mark(struct part *p)
+{
+	p->turn_size = p->size;
+	p->turn_idx_size = p->idx_size;
+	p->turn_idx_pos = p->idx_pos;
+	p->turn_idx_any = p->idx_any;
+	p->turn_nrecs = p->nrecs;
+}
+
 /*
  * Undo a failed turn in p: cut the segment and its index back to where
- * the turn found them.  Readers may have seen those records for a moment;
- * their offsets are not handed out again.
+ * the turn found them (or to its seal, if it sealed p), and set the
+ * producers' sequence numbers there back with them.  Readers may have
+ * seen those records for a moment; their offsets are not handed out
+ * again.
  */
 static void
 part_undo(struct part *p)
 {
-	if (p->base != p->turn_base) {
-		log_warnx("partition %s: a failed turn sealed a segment; its "
-		    "records before the seal stay stored", p->name);
-		return;
-	}
+	struct pprod *pp;
+
 	if (ftruncate(p->fd, p->turn_size) == -1 ||
 	    ftruncate(p->idxfd, p->turn_idx_size) == -1)
 		log_warn("partition %s: undo of a failed turn", p->name);
@@ -1776,6 +1928,8 @@ part_undo(struct part *p)
 	p->idx_any = p->turn_idx_any;
 	p->nrecs = p->turn_nrecs;
 	p->wlen = p->ilen = 0;
+	for (pp = p->touched; pp != NULL; pp = pp->tnext)
+		pp->last_seq = pp->turn_seq;
 }
 
 /*
@@ -1851,8 +2005,10 @@ turn_end(void)
 		TAILQ_REMOVE(&dirty, p, dlink);
 		p->dirty = 0;
 		p->failed = 0;
+		p->touched = NULL;
 	}
 	turn_error = 0;
+	turn_no++;
 }
 
 static int64_t
@@ -1942,10 +2098,17 @@ prod_cmp(struct producer *a, struct producer *b)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
+static int
+pprod_cmp(struct pprod *a, struct pprod *b)
+{
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
 RB_GENERATE_STATIC(topic_tree, topic, entry, topic_cmp);
 RB_GENERATE_STATIC(part_tree, part, entry, part_cmp);
 RB_GENERATE_STATIC(route_tree, route, entry, route_cmp);
 RB_GENERATE_STATIC(prod_tree, producer, entry, prod_cmp);
+RB_GENERATE_STATIC(pprod_tree, pprod, entry, pprod_cmp);
 
 /* fdatasync every partition written since its last sync. */
 static void
@@ -1970,81 +2133,87 @@ sync_all(void)
 }
 
 /*
- * DIR/producers: the last sequence number of every producer, written at
- * each seal.  With the records of the active segments (everything since
- * each partition's last seal) it gives back the whole dedup state after a
- * restart, however many segments a quiet producer's last records are
- * behind.  Format: "bus-producers 1" then "ID LAST_SEQ LAST_USE_NS" lines.
+ * DIR/log/P/producers: the last sequence number of every producer in
+ * partition P, covering its records below the "next" offset.  Written
+ * when P is sealed, once its records are on disk; with the records from
+ * that offset on it gives back P's dedup state after a restart, however
+ * many segments a quiet producer's last records are behind.  Format:
+ * "bus-producers 2", "next OFFSET", then "ID LAST_SEQ LAST_USE_NS" lines.
  */
 static void
-producers_save(void)
+pprods_save(struct part *p)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
-	struct producer *pr;
+	struct pprod *pp;
 	FILE *f;
 	int fd;
 
-	if (store_path(path, sizeof(path), dir, "producers") == -1)
-		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) == -1 || (f = fdopen(fd, "w")) == NULL) {
-		log_warn("%s", tmp);
+	if ((fd = openat(p->dirfd, BUS_PRODUCERS ".tmp", O_WRONLY | O_CREAT |
+	    O_TRUNC | O_CLOEXEC, 0644)) == -1 || (f = fdopen(fd, "w")) == NULL) {
+		log_warn("partition %s: %s.tmp", p->name, BUS_PRODUCERS);
 		if (fd != -1)
 			close(fd);
 		return;
 	}
-	fprintf(f, "bus-producers 1\n");
-	RB_FOREACH(pr, prod_tree, &producers)
-		fprintf(f, "%016llx %llu %lld\n", (unsigned long long)pr->id,
-		    (unsigned long long)pr->last_seq, (long long)pr->last_use);
+	fprintf(f, "bus-producers 2\nnext %llu\n",
+	    (unsigned long long)p->next_off);
+	RB_FOREACH(pp, pprod_tree, &p->prods)
+		fprintf(f, "%016llx %llu %lld\n", (unsigned long long)pp->id,
+		    (unsigned long long)pp->last_seq, (long long)pp->last_use);
 	if (fflush(f) == EOF || fsync(fileno(f)) == -1) {
-		log_warn("%s", tmp);
+		/* The old file stays: it covers less, so more is scanned. */
+		log_warn("partition %s: %s.tmp", p->name, BUS_PRODUCERS);
 		fclose(f);
-		unlink(tmp);
+		unlinkat(p->dirfd, BUS_PRODUCERS ".tmp", 0);
 		return;
 	}
 	fclose(f);
-	if (rename(tmp, path) == -1)
-		log_warn("rename %s", tmp);
-	else if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		fsync(fd);
-		close(fd);
-	}
+	if (renameat(p->dirfd, BUS_PRODUCERS ".tmp", p->dirfd,
+	    BUS_PRODUCERS) == -1)
+		log_warn("partition %s: rename %s.tmp", p->name, BUS_PRODUCERS);
+	else
+		p->prods_mark = p->next_off;
 }
 
-static void
-producers_load(void)
+/* Read P's producers file; -1 if there is none or it is damaged. */
+static int
+pprods_load(struct part *p)
 {
-	char path[PATH_MAX], line[128];
-	unsigned long long id, seq;
+	char line[128];
+	unsigned long long id, seq, next;
 	long long used;
-	struct producer *pr;
+	struct pprod *pp;
 	FILE *f;
-	int n = 0;
+	int fd;
 
-	if (store_path(path, sizeof(path), dir, "producers") == -1 ||
-	    (f = fopen(path, "r")) == NULL)
-		return;
+	p->prods_mark = 0;
+	if ((fd = openat(p->dirfd, BUS_PRODUCERS, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return -1;
+	}
 	if (fgets(line, sizeof(line), f) == NULL ||
-	    strcmp(line, "bus-producers 1\n") != 0) {
+	    strcmp(line, "bus-producers 2\n") != 0 ||
+	    fgets(line, sizeof(line), f) == NULL ||
+	    sscanf(line, "next %llu", &next) != 1) {
 		/* A cache of what the records say: damaged means ignored. */
-		log_warnx("%s: not a producer state file; ignored", path);
+		log_warnx("partition %s: %s: not a producer state file; "
+		    "ignored", p->name, BUS_PRODUCERS);
 		fclose(f);
-		return;
+		return -1;
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
 		if (sscanf(line, "%llx %llu %lld", &id, &seq, &used) != 3 ||
 		    id == 0)
 			continue;
-		pr = producer_get(id, 1);
-		if (seq > pr->last_seq)
-			pr->last_seq = seq;
-		pr->last_use = used;
-		n++;
+		pp = pprod_get(p, id);
+		if (seq > pp->last_seq)
+			pp->last_seq = seq;
+		pp->last_use = used;
 	}
 	fclose(f);
-	log_debug("%d producer(s) from %s", n, path);
+	p->prods_mark = next;
+	return 0;
 }
 
 /* The sd_notify protocol, spoken directly: one datagram per state. */
