@@ -78,6 +78,9 @@ ssize_t	proto_frame(const uint8_t *, size_t, size_t, uint8_t *,
 	    const uint8_t **, size_t *);
 /* Write a frame header for type and body length; returns 5. */
 size_t	proto_hdr(uint8_t *, uint8_t, size_t);
+/* A whole HELLO frame (ack level, producer id); returns its size. */
+#define PROTO_HELLO_SIZE	(PROTO_FRAME_HDR + 16)
+size_t	proto_hello(uint8_t *, uint8_t, uint64_t);
 
 /* Decode one PUBLISH message at body[*pos]; 0 ok, -1 malformed. */
 int	proto_msg_decode(const uint8_t *, size_t, size_t *, struct bus_rec *);

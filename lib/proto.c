@@ -49,6 +49,18 @@ proto_hdr(uint8_t *p, uint8_t type, size_t blen)
 }
 
 size_t
+proto_hello(uint8_t *f, uint8_t ack, uint64_t producer)
+{
+	proto_hdr(f, PT_HELLO, 16);
+	le32_put(f + 5, PROTO_MAGIC);
+	le16_put(f + 9, PROTO_VERSION);
+	f[11] = ack;
+	f[12] = 0;
+	le64_put(f + 13, producer);
+	return PROTO_HELLO_SIZE;
+}
+
+size_t
 proto_msg_size(size_t topic, size_t key, size_t tags, size_t payload)
 {
 	return PROTO_MSG_HDR + topic + key + tags + payload;

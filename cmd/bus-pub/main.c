@@ -339,17 +339,12 @@ start_busd(void)
 static int
 hello(void)
 {
-	uint8_t f[PROTO_FRAME_HDR + 16], *buf = NULL;
+	uint8_t f[PROTO_HELLO_SIZE], *buf = NULL;
 	const uint8_t *body;
 	size_t cap = 0, blen;
 	uint8_t type;
 
-	proto_hdr(f, PT_HELLO, 16);
-	le32_put(f + 5, PROTO_MAGIC);
-	le16_put(f + 9, PROTO_VERSION);
-	f[11] = ack_level;
-	f[12] = 0;
-	le64_put(f + 13, producer);
+	proto_hello(f, ack_level, producer);
 	/*
 	 * A refusing busd (too many clients) may close before reading our
 	 * HELLO: its ERROR still waits to be read, so read even then.

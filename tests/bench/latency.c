@@ -152,18 +152,13 @@ static int	nprocs = 8;		/* -P: publishers of mode group */
 static void
 hello(void)
 {
-	uint8_t f[PROTO_FRAME_HDR + 16], type;
+	uint8_t f[PROTO_HELLO_SIZE], type;
 	const uint8_t *body;
 	size_t blen;
 	uint64_t producer;
 
 	producer = ((uint64_t)getpid() << 32 | (uint64_t)real_ns()) | 1;
-	proto_hdr(f, PT_HELLO, 16);
-	le32_put(f + 5, PROTO_MAGIC);
-	le16_put(f + 9, PROTO_VERSION);
-	f[11] = synced ? ACK_SYNCED : ACK_WRITTEN;
-	f[12] = 0;
-	le64_put(f + 13, producer);
+	proto_hello(f, synced ? ACK_SYNCED : ACK_WRITTEN, producer);
 	if (proto_send_all(sock, f, sizeof(f)) == -1)
 		die("send HELLO to busd at %s", dir);
 	errno = 0;

@@ -36,13 +36,7 @@ rnd(void)
 static size_t
 hello(uint8_t *f, int ack)
 {
-	proto_hdr(f, PT_HELLO, 16);
-	le32_put(f + 5, PROTO_MAGIC);
-	le16_put(f + 9, PROTO_VERSION);
-	f[11] = ack;
-	f[12] = 0;
-	le64_put(f + 13, ((uint64_t)rnd() << 32 | rnd()) | 1);
-	return PROTO_FRAME_HDR + 16;
+	return proto_hello(f, ack, ((uint64_t)rnd() << 32 | rnd()) | 1);
 }
 
 /* A valid PUBLISH of n messages, then some bits of it flipped. */

@@ -25,7 +25,7 @@
 int
 main(int argc, char **argv)
 {
-	uint8_t h[PROTO_FRAME_HDR + 16], *f, *buf = NULL, type;
+	uint8_t h[PROTO_HELLO_SIZE], *f, *buf = NULL, type;
 	const uint8_t *body;
 	size_t cap = 0, blen, len, n, i, fcap = PROTO_FRAME_HDR + 4;
 	uint64_t id, first;
@@ -39,12 +39,7 @@ main(int argc, char **argv)
 	first = strtoull(argv[3], NULL, 10);
 	if ((fd = proto_connect(argv[1])) == -1)
 		err(1, "connect %s", argv[1]);
-	proto_hdr(h, PT_HELLO, 16);
-	le32_put(h + 5, PROTO_MAGIC);
-	le16_put(h + 9, PROTO_VERSION);
-	h[11] = ACK_WRITTEN;
-	h[12] = 0;
-	le64_put(h + 13, id);
+	proto_hello(h, ACK_WRITTEN, id);
 	if (proto_send_all(fd, h, sizeof(h)) == -1 ||
 	    proto_recv_frame(fd, &buf, &cap, &type, &body, &blen) == -1)
 		err(1, "HELLO");
