@@ -243,7 +243,6 @@ static int	 logfd = -1;		/* DIR/log */
 static int	 clockfd = -1;		/* DIR/log/.clock */
 static int64_t	 clock_last;		/* newest receive time handed out */
 static int64_t	 clock_published;	/* value in the clock file */
-static int64_t	 clock_complete;	/* the clock file found at start */
 static struct pidfh *pfh;
 
 /*
@@ -688,13 +687,6 @@ recover(void)
 
 	if (store_list_partitions(dir, &names, &n) == -1)
 		fatal(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
-	{
-		uint8_t b[8];
-
-		/* Records received up to it belong to complete turns. */
-		if (pread(clockfd, b, 8, 0) == 8)
-			clock_complete = (int64_t)le64_get(b);
-	}
 	for (i = 0; i < n; i++)
 		part_load(names[i], 0);
 	store_free_names(names, n);
@@ -1232,28 +1224,21 @@ pprod_get(struct part *p, uint64_t id)
 }
 
 /*
- * A record found at start.  Its partition's state takes its sequence
- * number.  The producer's own number, the one HELLO_OK reports, must
- * be one up to which everything is stored: only records of turns known
- * to be complete (received no later than the clock file says) count.
+ * A record found at start: its partition's state takes its sequence
+ * number.  The producer's own number, the one HELLO_OK reports, stays 0:
+ * the records left by a crash need not be an unbroken run (a batch may
+ * be written in one partition and not in another), and HELLO_OK must
+ * never claim a message that is not stored.
  */
 static void
 pprod_learn(struct part *p, const struct bus_rec *r)
 {
 	struct pprod *pp = pprod_get(p, r->producer);
-	struct producer *pr;
 
 	if (r->seq > pp->last_seq)
 		pp->last_seq = r->seq;
 	if (r->recv_ns > pp->last_use)
 		pp->last_use = r->recv_ns;
-	if (r->recv_ns <= clock_complete) {
-		pr = producer_get(r->producer, 1);
-		if (r->seq > pr->last_seq)
-			pr->last_seq = r->seq;
-		if (r->recv_ns > pr->last_use)
-			pr->last_use = r->recv_ns;
-	}
 }
 
 /* Forget producers idle for an hour: their resend window is long gone. */
