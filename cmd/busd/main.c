@@ -153,7 +153,7 @@ struct client {
 	size_t		 nmarks, capmarks;
 	TAILQ_ENTRY(client) link;
 	TAILQ_ENTRY(client) tlink;	/* clients with acks this turn */
-	struct part	*pp_part;	/* pprod_of() cache: partition, */
+	struct part	*pp_part;	/* client_publish() cache: partition, */
 	struct pprod	*pp;		/* the producer's state there, */
 	uint64_t	 pp_gen;	/* valid while pprod_gen is this */
 };
