@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifndef __dead
 #define __dead		__attribute__((__noreturn__))
@@ -250,6 +251,16 @@ void	store_free_names(char **, size_t);
 /* Sorted names in a directory fd that keep(dirfd, name, arg) accepts. */
 int	store_list_names(int, int (*)(int, const char *, void *), void *,
 	    char ***, size_t *);
+/*
+ * Replacing a file whole, so that a crash leaves the old or the new one:
+ * store_tmp_open() opens dirfd/tmp for writing; store_tmp_commit()
+ * flushes, syncs and closes it, renames it to name and, if dirsync, syncs
+ * the directory.  On failure it removes tmp and returns -1 with errno.
+ */
+FILE	*store_tmp_open(int, const char *);
+int	store_tmp_commit(FILE *, int, const char *, const char *, int);
+/* Is name "<20 digits><suffix>"?  1 and its base in *base if so. */
+int	store_name_base(const char *, const char *, uint64_t *);
 /* "%020llu.seg" of base into buf (at least 32 bytes). */
 void	store_seg_name(char *, size_t, uint64_t, const char *);
 /* Read the clock file; 0 when absent. */

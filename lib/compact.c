@@ -114,7 +114,6 @@ static int	out_rec(struct compactor *, const uint8_t *,
 		    const struct bus_rec *);
 static int	walk(struct compactor *, size_t, int);
 static void	leftover_name(char *, size_t, uint64_t, const char *);
-static int	leftover_base(const char *, const char *, uint64_t *);
 static int	leftover_list(int, char ***, size_t *);
 static int	unlink_seg(int, uint64_t);
 static int	install(int, const char *, uint64_t, char *, size_t);
@@ -381,24 +380,6 @@ fail:
 	return OPS_IO;
 }
 
-/* Is name <20 digits><suffix>?  Its base in *base if so. */
-static int
-leftover_base(const char *name, const char *suffix, uint64_t *base)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 20; i++) {
-		if (name[i] < '0' || name[i] > '9')
-			return 0;
-		v = v * 10 + (name[i] - '0');
-	}
-	if (strcmp(name + 20, suffix) != 0)
-		return 0;
-	*base = v;
-	return 1;
-}
-
 static int
 exists(int dirfd, const char *name)
 {
@@ -436,7 +417,7 @@ merged_load(int dirfd, const char *name, uint64_t b, uint64_t **out,
 			break;
 		}
 		line[20] = '\0';
-		if (!leftover_base(line, "", &x) || x <= b) {
+		if (!store_name_base(line, "", &x) || x <= b) {
 			rc = -1;
 			break;
 		}
@@ -502,7 +483,7 @@ is_leftover(int dirfd, const char *name, void *arg)
 	size_t k;
 
 	for (k = 0; k < sizeof(suffixes) / sizeof(suffixes[0]); k++)
-		if (leftover_base(name, suffixes[k], &b))
+		if (store_name_base(name, suffixes[k], &b))
 			return 1;
 	return 0;
 }
@@ -560,7 +541,7 @@ compact_recover(const char *part, int dirfd, char *note, size_t notelen,
 		return OPS_IO;
 	}
 	for (i = 0; i < n && rc == OPS_OK; i++) {
-		if (!leftover_base(names[i], OPS_MERGED, &b))
+		if (!store_name_base(names[i], OPS_MERGED, &b))
 			continue;
 		leftover_name(cl, sizeof(cl), b, ".seg" OPS_CLEANED);
 		if (exists(dirfd, cl)) {
@@ -608,7 +589,7 @@ compact_recover(const char *part, int dirfd, char *note, size_t notelen,
 		done++;
 	}
 	for (i = 0; i < n && rc == OPS_OK; i++) {
-		if (!leftover_base(names[i], ".seg" OPS_SWAP, &b) ||
+		if (!store_name_base(names[i], ".seg" OPS_SWAP, &b) ||
 		    !exists(dirfd, names[i]))
 			continue;
 		if ((rc = install(dirfd, part, b, err, errlen)) != OPS_OK)
@@ -619,7 +600,7 @@ compact_recover(const char *part, int dirfd, char *note, size_t notelen,
 		done++;
 	}
 	for (i = 0; i < n && rc == OPS_OK; i++) {
-		if (!leftover_base(names[i], ".idx" OPS_SWAP, &b) ||
+		if (!store_name_base(names[i], ".idx" OPS_SWAP, &b) ||
 		    !exists(dirfd, names[i]))
 			continue;
 		/* Its segment was installed; without one it is useless. */

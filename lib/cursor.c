@@ -159,22 +159,23 @@ cursor_load(const char *dir, const char *name, struct cursor *c, char *err,
 int
 cursor_save(const char *dir, const char *name, const struct cursor *c)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 16], cdir[PATH_MAX];
+	char tmp[PATH_MAX], cdir[PATH_MAX];
 	size_t i;
 	FILE *f;
-	int fd, dfd, e;
+	int dfd, n, rc, e;
 
-	if (cursor_path(path, sizeof(path), dir, name) == -1 ||
-	    store_path(cdir, sizeof(cdir), dir, BUS_CURSORDIR) == -1)
+	if (store_path(cdir, sizeof(cdir), dir, BUS_CURSORDIR) == -1)
 		return -1;
-	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) == -1)
+	n = snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", name, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
 		return -1;
-	if ((f = fdopen(fd, "w")) == NULL) {
+	}
+	if ((dfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((f = store_tmp_open(dfd, tmp)) == NULL) {
 		e = errno;
-		close(fd);
-		unlink(tmp);
+		close(dfd);
 		errno = e;
 		return -1;
 	}
@@ -182,24 +183,11 @@ cursor_save(const char *dir, const char *name, const struct cursor *c)
 	for (i = 0; i < c->nparts; i++)
 		fprintf(f, "%s %llu\n", c->parts[i].name,
 		    (unsigned long long)c->parts[i].next);
-	if (fflush(f) == EOF || fsync(fileno(f)) == -1) {
-		e = errno;
-		fclose(f);
-		unlink(tmp);
-		errno = e;
-		return -1;
-	}
-	if (fclose(f) == EOF || rename(tmp, path) == -1) {
-		e = errno;
-		unlink(tmp);
-		errno = e;
-		return -1;
-	}
-	if ((dfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
+	rc = store_tmp_commit(f, dfd, tmp, name, 1);
+	e = errno;
+	close(dfd);
+	errno = e;
+	return rc;
 }
 
 /* A cursor file: a valid name, not a temp file, not a group directory. */

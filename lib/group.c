@@ -288,7 +288,8 @@ group_start(struct group *g, int64_t dflt, int64_t *start)
 	char b[32], tmp[64];
 	const char *errstr;
 	ssize_t n;
-	int fd, len;
+	FILE *f;
+	int fd;
 
 	if ((fd = openat(g->dfd, START_FILE, O_RDONLY | O_CLOEXEC)) != -1) {
 		n = pread(fd, b, sizeof(b) - 1, 0);
@@ -303,16 +304,11 @@ group_start(struct group *g, int64_t dflt, int64_t *start)
 		return -1;
 	/* Written like a cursor: temp file, fsync, rename. */
 	snprintf(tmp, sizeof(tmp), START_FILE ".%ld.tmp", (long)getpid());
-	len = snprintf(b, sizeof(b), "%lld\n", (long long)dflt);
-	if ((fd = openat(g->dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
-	    O_CLOEXEC, 0644)) == -1)
+	if ((f = store_tmp_open(g->dfd, tmp)) == NULL)
 		return -1;
-	if (write(fd, b, len) != len || fsync(fd) == -1 || close(fd) == -1 ||
-	    renameat(g->dfd, tmp, g->dfd, START_FILE) == -1) {
-		unlinkat(g->dfd, tmp, 0);
+	fprintf(f, "%lld\n", (long long)dflt);
+	if (store_tmp_commit(f, g->dfd, tmp, START_FILE, 1) == -1)
 		return -1;
-	}
-	fsync(g->dfd);
 	*start = dflt;
 	return 0;
 }

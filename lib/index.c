@@ -119,15 +119,11 @@ idx_rebuild(int dirfd, int segfd, const char *name, uint64_t base,
 	const char *why;
 	ssize_t n, k;
 	FILE *f = NULL;
-	int fd = -1, first = 1, rc = -1;
+	int first = 1, rc = -1;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	if ((fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) == -1)
+	if ((f = store_tmp_open(dirfd, tmp)) == NULL)
 		return -1;
-	if ((f = fdopen(fd, "w")) == NULL)
-		goto out;
-	fd = -1;
 	idx_hdr_encode(hdr, base);
 	fwrite(hdr, 1, sizeof(hdr), f);
 	if ((buf = malloc(cap)) == NULL)
@@ -168,19 +164,15 @@ idx_rebuild(int dirfd, int segfd, const char *name, uint64_t base,
 			cap *= 2;
 		}
 	}
-	if (fflush(f) == EOF || fsync(fileno(f)) == -1)
-		goto out;
-	if (renameat(dirfd, tmp, dirfd, name) == -1)
-		goto out;
-	*valid_end = pos;
-	rc = 0;
+	rc = store_tmp_commit(f, dirfd, tmp, name, 0);
+	f = NULL;
+	if (rc == 0)
+		*valid_end = pos;
 out:
-	if (rc == -1)
-		unlinkat(dirfd, tmp, 0);
-	if (f != NULL)
+	if (f != NULL) {
 		fclose(f);
-	if (fd != -1)
-		close(fd);
+		unlinkat(dirfd, tmp, 0);
+	}
 	free(buf);
 	return rc;
 }

@@ -119,9 +119,50 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Is name "<20 digits>.seg"?  Its base in *base if so. */
-static int
-seg_name_base(const char *name, uint64_t *base)
+FILE *
+store_tmp_open(int dirfd, const char *tmp)
+{
+	FILE *f;
+	int fd, e;
+
+	if ((fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644)) == -1)
+		return NULL;
+	if ((f = fdopen(fd, "w")) == NULL) {
+		e = errno;
+		close(fd);
+		unlinkat(dirfd, tmp, 0);
+		errno = e;
+	}
+	return f;
+}
+
+int
+store_tmp_commit(FILE *f, int dirfd, const char *tmp, const char *name,
+    int dirsync)
+{
+	int e;
+
+	if (fflush(f) == EOF || fsync(fileno(f)) == -1) {
+		e = errno;
+		fclose(f);
+		goto fail;
+	}
+	if (fclose(f) == EOF || renameat(dirfd, tmp, dirfd, name) == -1) {
+		e = errno;
+		goto fail;
+	}
+	if (dirsync)
+		fsync(dirfd);
+	return 0;
+fail:
+	unlinkat(dirfd, tmp, 0);
+	errno = e;
+	return -1;
+}
+
+int
+store_name_base(const char *name, const char *suffix, uint64_t *base)
 {
 	uint64_t v = 0;
 	int i;
@@ -131,7 +172,7 @@ seg_name_base(const char *name, uint64_t *base)
 			return 0;
 		v = v * 10 + (name[i] - '0');
 	}
-	if (strcmp(name + 20, ".seg") != 0)
+	if (strcmp(name + 20, suffix) != 0)
 		return 0;
 	*base = v;
 	return 1;
@@ -153,7 +194,7 @@ store_list_segments(int dirfd, uint64_t **out, size_t *n)
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
-		if (!seg_name_base(de->d_name, &base))
+		if (!store_name_base(de->d_name, ".seg", &base))
 			continue;
 		if (cnt == cap) {
 			cap = cap ? cap * 2 : 16;

@@ -2130,13 +2130,9 @@ pprods_save(struct part *p)
 {
 	struct pprod *pp;
 	FILE *f;
-	int fd;
 
-	if ((fd = openat(p->dirfd, BUS_PRODUCERS ".tmp", O_WRONLY | O_CREAT |
-	    O_TRUNC | O_CLOEXEC, 0644)) == -1 || (f = fdopen(fd, "w")) == NULL) {
+	if ((f = store_tmp_open(p->dirfd, BUS_PRODUCERS ".tmp")) == NULL) {
 		log_warn("partition %s: %s.tmp", p->name, BUS_PRODUCERS);
-		if (fd != -1)
-			close(fd);
 		return;
 	}
 	fprintf(f, "bus-producers 2\nnext %llu\n",
@@ -2144,17 +2140,13 @@ pprods_save(struct part *p)
 	RB_FOREACH(pp, pprod_tree, &p->prods)
 		fprintf(f, "%016llx %llu %lld\n", (unsigned long long)pp->id,
 		    (unsigned long long)pp->last_seq, (long long)pp->last_use);
-	if (fflush(f) == EOF || fsync(fileno(f)) == -1) {
-		/* The old file stays: it covers less, so more is scanned. */
-		log_warn("partition %s: %s.tmp", p->name, BUS_PRODUCERS);
-		fclose(f);
-		unlinkat(p->dirfd, BUS_PRODUCERS ".tmp", 0);
-		return;
-	}
-	fclose(f);
-	if (renameat(p->dirfd, BUS_PRODUCERS ".tmp", p->dirfd,
-	    BUS_PRODUCERS) == -1)
-		log_warn("partition %s: rename %s.tmp", p->name, BUS_PRODUCERS);
+	/*
+	 * On failure the old file stays: it covers less, so more is read
+	 * at start.  The directory is synced by the seal's new segment.
+	 */
+	if (store_tmp_commit(f, p->dirfd, BUS_PRODUCERS ".tmp", BUS_PRODUCERS,
+	    0) == -1)
+		log_warn("partition %s: %s", p->name, BUS_PRODUCERS);
 	else
 		p->prods_mark = p->next_off;
 }
