@@ -462,6 +462,16 @@ pipe_under_crashes() {
 	[ "$(printf '%s\n' "${lines[@]:1}")" = "$(printf '%s\n' '1 dup' '2 dup' '3 dup' '4 dup' '5 dup' '6 1')" ]
 	[ "$(bus-sub --from beginning -e a | tr '\n' ' ')" = "1 2 4 5 " ]
 	[ "$(bus-sub --from beginning -e b | tr '\n' ' ')" = "3 6 " ]
+	# A damaged producers file is ignored with a warning: busd reads the
+	# whole partition instead, and still knows what it has.
+	stop_busd
+	echo garbage >"$BUS_DIR/log/a/producers"
+	start_busd_fg "$BATS_TEST_TMPDIR/busd.log"
+	grep -q 'partition a: producers: not a producer state file' "$BATS_TEST_TMPDIR/busd.log"
+	run "$rp" "$BUS_DIR" abc 1 a:1 a:2 b:3 a:4 a:5 b:6 a:7
+	[ "$(printf '%s\n' "${lines[@]:1}" | tr '\n' ' ')" = "1 dup 2 dup 3 dup 4 dup 5 dup 6 dup 7 4 " ]
+	# ... and it wrote a good one.
+	[ "$(head -n 1 "$BUS_DIR/log/a/producers")" = "bus-producers 2" ]
 }
 
 @test "durability: exactly-once pipe: seq 1 1000000 | bus-pub across 10 kill -9 and restarts of busd is stored exactly once, in order" {
