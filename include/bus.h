@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bus/msg.h"	/* the public message, tags and limits */
+
 #ifndef __dead
 #define __dead		__attribute__((__noreturn__))
 #endif
@@ -24,17 +26,12 @@
 
 /* ---------------------------------------------------------------- limits */
 
-#define BUS_TOPIC_MAX		255	/* bytes in a topic or partition name */
-#define BUS_KEY_MAX		65535	/* bytes in a key */
-#define BUS_TAG_NAME_MAX	255	/* bytes in a tag name */
-#define BUS_TAG_VALUE_MAX	65535	/* bytes in a tag value */
 #define BUS_MESSAGE_MAX_DEFAULT	(1024 * 1024)		/* --max-message */
 #define BUS_MESSAGE_MAX_LIMIT	(64 * 1024 * 1024)	/* hard ceiling */
 #define BUS_SEGMENT_SIZE_DEFAULT (64ULL * 1024 * 1024)	/* --segment-size */
 
 /* ------------------------------------------------------------ the message */
 
-#define BUS_F_TOMBSTONE		0x01	/* record deletes its key (compaction) */
 #define BUS_F_MASK		0x01	/* flags defined in this version */
 
 /*
@@ -117,12 +114,6 @@ le64_put(void *p, uint64_t v)
 int	topic_check(const char *, size_t, const char **);
 
 /* Tags: an area of entries u16 name_len, u16 value_len, name, value. */
-struct bus_tag {
-	const char	*name;
-	size_t		 name_len;
-	const char	*value;
-	size_t		 value_len;
-};
 /* Next tag at *pos in area; 1 found, 0 end, -1 malformed. */
 int	tags_next(const uint8_t *, size_t, size_t *, struct bus_tag *);
 /* Append "NAME=VALUE" to an area of *len bytes (cap bytes); -1 if invalid. */

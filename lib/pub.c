@@ -1,0 +1,763 @@
+/*
+ * The publisher of the public API (bus_pub(3)): one connection to busd.
+ *
+ * Messages are encoded straight into the output buffer, which is also
+ * the window: [head, sent) is sent and not yet acknowledged, [sent,
+ * ready) waits to be sent, and [frame_at, olen) is the PUBLISH frame
+ * still open.  busd acknowledges frames in order, so an ACK drops the
+ * oldest frame by moving head; the buffer is compacted only when that
+ * frees half of it (amortized, not per ack).  After a reconnect the
+ * window is sent again from head, under the same producer id and
+ * sequence numbers; busd drops what it already stored.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "proto.h"
+#include "bus/pub.h"
+
+#define PUB_FRAME_TARGET	(256 * 1024)	/* start a new frame past this */
+#define PUB_WINDOW		(32 * 1024 * 1024) /* unacknowledged bytes */
+#define PUB_RETRY		(60LL * 1000000000LL)
+#define PUB_SNDBUF		(4 * 1024 * 1024)
+
+struct bus_pub {
+	char		*dir;		/* the store */
+	int		 sock;		/* to busd, or -1 */
+	int		 ack;		/* BUS_ACK_* */
+	int		 autostart;	/* start busd when none listens */
+	int64_t		 retry;		/* ns to try reconnecting */
+	size_t		 window;	/* unacknowledged bytes at most */
+	uint64_t	 producer;	/* from the HELLO */
+	size_t		 max_message;	/* from the HELLO_OK */
+	size_t		 max_frame;
+	uint64_t	 next_seq;	/* sequence of the next message */
+	uint64_t	 acked;		/* messages acknowledged */
+	int		 shut;		/* BUS_ACK_NONE: write side closed */
+	uint8_t		*obuf;		/* the window, see above */
+	size_t		 olen, ocap, sent, head;
+	size_t		 frame_at;	/* open PUBLISH frame, or SIZE_MAX */
+	uint32_t	 frame_count;	/* messages in it */
+	uint8_t		*ibuf;		/* replies from busd */
+	size_t		 ilen, icap;
+	void		(*log)(void *, const char *);
+	void		*log_arg;
+	struct bus_error err;		/* the last error */
+};
+
+static int	pub_fail(struct bus_pub *, enum bus_error_kind, int, uint64_t,
+		    const char *, ...) __attribute__((format(printf, 5, 6)));
+static void	pub_log(struct bus_pub *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static int	pub_dial(struct bus_pub *, int);
+static int	pub_start_busd(struct bus_pub *);
+static int	pub_hello(struct bus_pub *);
+static int	pub_reconnect(struct bus_pub *, const char *);
+static void	pub_tune(struct bus_pub *);
+static int	pub_reserve(struct bus_pub *, size_t, uint8_t **);
+static void	pub_frame_close(struct bus_pub *);
+static int	pub_send(struct bus_pub *);
+static int	pub_read(struct bus_pub *);
+static int	pub_replies(struct bus_pub *);
+static int	pub_err_status(uint32_t);
+
+struct bus_pub *
+bus_pub_new(const char *dir)
+{
+	struct bus_pub *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	if ((p->dir = strdup(store_dir(dir))) == NULL ||
+	    (p->ibuf = malloc(p->icap = 64 * 1024)) == NULL) {
+		free(p->dir);
+		free(p);
+		return NULL;
+	}
+	p->sock = -1;
+	p->ack = BUS_ACK_WRITTEN;
+	p->autostart = 1;
+	p->retry = PUB_RETRY;
+	p->window = PUB_WINDOW;
+	p->max_message = BUS_MESSAGE_MAX_DEFAULT;
+	p->max_frame = PROTO_FRAME_MIN_MAX;
+	p->next_seq = 1;
+	p->frame_at = SIZE_MAX;
+	do
+		arc4random_buf(&p->producer, sizeof(p->producer));
+	while (p->producer == 0);
+	return p;
+}
+
+int
+bus_pub_set_ack(struct bus_pub *p, enum bus_ack ack)
+{
+	if (ack != BUS_ACK_NONE && ack != BUS_ACK_WRITTEN &&
+	    ack != BUS_ACK_SYNCED)
+		return pub_fail(p, BUS_E_USAGE, EX_USAGE, 0,
+		    "ack level %d is not none, written or synced", (int)ack);
+	p->ack = ack;
+	return 0;
+}
+
+int
+bus_pub_set_producer(struct bus_pub *p, uint64_t id)
+{
+	if (id == 0)
+		return pub_fail(p, BUS_E_USAGE, EX_USAGE, 0,
+		    "a producer id is not 0");
+	p->producer = id;
+	return 0;
+}
+
+int
+bus_pub_set_seq(struct bus_pub *p, uint64_t seq)
+{
+	if (seq == 0 || p->next_seq != 1 + p->acked || p->olen > 0)
+		return pub_fail(p, BUS_E_USAGE, EX_USAGE, 0,
+		    "a sequence number is set before publishing and is not 0");
+	p->next_seq = seq;
+	p->acked = seq - 1;
+	return 0;
+}
+
+void
+bus_pub_set_autostart(struct bus_pub *p, int on)
+{
+	p->autostart = on;
+}
+
+void
+bus_pub_set_retry(struct bus_pub *p, int64_t ns)
+{
+	p->retry = ns < 0 ? 0 : ns;
+}
+
+void
+bus_pub_set_window(struct bus_pub *p, size_t bytes)
+{
+	p->window = bytes;
+}
+
+void
+bus_pub_set_log(struct bus_pub *p, void (*fn)(void *, const char *),
+    void *arg)
+{
+	p->log = fn;
+	p->log_arg = arg;
+}
+
+int
+bus_pub_connect(struct bus_pub *p)
+{
+	int r;
+
+	if (pub_dial(p, p->autostart) == -1)
+		return -1;
+	pub_tune(p);
+	if ((r = pub_hello(p)) == -2)
+		return -1;
+	if (r == -1)
+		return pub_reconnect(p, strerror(errno));
+	return 0;
+}
+
+/* Add one message to the open PUBLISH frame (opening one if needed). */
+int
+bus_pub_add(struct bus_pub *p, const struct bus_msg *m, int64_t send_ns,
+    uint64_t *seqp)
+{
+	struct bus_rec r;
+	size_t body, sz;
+	uint8_t *o;
+
+	if (m->topic_len == 0 || m->topic_len > BUS_TOPIC_MAX ||
+	    m->key_len > BUS_KEY_MAX || m->tags_len > UINT32_MAX ||
+	    m->payload_len > UINT32_MAX || (m->flags & ~BUS_F_MASK))
+		return pub_fail(p, BUS_E_INVALID, EX_DATAERR, p->next_seq,
+		    "message %llu: bad topic, key, tags or flags",
+		    (unsigned long long)p->next_seq);
+	body = m->topic_len + m->key_len + m->tags_len + m->payload_len;
+	if (body > p->max_message)
+		return pub_fail(p, BUS_E_TOOBIG, EX_DATAERR, p->next_seq,
+		    "message %llu: message of %zu bytes exceeds the limit of "
+		    "%zu bytes", (unsigned long long)p->next_seq, body,
+		    p->max_message);
+	sz = proto_msg_size(m->topic_len, m->key_len, m->tags_len,
+	    m->payload_len);
+	if (p->frame_at != SIZE_MAX && (p->olen - p->frame_at + sz >
+	    PUB_FRAME_TARGET || p->olen - p->frame_at + sz > p->max_frame))
+		pub_frame_close(p);
+	if (p->frame_at == SIZE_MAX && bus_pub_window_full(p)) {
+		/* Wait for acks, sending meanwhile. */
+		while (bus_pub_window_full(p)) {
+			struct pollfd pfd = { p->sock, bus_pub_events(p), 0 };
+
+			if (poll(&pfd, 1, -1) == -1) {
+				if (errno == EINTR)
+					continue;
+				return pub_fail(p, BUS_E_SYSTEM, EX_OSERR, 0,
+				    "poll: %s", strerror(errno));
+			}
+			if (bus_pub_process(p, pfd.revents) == -1)
+				return -1;
+		}
+	}
+	if (p->frame_at == SIZE_MAX) {
+		if (pub_reserve(p, PROTO_FRAME_HDR + 4, &o) == -1)
+			return -1;
+		p->frame_at = o - p->obuf;
+		p->frame_count = 0;
+	}
+	if (pub_reserve(p, sz, &o) == -1)
+		return -1;
+	memset(&r, 0, sizeof(r));
+	r.seq = p->next_seq++;
+	r.send_ns = send_ns ? send_ns : now_ns();
+	r.event_ns = m->event_ns ? m->event_ns : r.send_ns;
+	r.flags = m->flags;
+	r.topic = m->topic;
+	r.topic_len = m->topic_len;
+	r.key = m->key;
+	r.key_len = m->key_len;
+	r.tags = m->tags;
+	r.tags_len = m->tags_len;
+	r.payload = m->payload;
+	r.payload_len = m->payload_len;
+	proto_msg_encode(o, &r);
+	p->frame_count++;
+	if (seqp != NULL)
+		*seqp = r.seq;
+	return 0;
+}
+
+int
+bus_pub_flush(struct bus_pub *p)
+{
+	pub_frame_close(p);
+	return pub_send(p);
+}
+
+int
+bus_pub_wait(struct bus_pub *p, int timeout)
+{
+	struct pollfd pfd;
+	int64_t deadline = timeout < 0 ? 0 :
+	    now_ns() + (int64_t)timeout * 1000000;
+	int ms;
+
+	pub_frame_close(p);
+	for (;;) {
+		if (p->shut && p->sock == -1)
+			return 1;
+		if (p->sent == p->olen && p->next_seq - 1 == p->acked)
+			return 1;
+		if (p->sent == p->olen && p->ack == BUS_ACK_NONE && !p->shut) {
+			/* busd closes once it has written what we sent. */
+			shutdown(p->sock, SHUT_WR);
+			p->shut = 1;
+		}
+		ms = -1;
+		if (timeout >= 0) {
+			int64_t left = deadline - now_ns();
+
+			if (left <= 0)
+				return 0;
+			ms = (int)(left / 1000000) + 1;
+		}
+		pfd.fd = p->sock;
+		pfd.events = bus_pub_events(p);
+		if (poll(&pfd, 1, ms) == -1) {
+			if (errno == EINTR)
+				continue;
+			return pub_fail(p, BUS_E_SYSTEM, EX_OSERR, 0,
+			    "poll: %s", strerror(errno));
+		}
+		if (pfd.revents && bus_pub_process(p, pfd.revents) == -1)
+			return -1;
+	}
+}
+
+int
+bus_pub_fd(const struct bus_pub *p)
+{
+	return p->sock;
+}
+
+short
+bus_pub_events(const struct bus_pub *p)
+{
+	size_t ready = p->frame_at != SIZE_MAX ? p->frame_at : p->olen;
+
+	return POLLIN | (p->sent < ready ? POLLOUT : 0);
+}
+
+int
+bus_pub_process(struct bus_pub *p, short revents)
+{
+	if (revents & (POLLIN | POLLHUP | POLLERR)) {
+		if (pub_read(p) == -1)
+			return -1;
+	}
+	if (revents & POLLOUT)
+		return pub_send(p);
+	return 0;
+}
+
+int
+bus_pub_window_full(const struct bus_pub *p)
+{
+	return p->olen - p->head >= p->window;
+}
+
+uint64_t
+bus_pub_acked(const struct bus_pub *p)
+{
+	return p->acked;
+}
+
+uint64_t
+bus_pub_next_seq(const struct bus_pub *p)
+{
+	return p->next_seq;
+}
+
+uint64_t
+bus_pub_producer(const struct bus_pub *p)
+{
+	return p->producer;
+}
+
+size_t
+bus_pub_max_message(const struct bus_pub *p)
+{
+	return p->max_message;
+}
+
+const struct bus_error *
+bus_pub_error(const struct bus_pub *p)
+{
+	return &p->err;
+}
+
+void
+bus_pub_free(struct bus_pub *p)
+{
+	if (p == NULL)
+		return;
+	if (p->sock != -1)
+		close(p->sock);
+	free(p->obuf);
+	free(p->ibuf);
+	free(p->dir);
+	free(p);
+}
+
+/* ------------------------------------------------------------ internals */
+
+static int
+pub_fail(struct bus_pub *p, enum bus_error_kind kind, int status,
+    uint64_t seq, const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(&p->err, 0, sizeof(p->err));
+	p->err.kind = kind;
+	p->err.status = status;
+	p->err.errnum = errno;
+	p->err.seq = seq;
+	va_start(ap, fmt);
+	vsnprintf(p->err.text, sizeof(p->err.text), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void
+pub_log(struct bus_pub *p, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (p->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	p->log(p->log_arg, msg);
+}
+
+/* Connect; start busd when none listens and start is set. */
+static int
+pub_dial(struct bus_pub *p, int start)
+{
+	int tries;
+
+	if ((p->sock = proto_connect(p->dir)) != -1)
+		return 0;
+	if (errno != ENOENT && errno != ECONNREFUSED)
+		return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
+		    "cannot connect to busd at %s/%s: %s", p->dir, BUS_SOCK,
+		    strerror(errno));
+	if (!start)
+		return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
+		    "no busd is listening on %s/%s", p->dir, BUS_SOCK);
+	if (pub_start_busd(p) == -1)
+		return -1;
+	/* A busd racing ours may hold the store but not yet listen. */
+	for (tries = 0; tries < 200; tries++) {
+		if ((p->sock = proto_connect(p->dir)) != -1)
+			return 0;
+		usleep(25000);
+	}
+	return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
+	    "busd started but %s/%s does not accept: %s", p->dir, BUS_SOCK,
+	    strerror(errno));
+}
+
+/*
+ * Run busd -b: it returns once it accepts connections.  The busd beside
+ * the running program is preferred (a build tree, or bin/ next to sbin/),
+ * then the one in PATH.
+ */
+static int
+pub_start_busd(struct bus_pub *p)
+{
+	char self[PATH_MAX], cand[PATH_MAX + 32], *d;
+	const char *paths[] = { "%s/busd", "%s/../busd/busd", "%s/../sbin/busd" };
+	const char *busd = "busd";
+	ssize_t n;
+	size_t i;
+	pid_t pid;
+	int status;
+
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
+		self[n] = '\0';
+		d = dirname(self);
+		for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+			snprintf(cand, sizeof(cand), paths[i], d);
+			if (access(cand, X_OK) == 0) {
+				busd = cand;
+				break;
+			}
+		}
+	}
+	if ((pid = fork()) == -1)
+		return pub_fail(p, BUS_E_SYSTEM, EX_OSERR, 0, "fork: %s",
+		    strerror(errno));
+	if (pid == 0) {
+		execlp(busd, "busd", "-b", "-d", p->dir, (char *)NULL);
+		dprintf(STDERR_FILENO, "cannot run %s: %s\n", busd,
+		    strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return pub_fail(p, BUS_E_SYSTEM, EX_OSERR, 0,
+			    "waitpid: %s", strerror(errno));
+	if (WIFEXITED(status) && (WEXITSTATUS(status) == 0 ||
+	    WEXITSTATUS(status) == EX_TEMPFAIL))
+		return 0;	/* started, or another one holds the store */
+	return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
+	    "could not start busd for %s (%s %d)", p->dir,
+	    WIFEXITED(status) ? "exit status" : "signal",
+	    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+}
+
+/*
+ * HELLO and its reply.  -1 with errno if the connection failed (worth
+ * trying again), -2 if busd refused us (the error says why).
+ */
+static int
+pub_hello(struct bus_pub *p)
+{
+	uint8_t f[PROTO_HELLO_SIZE], *buf = NULL;
+	const uint8_t *body;
+	size_t cap = 0, blen;
+	uint8_t type;
+
+	proto_hello(f, p->ack, p->producer);
+	/*
+	 * A refusing busd (too many clients) may close before reading our
+	 * HELLO: its ERROR still waits to be read, so read even then.
+	 */
+	(void)proto_send_all(p->sock, f, sizeof(f));
+	if (proto_recv_frame(p->sock, &buf, &cap, &type, &body, &blen) == -1) {
+		free(buf);
+		return -1;
+	}
+	if (type == PT_ERROR && blen >= 16 &&
+	    le32_get(body + 12) == blen - 16) {
+		uint32_t code = le32_get(body + 8);
+
+		pub_fail(p, BUS_E_REFUSED, code == PE_BUSY ? EX_TEMPFAIL :
+		    EX_PROTOCOL, 0, "%.*s", (int)(blen - 16), body + 16);
+		p->err.code = code;
+		free(buf);
+		return -2;
+	}
+	if (type != PT_HELLO_OK || blen < 32) {
+		free(buf);
+		pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL, 0,
+		    "busd sent an unexpected reply to HELLO");
+		return -2;
+	}
+	p->max_message = le32_get(body + 4);
+	p->max_frame = le32_get(body + 8);
+	free(buf);
+	return 0;
+}
+
+/*
+ * busd went away.  Connect again (for up to the retry time), say HELLO
+ * with the same producer id, and send every unacknowledged frame again;
+ * busd drops what it had already stored.
+ */
+static int
+pub_reconnect(struct bus_pub *p, const char *why)
+{
+	int64_t deadline = now_ns() + p->retry;
+	uint64_t pending = p->next_seq - 1 - p->acked;
+	int r;
+
+	if (p->sock != -1)
+		close(p->sock);
+	p->sock = -1;
+	if (p->ack == BUS_ACK_NONE) {
+		/* Nothing is kept to resend: say what may be gone. */
+		pub_log(p, "lost busd (%s); with --ack none, messages sent "
+		    "just before may be lost", why);
+		if (p->shut)
+			return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE,
+			    0, "lost busd (%s)", why);
+	}
+	if (p->retry == 0)
+		return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
+		    "lost busd (%s) with %llu message(s) unacknowledged", why,
+		    (unsigned long long)pending);
+	if (p->ack != BUS_ACK_NONE)
+		pub_log(p, "lost busd (%s); reconnecting for up to %llds to "
+		    "resend %llu unacknowledged message(s)", why,
+		    (long long)(p->retry / 1000000000),
+		    (unsigned long long)pending);
+	for (;;) {
+		if ((p->sock = proto_connect(p->dir)) == -1 && p->autostart &&
+		    (errno == ENOENT || errno == ECONNREFUSED))
+			pub_dial(p, 1);
+		if (p->sock != -1) {
+			pub_tune(p);
+			if ((r = pub_hello(p)) == 0)
+				break;
+			close(p->sock);
+			p->sock = -1;
+			if (r == -2)
+				return -1;
+		}
+		if (now_ns() >= deadline)
+			return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE,
+			    0, "busd did not come back within %llds; %llu "
+			    "message(s) unacknowledged",
+			    (long long)(p->retry / 1000000000),
+			    (unsigned long long)pending);
+		usleep(50000);
+	}
+	pub_log(p, "reconnected to busd; resending");
+	p->sent = p->head;
+	p->ilen = 0;
+	return 0;
+}
+
+/*
+ * A deep send buffer lets busd work on one batch while we prepare the
+ * next, instead of the two taking turns on a 200 KiB default.
+ */
+static void
+pub_tune(struct bus_pub *p)
+{
+	int sz = PUB_SNDBUF;
+
+	if (setsockopt(p->sock, SOL_SOCKET, SO_SNDBUFFORCE, &sz,
+	    sizeof(sz)) == -1)
+		(void)setsockopt(p->sock, SOL_SOCKET, SO_SNDBUF, &sz,
+		    sizeof(sz));
+}
+
+/* n more bytes at the end of the window, at *o. */
+static int
+pub_reserve(struct bus_pub *p, size_t n, uint8_t **o)
+{
+	uint8_t *nb;
+	size_t nc;
+
+	/* Compact only when that frees half: amortized, not per ack. */
+	if (p->olen + n > p->ocap && p->head > 0 && p->head >= p->ocap / 2) {
+		memmove(p->obuf, p->obuf + p->head, p->olen - p->head);
+		p->olen -= p->head;
+		p->sent -= p->head;
+		if (p->frame_at != SIZE_MAX)
+			p->frame_at -= p->head;
+		p->head = 0;
+	}
+	if (p->olen + n > p->ocap) {
+		nc = p->ocap ? p->ocap : 1 << 20;
+		while (p->olen + n > nc)
+			nc *= 2;
+		if ((nb = realloc(p->obuf, nc)) == NULL)
+			return pub_fail(p, BUS_E_SYSTEM, EX_OSERR, 0,
+			    "out of memory");
+		p->obuf = nb;
+		p->ocap = nc;
+	}
+	*o = p->obuf + p->olen;
+	p->olen += n;
+	return 0;
+}
+
+static void
+pub_frame_close(struct bus_pub *p)
+{
+	if (p->frame_at == SIZE_MAX)
+		return;
+	proto_hdr(p->obuf + p->frame_at, PT_PUBLISH,
+	    p->olen - p->frame_at - PROTO_FRAME_HDR);
+	le32_put(p->obuf + p->frame_at + PROTO_FRAME_HDR, p->frame_count);
+	p->frame_at = SIZE_MAX;
+}
+
+/* Send what is ready without blocking; reconnect if busd is gone. */
+static int
+pub_send(struct bus_pub *p)
+{
+	size_t ready = p->frame_at != SIZE_MAX ? p->frame_at : p->olen;
+	ssize_t n;
+
+	if (p->sent >= ready || p->sock == -1)
+		return 0;
+	n = send(p->sock, p->obuf + p->sent, ready - p->sent,
+	    MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n > 0) {
+		p->sent += n;
+		if (p->ack == BUS_ACK_NONE) {
+			/* Nothing will be acknowledged: nothing to keep. */
+			p->head = p->sent;
+			if (p->head == p->olen && p->frame_at == SIZE_MAX)
+				p->head = p->sent = p->olen = 0;
+		}
+	} else if (n == -1 && errno != EAGAIN && errno != EINTR)
+		return pub_reconnect(p, strerror(errno));
+	return 0;
+}
+
+/* Read what busd sent and act on it; reconnect if it went away. */
+static int
+pub_read(struct bus_pub *p)
+{
+	uint8_t *nb;
+	ssize_t n;
+
+	if (p->ilen == p->icap) {
+		if ((nb = realloc(p->ibuf, p->icap * 2)) == NULL)
+			return pub_fail(p, BUS_E_SYSTEM, EX_OSERR, 0,
+			    "out of memory");
+		p->ibuf = nb;
+		p->icap *= 2;
+	}
+	n = read(p->sock, p->ibuf + p->ilen, p->icap - p->ilen);
+	if (n == 0 && p->shut) {
+		/* --ack none: busd wrote what we sent and closed. */
+		close(p->sock);
+		p->sock = -1;
+		return 0;
+	}
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+		return pub_reconnect(p, n == 0 ? "connection closed" :
+		    strerror(errno));
+	if (n > 0) {
+		p->ilen += n;
+		return pub_replies(p);
+	}
+	return 0;
+}
+
+/* ACK: the oldest unacknowledged frame is done; drop it from obuf. */
+static int
+pub_replies(struct bus_pub *p)
+{
+	const uint8_t *body;
+	size_t blen, used = 0, flen;
+	ssize_t fl;
+	uint8_t type;
+	uint32_t code;
+	uint64_t seq;
+
+	while ((fl = proto_frame(p->ibuf + used, p->ilen - used, 1 << 30,
+	    &type, &body, &blen)) > 0) {
+		used += fl;
+		switch (type) {
+		case PT_ACK:
+			if (blen < 16)
+				return pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL,
+				    0, "malformed ACK from busd");
+			p->acked += le32_get(body + 8);
+			/* The acked frame is the oldest one sent. */
+			if (p->sent - p->head < 4 ||
+			    (flen = 4 + (size_t)le32_get(p->obuf + p->head)) >
+			    p->sent - p->head)
+				return pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL,
+				    0, "ACK for a frame not sent");
+			p->head += flen;
+			if (p->head == p->olen && p->frame_at == SIZE_MAX)
+				p->head = p->sent = p->olen = 0;
+			break;
+		case PT_ERROR:
+			if (blen < 16 || le32_get(body + 12) != blen - 16)
+				return pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL,
+				    0, "malformed ERROR from busd");
+			seq = le64_get(body);
+			code = le32_get(body + 8);
+			pub_fail(p, BUS_E_REFUSED, pub_err_status(code), seq,
+			    "%.*s", (int)(blen - 16), body + 16);
+			p->err.code = code;
+			return -1;
+		default:
+			return pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL, 0,
+			    "unexpected frame type %u from busd", type);
+		}
+	}
+	if (fl < 0)
+		return pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL, 0,
+		    "malformed frame from busd");
+	memmove(p->ibuf, p->ibuf + used, p->ilen - used);
+	p->ilen -= used;
+	return 0;
+}
+
+/* The sysexits(3) status for an error code of busd. */
+static int
+pub_err_status(uint32_t code)
+{
+	switch (code) {
+	case PE_TOPIC:
+	case PE_TOOBIG:
+	case PE_ROUTE:
+		return EX_DATAERR;
+	case PE_NOSPC:
+	case PE_BUSY:
+		return EX_TEMPFAIL;
+	case PE_IO:
+		return EX_IOERR;
+	}
+	return EX_PROTOCOL;
+}
