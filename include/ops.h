@@ -127,19 +127,21 @@ int	seg_summary(int, uint64_t, int, struct seg_summary *);
 int	plock_take(int, int, int);
 void	plock_release(int);
 /*
- * For the cron tools, each saying why on stderr in one line and returning
- * a sysexits code (0: done).  ops_part_open: open DIR/log/NAME (-1: it is
+ * For the cron tools, each returning a sysexits code (0: done) with a
+ * one-line reason in err.  ops_part_open: open DIR/log/NAME (-1: it is
  * gone, nothing to do).  ops_part_lock: plock_take, naming the lock file.
- * ops_part_recover: finish or undo an interrupted compaction.
+ * ops_part_recover: finish or undo an interrupted compaction, handing
+ * what it did and what failed, one line each, to say().
  */
-int	ops_part_open(const char *, const char *, int *);
-int	ops_part_lock(const char *, const char *, int, int, int, int *);
-int	ops_part_recover(const char *, int);
-/* The store of -d (or the default); exits 66 when there is none. */
-const char *ops_store(const char *);
+int	ops_part_open(const char *, const char *, int *, char *, size_t);
+int	ops_part_lock(const char *, const char *, int, int, int, int *,
+	    char *, size_t);
+int	ops_part_recover(const char *, int, void (*)(const char *));
+/* The store of -d (or the default) in *dir; EX_NOINPUT if there is none. */
+int	ops_store(const char *, const char **, char *, size_t);
 /* fn(name) for each partition matching pats (NULL: all), in name order. */
 struct patset;
-void	ops_each_partition(const char *, const struct patset *,
+int	ops_each_partition(const char *, const struct patset *,
 	    void (*)(const char *));
 
 /* -------------------------------------------------------------- busctl */

@@ -7,7 +7,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -48,19 +47,20 @@ plock_release(int fd)
 }
 
 int
-ops_part_open(const char *dir, const char *name, int *dfd)
+ops_part_open(const char *dir, const char *name, int *dfd, char *err,
+    size_t len)
 {
 	char p[PATH_MAX];
 
 	if (snprintf(p, sizeof(p), "%s/%s/%s", dir, BUS_LOGDIR, name) >=
 	    (int)sizeof(p)) {
-		warnx("partition %s: path too long", name);
+		snprintf(err, len, "partition %s: path too long", name);
 		return EX_IOERR;
 	}
 	if ((*dfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return -1;	/* gone meanwhile: nothing to do */
-		warn("partition %s", name);
+		snprintf(err, len, "partition %s: %s", name, strerror(errno));
 		return EX_IOERR;
 	}
 	return 0;
@@ -68,51 +68,57 @@ ops_part_open(const char *dir, const char *name, int *dfd)
 
 int
 ops_part_lock(const char *dir, const char *name, int dfd, int nowait,
-    int create, int *lfd)
+    int create, int *lfd, char *err, size_t len)
 {
 	if ((*lfd = plock_take(dfd, nowait, create)) != -1)
 		return 0;
 	if (errno == EWOULDBLOCK) {
-		warnx("partition %s: skipped: another bus-rotate or bus-compact "
-		    "holds %s/%s/%s/%s", name, dir, BUS_LOGDIR, name, OPS_LOCK);
+		snprintf(err, len, "partition %s: skipped: another bus-rotate "
+		    "or bus-compact holds %s/%s/%s/%s", name, dir, BUS_LOGDIR,
+		    name, OPS_LOCK);
 		return EX_TEMPFAIL;
 	}
-	warn("partition %s: lock %s/%s/%s/%s", name, dir, BUS_LOGDIR, name,
-	    OPS_LOCK);
+	snprintf(err, len, "partition %s: lock %s/%s/%s/%s: %s", name, dir,
+	    BUS_LOGDIR, name, OPS_LOCK, strerror(errno));
 	return EX_CANTCREAT;
 }
 
 int
-ops_part_recover(const char *name, int dfd)
+ops_part_recover(const char *name, int dfd, void (*say)(const char *))
 {
 	char note[1024], emsg[1024];
 	int r;
 
 	r = compact_recover(name, dfd, note, sizeof(note), emsg, sizeof(emsg));
 	if (note[0] != '\0')
-		warnx("%s", note);
+		say(note);
 	if (r < 0) {
-		warnx("%s", emsg);
+		say(emsg);
 		return ops_sysexit(r);
 	}
 	return 0;
 }
 
-const char *
-ops_store(const char *flag)
+int
+ops_store(const char *flag, const char **dirp, char *err, size_t len)
 {
 	const char *dir = store_dir(flag);
 	char p[PATH_MAX];
 	struct stat st;
 
-	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1)
-		errx(EX_USAGE, "%s: path too long", dir);
-	if (stat(p, &st) == -1)
-		errx(EX_NOINPUT, "no bus store at %s", dir);
-	return dir;
+	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1) {
+		snprintf(err, len, "%s: path too long", dir);
+		return EX_USAGE;
+	}
+	if (stat(p, &st) == -1) {
+		snprintf(err, len, "no bus store at %s", dir);
+		return EX_NOINPUT;
+	}
+	*dirp = dir;
+	return 0;
 }
 
-void
+int
 ops_each_partition(const char *dir, const struct patset *pats,
     void (*fn)(const char *))
 {
@@ -120,10 +126,11 @@ ops_each_partition(const char *dir, const struct patset *pats,
 	size_t n, i;
 
 	if (store_list_partitions(dir, &names, &n) == -1)
-		err(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
+		return -1;
 	for (i = 0; i < n; i++)
 		if (pats == NULL || patset_match(pats, names[i],
 		    strlen(names[i])))
 			fn(names[i]);
 	store_free_names(names, n);
+	return 0;
 }

@@ -26,6 +26,7 @@
 static __dead void usage(void);
 static void	partition(const char *);
 static void	fail(int);
+static void	say(const char *);
 
 static const char *dir;
 static struct compact_opts co;
@@ -57,6 +58,12 @@ usage(void)
 
 /* Keep the first failure's status, but an I/O error wins. */
 static void
+say(const char *line)
+{
+	warnx("%s", line);
+}
+
+static void
 fail(int code)
 {
 	if (exitcode == 0 || code == EX_IOERR)
@@ -68,7 +75,7 @@ main(int argc, char *argv[])
 {
 	struct patset *pats = NULL;
 	char emsg[1024];
-	int ch;
+	int ch, r;
 
 	co.tombstone_age = TOMBSTONE_AGE;
 	co.segment_size = BUS_SEGMENT_SIZE_DEFAULT;
@@ -111,10 +118,12 @@ main(int argc, char *argv[])
 	if (argc > 0 && (pats = patset_new(argv, argc, emsg,
 	    sizeof(emsg))) == NULL)
 		errx(EX_USAGE, "%s", emsg);
-	dir = ops_store(dir);
+	if ((r = ops_store(dir, &dir, emsg, sizeof(emsg))) != 0)
+		errx(r, "%s", emsg);
 	co.dry_run = dry_run;
 	co.now = now_ns();
-	ops_each_partition(dir, pats, partition);
+	if (ops_each_partition(dir, pats, partition) == -1)
+		err(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
 	patset_free(pats);
 	fflush(stdout);
 	if (ferror(stdout))
@@ -129,12 +138,16 @@ partition(const char *name)
 	char emsg[1024];
 	int dfd, lfd, r;
 
-	if ((r = ops_part_open(dir, name, &dfd)) != 0) {
-		if (r > 0)
+	if ((r = ops_part_open(dir, name, &dfd, emsg, sizeof(emsg))) != 0) {
+		if (r > 0) {
+			warnx("%s", emsg);
 			fail(r);
+		}
 		return;
 	}
-	if ((r = ops_part_lock(dir, name, dfd, no_wait, !dry_run, &lfd)) != 0) {
+	if ((r = ops_part_lock(dir, name, dfd, no_wait, !dry_run, &lfd,
+	    emsg, sizeof(emsg))) != 0) {
+		warnx("%s", emsg);
 		fail(r);
 		close(dfd);
 		return;
@@ -143,7 +156,7 @@ partition(const char *name)
 		if (compact_leftovers(dfd))
 			printf("%s: would first finish an interrupted "
 			    "compaction\n", name);
-	} else if ((r = ops_part_recover(name, dfd)) != 0) {
+	} else if ((r = ops_part_recover(name, dfd, say)) != 0) {
 		fail(r);
 		goto out;
 	}

@@ -27,6 +27,7 @@ static void	seal(void);
 static void	partition(const char *);
 static void	status(int);
 static void	fail(int);
+static void	say(const char *);
 
 static const char *dir;
 static struct patset *pats;
@@ -74,6 +75,12 @@ usage(void)
 
 /* Keep the first failure's status, but an I/O error wins. */
 static void
+say(const char *line)
+{
+	warnx("%s", line);
+}
+
+static void
 fail(int code)
 {
 	if (exitcode == 0 || code == EX_IOERR)
@@ -86,7 +93,7 @@ main(int argc, char *argv[])
 	char emsg[1024];
 	const char *errstr;
 	size_t i, len;
-	int ch, want_status = 0, json = 0, o_given = 0;
+	int ch, r, want_status = 0, json = 0, o_given = 0;
 
 	while ((ch = getopt_long(argc, argv, "d:hno:vV", longopts,
 	    NULL)) != -1) {
@@ -163,7 +170,8 @@ main(int argc, char *argv[])
 	if (argc > 0 && (pats = patset_new(argv, argc, emsg,
 	    sizeof(emsg))) == NULL)
 		errx(EX_USAGE, "%s", emsg);
-	dir = ops_store(dir);
+	if ((r = ops_store(dir, &dir, emsg, sizeof(emsg))) != 0)
+		errx(r, "%s", emsg);
 	if (want_status) {
 		status(json);
 		return exitcode;
@@ -194,7 +202,8 @@ main(int argc, char *argv[])
 			fail(EX_DATAERR);
 		}
 	}
-	ops_each_partition(dir, pats, partition);
+	if (ops_each_partition(dir, pats, partition) == -1)
+		err(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
 	cursor_set_free(&cursors);
 	fflush(stdout);
 	if (ferror(stdout))
@@ -243,9 +252,11 @@ partition(const char *name)
 	char emsg[1024];
 	int dfd, lfd, r, leftovers;
 
-	if ((r = ops_part_open(dir, name, &dfd)) != 0) {
-		if (r > 0)
+	if ((r = ops_part_open(dir, name, &dfd, emsg, sizeof(emsg))) != 0) {
+		if (r > 0) {
+			warnx("%s", emsg);
 			fail(r);
+		}
 		return;
 	}
 	leftovers = compact_leftovers(dfd);
@@ -253,7 +264,9 @@ partition(const char *name)
 		close(dfd);
 		return;
 	}
-	if ((r = ops_part_lock(dir, name, dfd, no_wait, !dry_run, &lfd)) != 0) {
+	if ((r = ops_part_lock(dir, name, dfd, no_wait, !dry_run, &lfd,
+	    emsg, sizeof(emsg))) != 0) {
+		warnx("%s", emsg);
 		fail(r);
 		close(dfd);
 		return;
@@ -261,7 +274,7 @@ partition(const char *name)
 	if (leftovers && dry_run)
 		printf("%s: would first finish an interrupted compaction\n",
 		    name);
-	else if (leftovers && (r = ops_part_recover(name, dfd)) != 0) {
+	else if (leftovers && (r = ops_part_recover(name, dfd, say)) != 0) {
 		fail(r);
 		goto out;
 	}
