@@ -23,7 +23,7 @@ LDLIBS	+= $(PKG_LIBS) -lpthread
 
 LIB_SRC	= lib/crc32c.c lib/segment.c lib/index.c lib/store.c lib/proto.c \
 	  lib/cursor.c lib/verify.c lib/group.c \
-	  lib/rules.c lib/timefmt.c lib/log.c lib/reader.c \
+	  lib/rules.c lib/timefmt.c lib/reader.c \
 	  lib/segscan.c lib/partlock.c lib/busctl.c lib/retention.c \
 	  lib/compact.c lib/status.c lib/pub.c lib/msg.c lib/offline.c
 LIB_OBJ	= $(LIB_SRC:.c=.o)
@@ -48,8 +48,9 @@ $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $(LIB_OBJ)
 
 cmd/%: cmd/%.c
-cmd/busd/busd: cmd/busd/main.c $(LIB) $(HDRS)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+BUSD_SRC = $(wildcard cmd/busd/*.c)
+cmd/busd/busd: $(BUSD_SRC) $(wildcard cmd/busd/*.h) $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $(BUSD_SRC) $(LIB) $(LDLIBS)
 cmd/bus-pub/bus-pub: cmd/bus-pub/main.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 cmd/bus-sub/bus-sub: cmd/bus-sub/main.c $(LIB) $(HDRS)
