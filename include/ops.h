@@ -178,7 +178,7 @@ struct retention {
 };
 
 /* The durable cursors of a store, for --keep-cursors. */
-struct cursor_set {
+struct retention_cursors {
 	char		**names;
 	struct cursor	*c;		/* c[i] is cursor names[i] */
 	size_t		 n;
@@ -186,8 +186,8 @@ struct cursor_set {
 };
 
 /* Load every cursor; damaged ones are named in err (warnings), counted. */
-int	cursor_set_load(const char *, struct cursor_set *, char *, size_t);
-void	cursor_set_free(struct cursor_set *);
+int	retention_cursors_load(const char *, struct retention_cursors *, char *, size_t);
+void	retention_cursors_free(struct retention_cursors *);
 
 struct retention_result {
 	size_t		 deleted;	/* segments (would be) deleted */
@@ -201,7 +201,7 @@ struct retention_result {
  * first: the .seg, then the .idx.
  */
 int	retention_run(const char *, int, const struct retention *,
-	    const struct cursor_set *, struct retention_result *, char *,
+	    const struct retention_cursors *, struct retention_result *, char *,
 	    size_t);
 
 /* ------------------------------------------------------------- compact */

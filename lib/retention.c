@@ -21,7 +21,7 @@
 #include "cursor.h"
 #include "ops.h"
 
-static int	cursor_holds(const struct cursor_set *, const char *,
+static int	cursor_holds(const struct retention_cursors *, const char *,
 		    uint64_t, const char **, uint64_t *);
 static void	report(const struct retention *, const char *, uint64_t,
 		    const char *, const char *);
@@ -30,7 +30,7 @@ static void	keep_reason(const struct retention *,
 		    size_t);
 
 int
-cursor_set_load(const char *dir, struct cursor_set *cs, char *err,
+retention_cursors_load(const char *dir, struct retention_cursors *cs, char *err,
     size_t errlen)
 {
 	char e[512];
@@ -49,7 +49,7 @@ cursor_set_load(const char *dir, struct cursor_set *cs, char *err,
 		return OPS_OK;
 	if ((cs->c = calloc(cs->n, sizeof(*cs->c))) == NULL) {
 		snprintf(err, errlen, "%s", strerror(errno));
-		cursor_set_free(cs);
+		retention_cursors_free(cs);
 		return OPS_IO;
 	}
 	for (i = 0; i < cs->n; i++) {
@@ -66,7 +66,7 @@ cursor_set_load(const char *dir, struct cursor_set *cs, char *err,
 }
 
 void
-cursor_set_free(struct cursor_set *cs)
+retention_cursors_free(struct retention_cursors *cs)
 {
 	size_t i;
 
@@ -82,7 +82,7 @@ cursor_set_free(struct cursor_set *cs)
  * after the one considered) in partition part?  Its name in *who.
  */
 static int
-cursor_holds(const struct cursor_set *cs, const char *part, uint64_t end,
+cursor_holds(const struct retention_cursors *cs, const char *part, uint64_t end,
     const char **who, uint64_t *next)
 {
 	size_t i;
@@ -148,7 +148,7 @@ keep_reason(const struct retention *rt, const struct seg_summary *s,
 
 int
 retention_run(const char *part, int pdirfd, const struct retention *rt,
-    const struct cursor_set *cs, struct retention_result *res, char *err,
+    const struct retention_cursors *cs, struct retention_result *res, char *err,
     size_t errlen)
 {
 	struct seg_summary *sm = NULL;

@@ -33,7 +33,7 @@ static const char *dir;
 static struct patset *pats;
 static char	*seal_pattern;		/* the patterns as one regex */
 static struct retention rt;
-static struct cursor_set cursors;
+static struct retention_cursors cursors;
 static int	 by_any;		/* a retention flag was given */
 static int	 dry_run;
 static int	 verbose;
@@ -193,7 +193,7 @@ main(int argc, char *argv[])
 	if (!no_seal)
 		seal();
 	if (rt.keep_cursors) {
-		if (cursor_set_load(dir, &cursors, emsg, sizeof(emsg)) !=
+		if (retention_cursors_load(dir, &cursors, emsg, sizeof(emsg)) !=
 		    OPS_OK)
 			errx(EX_IOERR, "%s", emsg);
 		if (cursors.damaged) {
@@ -204,7 +204,7 @@ main(int argc, char *argv[])
 	}
 	if (ops_each_partition(dir, pats, partition) == -1)
 		err(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
-	cursor_set_free(&cursors);
+	retention_cursors_free(&cursors);
 	fflush(stdout);
 	if (ferror(stdout))
 		errx(EX_IOERR, "stdout: write error");

@@ -561,7 +561,7 @@ test_retention(void)
 {
 	struct retention_result res;
 	struct retention r;
-	struct cursor_set cs;
+	struct retention_cursors cs;
 	struct cursor c;
 	char err[512], *t;
 	char *names_[1] = { (char *)"app" };
