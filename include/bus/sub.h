@@ -45,8 +45,14 @@ void	bus_sub_set_end(struct bus_sub *, int);
 void	bus_sub_set_skip_corrupt(struct bus_sub *, int);
 /* A durable cursor: start where it stands, commit to it. */
 int	bus_sub_set_cursor(struct bus_sub *, const char *);
-/* Join group name; member names this process (NULL: "pid-PID"). */
+/*
+ * Join group name, whose cursor has its name; member names this process
+ * (NULL: its pid).  Names are 1 to 200 of [A-Za-z0-9._-], not starting
+ * with '.', without ".tmp", not ending in ".group".
+ */
 int	bus_sub_set_group(struct bus_sub *, const char *, const char *);
+/* Also say which partitions are read and taken, through the log. */
+void	bus_sub_set_verbose(struct bus_sub *, int);
 /* Where warnings go (gaps, damage, group changes); default: nowhere. */
 void	bus_sub_set_log(struct bus_sub *, void (*)(void *, const char *),
 	    void *);
