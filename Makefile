@@ -4,12 +4,15 @@
 #   make demo       build (installing missing build dependencies) and show it work
 #   make check      build and run the whole test suite
 #   make bench      measure throughput and latency against cat on this machine
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (make uninstall: the same, undone)
 
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
 SBINDIR	?= $(PREFIX)/sbin
 MANDIR	?= $(PREFIX)/share/man
+LIBDIR	?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 VERSION	 = 0.1.0
 
 CC	?= cc
@@ -30,6 +33,16 @@ LIB_OBJ	= $(LIB_SRC:.c=.o)
 LIB	= lib/libbus.a
 HDRS	= $(wildcard include/*.h include/bus/*.h)
 
+# The shared library: the same sources compiled again as position-
+# independent objects, so that the programs keep linking the archive's
+# non-PIC code on their hot paths.  It exports bus_* only (lib/libbus.map).
+LIB_PIC	= $(LIB_SRC:.c=.pic.o)
+SOMAJOR	= $(firstword $(subst ., ,$(VERSION)))
+SONAME	= libbus.so.$(SOMAJOR)
+SHLIB	= lib/libbus.so.$(VERSION)
+SHLINKS	= lib/$(SONAME) lib/libbus.so
+PUBHDRS	= $(wildcard include/bus/*.h)
+
 PROGS	= cmd/busd/busd cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub \
 	  cmd/bus-rotate/bus-rotate cmd/bus-compact/bus-compact
 UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
@@ -40,12 +53,32 @@ MAN1	= man/bus-pub.1 man/bus-sub.1
 MAN5	= man/bus-segment.5
 MAN7	= man/bus-protocol.7
 MAN8	= man/busd.8 man/bus-rotate.8 man/bus-compact.8
+MAN3	= $(wildcard man/*.3)
 
-all: $(PROGS)
+all: $(PROGS) $(SHLIB) $(SHLINKS) lib/bus.pc
 
 $(LIB_OBJ): $(HDRS)
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $(LIB_OBJ)
+
+lib/%.pic.o: lib/%.c
+	$(CC) $(CFLAGS) $(CPPFLAGS) -fPIC -c -o $@ $<
+$(LIB_PIC): $(HDRS)
+$(SHLIB): $(LIB_PIC) lib/libbus.map
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) \
+	    -Wl,--version-script=lib/libbus.map -Wl,-z,defs -Wl,--as-needed \
+	    -o $@ $(LIB_PIC) $(LDLIBS)
+$(SHLINKS): $(SHLIB)
+	ln -sf $(notdir $(SHLIB)) $@
+
+# Written on every run: `make install PREFIX=...` after `make` must not
+# install a bus.pc that names the earlier prefix.
+lib/bus.pc: lib/bus.pc.in FORCE
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(strip $(PKG_LIBS) -lpthread)|' \
+	    lib/bus.pc.in >$@
+FORCE:
 
 cmd/%: cmd/%.c
 BUSD_SRC = $(wildcard cmd/busd/*.c)
@@ -109,8 +142,33 @@ install: all
 	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
 	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7
 	install -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(INCLUDEDIR)/bus $(DESTDIR)$(MANDIR)/man3
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)
+	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/libbus.so
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)
+	install -m 644 lib/bus.pc $(DESTDIR)$(PKGCONFIGDIR)
+	$(if $(PUBHDRS),install -m 644 $(PUBHDRS) $(DESTDIR)$(INCLUDEDIR)/bus)
+	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3)
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/busd $(DESTDIR)$(BINDIR)/bus-pub \
+	    $(DESTDIR)$(BINDIR)/bus-sub $(DESTDIR)$(SBINDIR)/bus-rotate \
+	    $(DESTDIR)$(SBINDIR)/bus-compact
+	rm -f $(MAN1:man/%=$(DESTDIR)$(MANDIR)/man1/%) \
+	    $(MAN3:man/%=$(DESTDIR)$(MANDIR)/man3/%) \
+	    $(MAN5:man/%=$(DESTDIR)$(MANDIR)/man5/%) \
+	    $(MAN7:man/%=$(DESTDIR)$(MANDIR)/man7/%) \
+	    $(MAN8:man/%=$(DESTDIR)$(MANDIR)/man8/%)
+	rm -f $(DESTDIR)$(LIBDIR)/$(notdir $(SHLIB)) \
+	    $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libbus.so \
+	    $(DESTDIR)$(LIBDIR)/libbus.a $(DESTDIR)$(PKGCONFIGDIR)/bus.pc
+	rm -f $(PUBHDRS:include/%=$(DESTDIR)$(INCLUDEDIR)/%)
+	rmdir $(DESTDIR)$(INCLUDEDIR)/bus 2>/dev/null || true
 
 clean:
 	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT) $(FAULT) tests/bench/latency
+	rm -f $(LIB_PIC) $(SHLIB) $(SHLINKS) lib/bus.pc
 
-.PHONY: all deps demo check bench lint install clean
+.PHONY: all deps demo check bench lint install uninstall clean FORCE

@@ -27,6 +27,21 @@ bf=$(grep -c '^not ok ' "$tap")
 rm -f "$tap"
 pass=$((pass + bp))
 fail=$((fail + bf))
+# The installed library: make install into a temp dir, used through
+# pkg-config as a program outside this tree would.
+inst=$(mktemp)
+sh tests/install.sh >"$inst" 2>&1
+irc=$?
+cat "$inst"
+ipass=$(grep -c '^ok ' "$inst")
+ifail=$(grep -c '^not ok ' "$inst")
+if [ "$irc" -ne 0 ] && [ "$ifail" -eq 0 ]; then
+	echo "not ok install: tests/install.sh exited $irc"
+	ifail=1
+fi
+rm -f "$inst"
+pass=$((pass + ipass))
+fail=$((fail + ifail))
 if command -v mandoc >/dev/null 2>&1; then
 	if lint=$(mandoc -Tlint -W warning man/* 2>&1) && [ -z "$lint" ]; then
 		echo "ok man pages clean under mandoc -Tlint"
