@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "json.h"
 #include "ops.h"
 
 static int	part_topics(int, struct part_status *);
@@ -163,23 +164,6 @@ status_free(struct bus_status *st)
 	free(st->parts);
 	st->parts = NULL;
 	st->nparts = 0;
-}
-
-void
-json_str(FILE *f, const char *s)
-{
-	const unsigned char *p;
-
-	fputc('"', f);
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
 }
 
 static void
