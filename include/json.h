@@ -36,6 +36,14 @@ json_str_max(size_t n)
  * json_str_max(n) bytes; returns the bytes written.  No allocation.
  */
 size_t	json_str_put(char *, const void *, size_t);
+/*
+ * The same without the quotes, for a string written in pieces (into a
+ * buffer smaller than json_str_max() of the whole): json_esc_cut(s, n,
+ * max) is the length, at most max (max >= 4) and at least 1 when n > 0,
+ * of a first piece of s that escapes as it does within the whole string.
+ */
+size_t	json_esc_put(char *, const void *, size_t);
+size_t	json_esc_cut(const void *, size_t, size_t);
 /* The same onto a stdio stream (errors are left in ferror(f)). */
 void	json_fputs(FILE *, const void *, size_t);
 /* A C string as a JSON string, quotes and escapes included. */

@@ -65,9 +65,10 @@ void	store_seg_name(char *, size_t, uint64_t, const char *);
  * one write(2); -1 with errno (EINVAL for a topic topic_check() refuses,
  * EIO for a short write).  store_topics_read() calls each(topic, len,
  * arg) for every line of the file in dirfd that topic_check() accepts
- * (the newline removed, topic NUL-terminated), skipping the others; a
- * missing file has no lines.  It returns 0, or -1 with errno on an I/O
- * error or when each() returned nonzero (which stops it).
+ * (the newline removed, topic NUL-terminated), skipping the others.  It
+ * returns 0, or -1 with errno: ENOENT when there is no file (a reader
+ * may then judge a partition by its name), another on an I/O error or
+ * the one each() left when it returned nonzero (which stops it).
  */
 int	store_topics_open(int);
 int	store_topics_append(int, const char *, size_t);

@@ -16,7 +16,6 @@
 static size_t	utf8_seq(const uint8_t *, size_t);
 static int	plain(uint8_t);
 static uint64_t	word_special(uint64_t);
-static size_t	esc_put(char *, const uint8_t *, size_t);
 
 static const char hex[] = "0123456789abcdef";
 
@@ -77,10 +76,10 @@ word_special(uint64_t x)
 	    ((b - ONES) & ~b)) & HIGHS;
 }
 
-/* The escaped bytes of s, without quotes; returns the bytes written. */
-static size_t
-esc_put(char *dst, const uint8_t *p, size_t n)
+size_t
+json_esc_put(char *dst, const void *s, size_t n)
 {
+	const uint8_t *p = s;
 	char *d = dst;
 	uint64_t x, m;
 	size_t i = 0, l;
@@ -157,17 +156,30 @@ json_str_put(char *dst, const void *s, size_t n)
 	size_t len;
 
 	dst[0] = '"';
-	len = 1 + esc_put(dst + 1, s, n);
+	len = 1 + json_esc_put(dst + 1, s, n);
 	dst[len++] = '"';
 	return len;
 }
 
 /*
- * In pieces through a buffer on the stack.  A piece ends before a byte
- * that is not a continuation byte, or after three that are (so it ends
- * with no lead byte that could want the next): each byte is then
- * escaped as in one piece.
+ * A piece ends before a byte that is not a continuation byte, or after
+ * three that are (then no lead byte before the end could want more):
+ * each byte is then escaped as in the whole string.
  */
+size_t
+json_esc_cut(const void *s, size_t n, size_t max)
+{
+	const uint8_t *p = s;
+	size_t e;
+
+	if (n <= max)
+		return n;
+	for (e = max; e > max - 3 && (p[e] & 0xc0) == 0x80; e--)
+		;
+	return (p[e] & 0xc0) != 0x80 ? e : max;
+}
+
+/* In pieces through a buffer on the stack. */
 #define PIECE	512
 
 void
@@ -175,18 +187,12 @@ json_fputs(FILE *f, const void *s, size_t n)
 {
 	char buf[6 * PIECE];
 	const uint8_t *p = s;
-	size_t k, e;
+	size_t k;
 
 	fputc('"', f);
 	while (n > 0) {
-		k = n < PIECE ? n : PIECE;
-		if (k < n) {
-			for (e = k; e > k - 3 && (p[e] & 0xc0) == 0x80; e--)
-				;
-			if ((p[e] & 0xc0) != 0x80)
-				k = e;
-		}
-		fwrite(buf, 1, esc_put(buf, p, k), f);
+		k = json_esc_cut(p, n, PIECE);
+		fwrite(buf, 1, json_esc_put(buf, p, k), f);
 		p += k;
 		n -= k;
 	}

@@ -57,7 +57,7 @@ part_gather(const char *dir, const char *name, struct part_status *p)
 	}
 	if ((dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
-	if (store_topics_read(dirfd, add_topic, p) == -1 ||
+	if ((store_topics_read(dirfd, add_topic, p) == -1 && errno != ENOENT) ||
 	    store_list_segments(dirfd, &segs, &nsegs) == -1)
 		goto fail;
 	p->segments = nsegs;

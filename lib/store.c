@@ -345,7 +345,7 @@ store_topics_read(int dirfd, int (*each)(const char *, size_t, void *),
 	int fd, rc = 0, e;
 
 	if ((fd = openat(dirfd, BUS_TOPICS, O_RDONLY | O_CLOEXEC)) == -1)
-		return errno == ENOENT ? 0 : -1;
+		return -1;
 	if ((f = fdopen(fd, "r")) == NULL) {
 		e = errno;
 		close(fd);

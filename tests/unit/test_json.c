@@ -366,6 +366,54 @@ test_random_same_as_before(void)
 	CHECK_EQ_U64(utf, 0);
 }
 
+/* Written in pieces cut by json_esc_cut(): the same as in one go. */
+static void
+test_pieces(void)
+{
+	static const uint8_t pick[] = { 'a', '"', 0x80, 0xbf, 0xc3, 0xa9,
+	    0xe2, 0x82, 0xac, 0xf0, 0x9f, 0x98, 0xff, '\n' };
+	static uint8_t in[200];
+	static char whole[6 * 200 + 2], parts[6 * 200 + 2];
+	uint32_t seed = 777;
+	size_t n, len, plen, i, k, max, off;
+	int it, bad = 0, empty = 0, over = 0;
+
+	for (it = 0; it < 20000; it++) {
+		seed = seed * 1103515245 + 12345;
+		n = (seed >> 8) % sizeof(in);
+		max = 4 + (seed >> 20) % 13;
+		for (i = 0; i < n; i++) {
+			seed = seed * 1103515245 + 12345;
+			in[i] = pick[(seed >> 16) % sizeof(pick)];
+		}
+		len = json_str_put(whole, in, n);
+		plen = 0;
+		parts[plen++] = '"';
+		for (off = 0; off < n; off += k) {
+			k = json_esc_cut(in + off, n - off, max);
+			if (k == 0) {
+				empty++;
+				break;
+			}
+			if (k > max)
+				over++;
+			plen += json_esc_put(parts + plen, in + off, k);
+		}
+		parts[plen++] = '"';
+		if (plen != len || memcmp(parts, whole, len) != 0)
+			bad++;
+	}
+	CHECK_EQ_U64(bad, 0);
+	CHECK_EQ_U64(empty, 0);
+	CHECK_EQ_U64(over, 0);
+	/* The cut itself: before a lead byte, or after 3 continuations. */
+	CHECK_EQ_U64(json_esc_cut("abc\xe2\x82\xac", 6, 4), 3);
+	CHECK_EQ_U64(json_esc_cut("a\xf0\x9f\x98\x80", 5, 4), 1);
+	CHECK_EQ_U64(json_esc_cut("\x80\x80\x80\x80\x80\x80", 6, 4), 4);
+	CHECK_EQ_U64(json_esc_cut("abcdef", 6, 4), 4);
+	CHECK_EQ_U64(json_esc_cut("abc", 3, 4), 3);
+}
+
 /* The stream form writes what the buffer form writes, across pieces. */
 static void
 test_fputs(void)
@@ -423,6 +471,7 @@ main(void)
 	RUN(test_utf8_passes);
 	RUN(test_utf8_invalid);
 	RUN(test_random_same_as_before);
+	RUN(test_pieces);
 	RUN(test_fputs);
 	return unit_done();
 }

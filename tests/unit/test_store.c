@@ -94,8 +94,10 @@ test_topics_round_trip(void)
 	int fd;
 
 	fresh();
-	/* No file: no topics, no error. */
-	CHECK_EQ_I64(store_topics_read(dfd, collect, &s), 0);
+	/* No file: said so, no topics. */
+	errno = 0;
+	CHECK_EQ_I64(store_topics_read(dfd, collect, &s), -1);
+	CHECK_EQ_I64(errno, ENOENT);
 	CHECK_EQ_I64(s.n, 0);
 	CHECK((fd = store_topics_open(dfd)) != -1);
 	CHECK_EQ_I64(store_topics_append(fd, "web.access", 10), 0);
@@ -181,10 +183,17 @@ test_topics_bad_lines_skipped(void)
 	CHECK_EQ_I64(store_topics_read(dfd, collect, &s), -1);
 	CHECK_EQ_I64(errno, ENOMEM);
 	CHECK_EQ_I64(s.n, 2);
-	/* A topics file that cannot be opened is an error, not empty. */
+	/* An empty file: no topics, no error. */
+	put_file(BUS_TOPICS, "", 0);
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_I64(store_topics_read(dfd, collect, &s), 0);
+	CHECK_EQ_I64(s.n, 0);
+	/* A topics file that cannot be read is an error, not empty. */
 	unlinkat(dfd, BUS_TOPICS, 0);
 	CHECK(mkdirat(dfd, BUS_TOPICS, 0755) == 0);
+	errno = 0;
 	CHECK_EQ_I64(store_topics_read(dfd, collect, &s), -1);
+	CHECK(errno != 0 && errno != ENOENT);
 }
 
 /* ----------------------------------------------------------------- clock */
