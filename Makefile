@@ -28,7 +28,8 @@ LIB_SRC	= lib/crc32c.c lib/segment.c lib/index.c lib/store.c lib/proto.c \
 	  lib/cursor.c lib/verify.c lib/group.c \
 	  lib/rules.c lib/timefmt.c lib/reader.c \
 	  lib/segscan.c lib/partlock.c lib/busctl.c lib/retention.c \
-	  lib/compact.c lib/status.c lib/pub.c lib/msg.c lib/offline.c lib/sub.c
+	  lib/compact.c lib/status.c lib/json.c \
+	  lib/pub.c lib/sub.c lib/msg.c lib/offline.c
 LIB_OBJ	= $(LIB_SRC:.c=.o)
 LIB	= lib/libbus.a
 HDRS	= $(wildcard include/*.h include/bus/*.h)
@@ -46,7 +47,8 @@ PUBHDRS	= $(wildcard include/bus/*.h)
 PROGS	= cmd/busd/busd cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub \
 	  cmd/bus-rotate/bus-rotate cmd/bus-compact/bus-compact
 UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
-	  tests/unit/test_index tests/unit/test_reader tests/unit/test_compact
+	  tests/unit/test_index tests/unit/test_reader tests/unit/test_compact \
+	  tests/unit/test_json tests/unit/test_store
 FAULT	= tests/fault/enospc.so tests/fault/noinotify.so tests/fault/crashpoint.so \
 	  tests/fault/garbage tests/fault/rawpub
 MAN1	= man/bus-pub.1 man/bus-sub.1

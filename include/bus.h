@@ -210,52 +210,7 @@ int	idx_rebuild(int, int, const char *, uint64_t, uint64_t *);
 
 /* --------------------------------------------------------------- store */
 
-/*
- * DIR/busd.sock, busd.pid, busd.conf, log/<partition>/<base>.seg|.idx,
- * log/<partition>/topics (the topics seen in the partition, one per line),
- * log/.clock (8 bytes: the receive time up to which every record is in
- * the files), cursors/<name>.
- */
-#define BUS_SOCK		"busd.sock"
-#define BUS_PIDFILE		"busd.pid"
-#define BUS_CONF		"busd.conf"
-#define BUS_LOGDIR		"log"
-#define BUS_CLOCK		".clock"
-#define BUS_PRODUCERS		"producers"
-#define BUS_TOPICS		"topics"
-#define BUS_CURSORDIR		"cursors"
-
-/* -d DIR, else $BUS_DIR, else the per-user default.  Never NULL. */
-const char *store_dir(const char *);
-/* Create DIR, DIR/log and DIR/cursors as needed; -1 with errno. */
-int	store_mkdirs(const char *);
-/* snprintf into buf; -1 if it would not fit. */
-int	store_path(char *, size_t, const char *, const char *);
-/* Is busd running on this store (pidfile locked)?  pid in *pid if so. */
-int	store_busd_alive(const char *, pid_t *);
-
-/* Sorted list of segment base offsets in a partition directory fd. */
-int	store_list_segments(int, uint64_t **, size_t *);
-/* Sorted list of partition names under DIR/log (caller frees all). */
-int	store_list_partitions(const char *, char ***, size_t *);
-void	store_free_names(char **, size_t);
-/* Sorted names in a directory fd that keep(dirfd, name, arg) accepts. */
-int	store_list_names(int, int (*)(int, const char *, void *), void *,
-	    char ***, size_t *);
-/*
- * Replacing a file whole, so that a crash leaves the old or the new one:
- * store_tmp_open() opens dirfd/tmp for writing; store_tmp_commit()
- * flushes, syncs and closes it, renames it to name and, if dirsync, syncs
- * the directory.  On failure it removes tmp and returns -1 with errno.
- */
-FILE	*store_tmp_open(int, const char *);
-int	store_tmp_commit(FILE *, int, const char *, const char *, int);
-/* Is name "<20 digits><suffix>"?  1 and its base in *base if so. */
-int	store_name_base(const char *, const char *, uint64_t *);
-/* "%020llu.seg" of base into buf (at least 32 bytes). */
-void	store_seg_name(char *, size_t, uint64_t, const char *);
-/* Read the clock file; 0 when absent. */
-int64_t	store_clock_read(int);
+#include "store.h"
 
 /* --------------------------------------------------------------- rules */
 

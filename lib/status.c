@@ -13,44 +13,28 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "json.h"
 #include "ops.h"
 
-static int	part_topics(int, struct part_status *);
+static int	add_topic(const char *, size_t, void *);
 static int	part_gather(const char *, const char *, struct part_status *);
 static void	print_json(FILE *, const struct bus_status *);
 static void	print_text(FILE *, const struct bus_status *);
 
+/* One topic of the partition's topics file, kept in p->topics. */
 static int
-part_topics(int dirfd, struct part_status *p)
+add_topic(const char *t, size_t len, void *arg)
 {
-	char *line = NULL, **nv;
-	const char *why;
-	size_t cap = 0;
-	ssize_t len;
-	FILE *f;
-	int fd;
+	struct part_status *p = arg;
+	char **nv;
 
-	if ((fd = openat(dirfd, BUS_TOPICS, O_RDONLY | O_CLOEXEC)) == -1)
-		return errno == ENOENT ? 0 : -1;
-	if ((f = fdopen(fd, "r")) == NULL) {
-		close(fd);
+	if ((nv = reallocarray(p->topics, p->ntopics + 1,
+	    sizeof(*nv))) == NULL)
 		return -1;
-	}
-	while ((len = getline(&line, &cap, f)) > 0) {
-		if (line[len - 1] == '\n')
-			line[--len] = '\0';
-		if (topic_check(line, len, &why) == -1)
-			continue;
-		if ((nv = reallocarray(p->topics, p->ntopics + 1,
-		    sizeof(*nv))) == NULL)
-			break;
-		p->topics = nv;
-		if ((p->topics[p->ntopics] = strdup(line)) == NULL)
-			break;
-		p->ntopics++;
-	}
-	free(line);
-	fclose(f);
+	p->topics = nv;
+	if ((p->topics[p->ntopics] = strdup(t)) == NULL)
+		return -1;
+	p->ntopics++;
 	return 0;
 }
 
@@ -73,7 +57,7 @@ part_gather(const char *dir, const char *name, struct part_status *p)
 	}
 	if ((dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
-	if (part_topics(dirfd, p) == -1 ||
+	if ((store_topics_read(dirfd, add_topic, p) == -1 && errno != ENOENT) ||
 	    store_list_segments(dirfd, &segs, &nsegs) == -1)
 		goto fail;
 	p->segments = nsegs;
@@ -163,23 +147,6 @@ status_free(struct bus_status *st)
 	free(st->parts);
 	st->parts = NULL;
 	st->nparts = 0;
-}
-
-void
-json_str(FILE *f, const char *s)
-{
-	const unsigned char *p;
-
-	fputc('"', f);
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
 }
 
 static void

@@ -1,5 +1,7 @@
 /*
- * The store directory: where things live, and which of them exist.
+ * The store directory: where things live, and which of them exist; and
+ * the one reader and writer of each small file in it (topics, clock,
+ * producer state), as bus-segment(5) describes them.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -300,6 +302,77 @@ store_seg_name(char *buf, size_t len, uint64_t base, const char *ext)
 	snprintf(buf, len, "%020llu.%s", (unsigned long long)base, ext);
 }
 
+/* ---------------------------------------------------------- topics file */
+
+int
+store_topics_open(int dirfd)
+{
+	return openat(dirfd, BUS_TOPICS, O_RDWR | O_CREAT | O_APPEND |
+	    O_CLOEXEC, 0644);
+}
+
+int
+store_topics_append(int fd, const char *topic, size_t len)
+{
+	char line[BUS_TOPIC_MAX + 1];
+	const char *why;
+	ssize_t n;
+
+	if (topic_check(topic, len, &why) == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(line, topic, len);
+	line[len] = '\n';
+	if ((n = write(fd, line, len + 1)) == -1)
+		return -1;
+	if ((size_t)n != len + 1) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_topics_read(int dirfd, int (*each)(const char *, size_t, void *),
+    void *arg)
+{
+	char *line = NULL;
+	const char *why;
+	size_t cap = 0;
+	ssize_t len;
+	FILE *f;
+	int fd, rc = 0, e;
+
+	if ((fd = openat(dirfd, BUS_TOPICS, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((f = fdopen(fd, "r")) == NULL) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	while ((len = getline(&line, &cap, f)) > 0) {
+		if (line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (topic_check(line, len, &why) == -1)
+			continue;
+		if (each(line, len, arg) != 0) {
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == 0 && ferror(f))
+		rc = -1;
+	e = errno;
+	free(line);
+	fclose(f);
+	errno = e;
+	return rc;
+}
+
+/* ----------------------------------------------------------- clock file */
+
 int64_t
 store_clock_read(int fd)
 {
@@ -308,4 +381,91 @@ store_clock_read(int fd)
 	if (pread(fd, b, 8, 0) != 8)
 		return 0;
 	return (int64_t)le64_get(b);
+}
+
+int
+store_clock_write(int fd, int64_t t)
+{
+	uint8_t b[8];
+	ssize_t n;
+
+	le64_put(b, (uint64_t)t);
+	if ((n = pwrite(fd, b, 8, 0)) == -1)
+		return -1;
+	if (n != 8) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------- producer state file */
+
+#define PRODUCERS_MAGIC	"bus-producers 2\n"
+#define PRODUCERS_TMP	BUS_PRODUCERS ".tmp"
+
+int
+store_producers_write(int dirfd, uint64_t next,
+    int (*each)(void *, struct store_producer *), void *arg)
+{
+	struct store_producer ent;
+	FILE *f;
+	int e;
+
+	if ((f = store_tmp_open(dirfd, PRODUCERS_TMP)) == NULL)
+		return -1;
+	fprintf(f, "%snext %llu\n", PRODUCERS_MAGIC, (unsigned long long)next);
+	while (each(arg, &ent) == 1)
+		fprintf(f, "%016llx %llu %lld\n", (unsigned long long)ent.id,
+		    (unsigned long long)ent.last_seq, (long long)ent.last_use);
+	if (ferror(f)) {
+		e = errno ? errno : EIO;
+		fclose(f);
+		unlinkat(dirfd, PRODUCERS_TMP, 0);
+		errno = e;
+		return -1;
+	}
+	return store_tmp_commit(f, dirfd, PRODUCERS_TMP, BUS_PRODUCERS, 0);
+}
+
+int
+store_producers_read(int dirfd, uint64_t *next,
+    int (*each)(uint64_t, uint64_t, int64_t, void *), void *arg)
+{
+	char line[128];
+	unsigned long long id, seq, nx;
+	long long used;
+	FILE *f;
+	int fd, e;
+
+	if ((fd = openat(dirfd, BUS_PRODUCERS, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((f = fdopen(fd, "r")) == NULL) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (fgets(line, sizeof(line), f) == NULL ||
+	    strcmp(line, PRODUCERS_MAGIC) != 0 ||
+	    fgets(line, sizeof(line), f) == NULL ||
+	    sscanf(line, "next %llu", &nx) != 1) {
+		fclose(f);
+		errno = EBADMSG;
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%llx %llu %lld", &id, &seq, &used) != 3 ||
+		    id == 0)
+			continue;
+		if (each(id, seq, used, arg) != 0) {
+			e = errno;
+			fclose(f);
+			errno = e;
+			return -1;
+		}
+	}
+	fclose(f);
+	*next = nx;
+	return 0;
 }
