@@ -5,12 +5,12 @@
  *	#include <bus/bus.h>
  *	cc prog.c $(pkg-config --cflags --libs bus)
  */
-#ifndef BUS_BUS_H
-#define BUS_BUS_H
+#ifndef BUS_API_BUS_H
+#define BUS_API_BUS_H
 
 #include "msg.h"	/* messages, tags, errors */
 #include "pub.h"	/* the publisher */
 #include "sub.h"	/* the subscriber */
 #include "store.h"	/* reading a store offline */
 
-#endif /* BUS_BUS_H */
+#endif /* BUS_API_BUS_H */

@@ -4,8 +4,8 @@
  * Everything here is plain C with no dependency beyond the C library, so
  * that a program or a language binding can include it alone.
  */
-#ifndef BUS_MSG_H
-#define BUS_MSG_H
+#ifndef BUS_API_MSG_H
+#define BUS_API_MSG_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -89,4 +89,4 @@ const char *bus_error_code_name(uint32_t);
 /* Nanoseconds since the epoch, UTC. */
 int64_t	bus_now_ns(void);
 
-#endif /* BUS_MSG_H */
+#endif /* BUS_API_MSG_H */

@@ -9,8 +9,8 @@
  * the window again: busd drops what it already stored, so every message
  * is stored exactly once.
  */
-#ifndef BUS_PUB_H
-#define BUS_PUB_H
+#ifndef BUS_API_PUB_H
+#define BUS_API_PUB_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -92,4 +92,4 @@ const struct bus_error *bus_pub_error(const struct bus_pub *);
 /* Close the connection and free; unacknowledged messages are dropped. */
 void	bus_pub_free(struct bus_pub *);
 
-#endif /* BUS_PUB_H */
+#endif /* BUS_API_PUB_H */

@@ -4,8 +4,8 @@
  * Everything here reads the store's files, so it works whether busd runs
  * or not; what busd says about itself is added when it runs.
  */
-#ifndef BUS_STORE_H
-#define BUS_STORE_H
+#ifndef BUS_API_STORE_H
+#define BUS_API_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -64,4 +64,4 @@ struct bus_verify {
 int	bus_store_verify(const char *, int, FILE *, struct bus_verify *,
 	    struct bus_error *);
 
-#endif /* BUS_STORE_H */
+#endif /* BUS_API_STORE_H */

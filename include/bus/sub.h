@@ -9,8 +9,8 @@
  * committed and never skips a message.  With a group, the members share
  * the partitions among themselves.
  */
-#ifndef BUS_SUB_H
-#define BUS_SUB_H
+#ifndef BUS_API_SUB_H
+#define BUS_API_SUB_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -86,4 +86,4 @@ const struct bus_error *bus_sub_error(const struct bus_sub *);
 /* Commit (forced) and free; -1 if that last commit failed. */
 int	bus_sub_free(struct bus_sub *);
 
-#endif /* BUS_SUB_H */
+#endif /* BUS_API_SUB_H */
