@@ -11,10 +11,13 @@
 #define POLY	0x82f63b78u
 
 static uint32_t	table[8][256];
-static int	ready;
 static int	have_hw;
 
-static void
+/*
+ * The tables are made once when the program (or libbus.so) is loaded,
+ * before any thread can ask for a CRC.
+ */
+static void __attribute__((constructor))
 crc_init(void)
 {
 	uint32_t c;
@@ -31,9 +34,9 @@ crc_init(void)
 			table[j][i] = (table[j - 1][i] >> 8) ^
 			    table[0][table[j - 1][i] & 0xff];
 #if defined(__x86_64__)
+	__builtin_cpu_init();
 	have_hw = __builtin_cpu_supports("sse4.2");
 #endif
-	ready = 1;
 }
 
 static uint32_t
@@ -82,8 +85,6 @@ crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	uint32_t c = ~crc;
 
-	if (!ready)
-		crc_init();
 #if defined(__x86_64__)
 	if (have_hw)
 		return ~crc_hw(c, buf, len);
@@ -129,8 +130,6 @@ void
 crc32c_3(const void *a, size_t na, const void *b, size_t nb, const void *c,
     size_t nc, uint32_t out[3])
 {
-	if (!ready)
-		crc_init();
 #if defined(__x86_64__)
 	if (have_hw) {
 		const uint8_t *p[3] = { a, b, c };

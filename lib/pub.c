@@ -56,6 +56,10 @@ struct bus_pub {
 	void		(*log)(void *, const char *);
 	void		*log_arg;
 	struct bus_error err;		/* the last error */
+	const char	*ok_topic;	/* the topic checked last */
+	size_t		 ok_topic_len;
+	const uint8_t	*ok_tags;	/* the tags checked last */
+	size_t		 ok_tags_len;
 };
 
 static int	pub_fail(struct bus_pub *, enum bus_error_kind, int, uint64_t,
@@ -149,7 +153,7 @@ bus_pub_set_retry(struct bus_pub *p, int64_t ns)
 void
 bus_pub_set_window(struct bus_pub *p, size_t bytes)
 {
-	p->window = bytes;
+	p->window = bytes > 0 ? bytes : PUB_WINDOW;
 }
 
 void
@@ -183,6 +187,7 @@ bus_pub_add(struct bus_pub *p, const struct bus_msg *m, int64_t send_ns,
 	struct bus_rec r;
 	size_t body, sz;
 	uint8_t *o;
+	const char *why;
 
 	if (m->topic_len == 0 || m->topic_len > BUS_TOPIC_MAX ||
 	    m->key_len > BUS_KEY_MAX || m->tags_len > UINT32_MAX ||
@@ -190,6 +195,28 @@ bus_pub_add(struct bus_pub *p, const struct bus_msg *m, int64_t send_ns,
 		return pub_fail(p, BUS_E_INVALID, EX_DATAERR, p->next_seq,
 		    "message %llu: bad topic, key, tags or flags",
 		    (unsigned long long)p->next_seq);
+	if (p->sock == -1)
+		return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE,
+		    p->next_seq, "not connected to busd");
+	/* The same topic and tags as last time were checked then. */
+	if (m->topic != p->ok_topic || m->topic_len != p->ok_topic_len) {
+		if (topic_check(m->topic, m->topic_len, &why) == -1)
+			return pub_fail(p, BUS_E_INVALID, EX_DATAERR,
+			    p->next_seq, "message %llu: invalid topic '%.*s': "
+			    "%s", (unsigned long long)p->next_seq,
+			    (int)m->topic_len, m->topic, why);
+		p->ok_topic = m->topic;
+		p->ok_topic_len = m->topic_len;
+	}
+	if (m->tags_len > 0 && (m->tags != p->ok_tags ||
+	    m->tags_len != p->ok_tags_len)) {
+		if (tags_check(m->tags, m->tags_len) == -1)
+			return pub_fail(p, BUS_E_INVALID, EX_DATAERR,
+			    p->next_seq, "message %llu: malformed tags",
+			    (unsigned long long)p->next_seq);
+		p->ok_tags = m->tags;
+		p->ok_tags_len = m->tags_len;
+	}
 	body = m->topic_len + m->key_len + m->tags_len + m->payload_len;
 	if (body > p->max_message)
 		return pub_fail(p, BUS_E_TOOBIG, EX_DATAERR, p->next_seq,
@@ -263,6 +290,9 @@ bus_pub_wait(struct bus_pub *p, int timeout)
 	for (;;) {
 		if (p->shut && p->sock == -1)
 			return 1;
+		if (p->sock == -1)
+			return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
+			    "not connected to busd");
 		if (p->sent == p->olen && p->next_seq - 1 == p->acked)
 			return 1;
 		if (p->sent == p->olen && p->ack == BUS_ACK_NONE && !p->shut) {

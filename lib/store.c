@@ -20,7 +20,7 @@
 const char *
 store_dir(const char *flag)
 {
-	static char buf[PATH_MAX];
+	static __thread char buf[PATH_MAX];	/* one per thread */
 	const char *e, *home;
 
 	if (flag != NULL)

@@ -83,7 +83,7 @@ struct bus_error {
 	char		 text[512];	/* one line, no newline */
 };
 
-/* The name of one of busd's error codes ("topic", "too big" ...). */
+/* The name of one of busd's error codes ("invalid topic" ...). */
 const char *bus_error_code_name(uint32_t);
 
 /* Nanoseconds since the epoch, UTC. */

@@ -33,6 +33,7 @@ struct bus_pub;
  * NULL with errno on failure.
  */
 struct bus_pub *bus_pub_new(const char *);
+/* The setters go before bus_pub_connect(). */
 int	bus_pub_set_ack(struct bus_pub *, enum bus_ack);
 /* A producer id of your own (non-zero), to resend after a restart. */
 int	bus_pub_set_producer(struct bus_pub *, uint64_t);
@@ -41,7 +42,7 @@ int	bus_pub_set_seq(struct bus_pub *, uint64_t);
 void	bus_pub_set_autostart(struct bus_pub *, int);
 /* How long to try to reconnect, ns; 0: give up at once. */
 void	bus_pub_set_retry(struct bus_pub *, int64_t);
-/* Unacknowledged bytes at most; bus_pub_add() waits beyond. */
+/* Unacknowledged bytes at most (0: the default); bus_pub_add() waits. */
 void	bus_pub_set_window(struct bus_pub *, size_t);
 /* Where warnings go (reconnects); default: nowhere. */
 void	bus_pub_set_log(struct bus_pub *, void (*)(void *, const char *),
@@ -54,8 +55,9 @@ int	bus_pub_connect(struct bus_pub *);
  * Queue one message in the open frame; its sequence number in *seq
  * (NULL: not wanted).  send_ns is the send time to stamp (0: now).
  * Nothing is sent until bus_pub_flush().  Blocks while the window is
- * full.  -1 with the error naming the message: nothing of it was queued
- * and every message before it is still published.
+ * full.  -1 with the error: for BUS_E_INVALID and BUS_E_TOOBIG nothing
+ * of the message was queued and every message before it is still
+ * published; any other error ends the publisher.
  */
 int	bus_pub_add(struct bus_pub *, const struct bus_msg *, int64_t,
 	    uint64_t *);
@@ -80,7 +82,10 @@ int	bus_pub_process(struct bus_pub *, short);
 /* Is the window full (bus_pub_add() would wait)? */
 int	bus_pub_window_full(const struct bus_pub *);
 
-/* Messages acknowledged so far, and the sequence number of the next. */
+/*
+ * Every sequence number up to bus_pub_acked() is acknowledged; the next
+ * message queued gets bus_pub_next_seq().
+ */
 uint64_t bus_pub_acked(const struct bus_pub *);
 uint64_t bus_pub_next_seq(const struct bus_pub *);
 uint64_t bus_pub_producer(const struct bus_pub *);
