@@ -208,7 +208,15 @@ start_busd() {
 
 run_example() {
 	cd "$work" && LD_LIBRARY_PATH=$libdir timeout 60 "./$1" -d "$store" \
-	    </dev/null
+	    </dev/null >"$work/$1.out"
+}
+
+# subscribe.c read back, in order, what publish.c had acknowledged.
+read_back() {
+	grep -qx '1 message(s) acknowledged' "$work/publish.out" ||
+	    die "publish printed:" "$(cat "$work/publish.out")"
+	grep -qx 'example.hello 0 hello from libbus' "$work/subscribe.out" ||
+	    die "subscribe printed:" "$(cat "$work/subscribe.out")"
 }
 
 do_uninstall() {
@@ -264,6 +272,9 @@ else
 			failed=$((failed + 1))
 		fi
 	done
+	if [ -f "$work/publish.out" ] && [ -f "$work/subscribe.out" ]; then
+		check "subscribe reads back what publish published" read_back
+	fi
 	stop_busd
 fi
 
