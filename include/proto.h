@@ -117,7 +117,7 @@ struct proto_hello_ok {
 	uint32_t	 max_message;	/* largest message busd accepts */
 	uint32_t	 max_frame;	/* largest frame busd accepts */
 	uint64_t	 producer;	/* the producer id of the HELLO */
-	uint64_t	 last_seq;	/* every seq up to it is stored; 0: none */
+	uint64_t	 last_seq;	/* all up to it are stored; 0: none */
 };
 size_t	proto_hello_ok_encode(uint8_t *, const struct proto_hello_ok *);
 int	proto_hello_ok_decode(const uint8_t *, size_t,
@@ -164,6 +164,8 @@ size_t	proto_msg_encode(uint8_t *, const struct bus_rec *);
  * it.  A count of 0 is well-formed, though busd never sends one.
  */
 #define PROTO_ACK_FIXED		16		/* body before the offsets */
+#define PROTO_ACK_SIZE(n)	\
+	(PROTO_FRAME_HDR + PROTO_ACK_FIXED + 8 * (size_t)(n))
 struct proto_ack {
 	uint64_t	 first_seq;	/* first sequence number acked */
 	uint32_t	 count;		/* messages acked */
@@ -173,7 +175,7 @@ struct proto_ack {
 static inline size_t
 proto_ack_size(uint32_t count)
 {
-	return PROTO_FRAME_HDR + PROTO_ACK_FIXED + 8 * (size_t)count;
+	return PROTO_ACK_SIZE(count);
 }
 
 size_t	proto_ack_begin(uint8_t *, uint64_t, uint32_t);

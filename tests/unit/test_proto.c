@@ -351,6 +351,7 @@ test_ack(void)
 
 	CHECK_EQ_U64(proto_ack_size(0), PROTO_FRAME_HDR + 16);
 	CHECK_EQ_U64(proto_ack_size(3), PROTO_FRAME_HDR + 16 + 24);
+	CHECK_EQ_U64(PROTO_ACK_SIZE(3), proto_ack_size(3));
 	/* Offsets first, the header after them, as busd does. */
 	proto_ack_set(frame, 0, 7);
 	proto_ack_set(frame, 1, BUS_OFFSET_DUP);
@@ -604,7 +605,8 @@ test_page_examples(void)
 	CHECK_EQ_U64(page_example(3, page, sizeof(page)), 0);
 
 	/* HELLO, ack level 1, producer id 0x1122334455667788. */
-	if ((b = body_of(ex_hello, sizeof(ex_hello), PT_HELLO, &blen)) != NULL) {
+	if ((b = body_of(ex_hello, sizeof(ex_hello), PT_HELLO,
+	    &blen)) != NULL) {
 		CHECK_EQ_I64(dec_hello(b, blen), 0);
 		CHECK_EQ_U64(hello.version, 1);
 		CHECK_EQ_U64(hello.ack, ACK_WRITTEN);
