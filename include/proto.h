@@ -124,8 +124,9 @@ int	proto_hello_ok_decode(const uint8_t *, size_t,
 	    struct proto_hello_ok *);
 
 /*
- * PUBLISH, written in place: proto_publish_begin() leaves room for the
- * header and count, proto_msg_encode() appends each message after it,
+ * PUBLISH, written in place: proto_publish_begin() writes the header
+ * and count of an empty PUBLISH and returns their size, PROTO_PUBLISH_HDR;
+ * proto_msg_encode() appends each message after them,
  * proto_publish_finish() fills the header and count in once the frame's
  * length is known.  Read: proto_publish_decode() checks the count
  * against the body and gives the position of the first message,

@@ -126,6 +126,8 @@ proto_hello_ok_decode(const uint8_t *b, size_t len, struct proto_hello_ok *h)
 size_t
 proto_publish_begin(uint8_t *f)
 {
+	/* An empty PUBLISH until proto_publish_finish() says otherwise. */
+	proto_publish_finish(f, PROTO_PUBLISH_HDR, 0);
 	return PROTO_PUBLISH_HDR;
 }
 
