@@ -17,22 +17,22 @@
 #include "ops.h"
 #include "proto.h"
 
-static int	request(const char *, uint8_t, const uint8_t *, size_t,
-		    uint8_t, uint8_t **, const uint8_t **, size_t *, char *,
-		    size_t);
+static int	request(const char *, const uint8_t *, size_t, uint8_t,
+		    uint8_t **, const uint8_t **, size_t *, char *, size_t);
 static int	json_num(const char *, const char *, long long *);
 
 /*
- * Send a frame of type with body, read the answer into *buf.  OPS_OK
+ * Send the whole frame of flen bytes, read the answer into *buf.  OPS_OK
  * with the answer's body when it is of type want.
  */
 static int
-request(const char *dir, uint8_t type, const uint8_t *body, size_t blen,
-    uint8_t want, uint8_t **buf, const uint8_t **rbody, size_t *rlen,
-    char *err, size_t errlen)
+request(const char *dir, const uint8_t *frame, size_t flen, uint8_t want,
+    uint8_t **buf, const uint8_t **rbody, size_t *rlen, char *err,
+    size_t errlen)
 {
 	struct timeval tv = { OPS_TIMEOUT_S, 0 };
-	uint8_t *frame, rtype;
+	struct proto_error e;
+	uint8_t rtype;
 	size_t cap = 0;
 	int fd, rc = OPS_UNREACHABLE;
 
@@ -44,19 +44,10 @@ request(const char *dir, uint8_t type, const uint8_t *body, size_t blen,
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if ((frame = malloc(PROTO_FRAME_HDR + blen)) == NULL) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		goto out;
-	}
-	proto_hdr(frame, type, blen);
-	if (blen)
-		memcpy(frame + PROTO_FRAME_HDR, body, blen);
-	if (proto_send_all(fd, frame, PROTO_FRAME_HDR + blen) == -1) {
+	if (proto_send_all(fd, frame, flen) == -1) {
 		snprintf(err, errlen, "busd: send: %s", strerror(errno));
-		free(frame);
 		goto out;
 	}
-	free(frame);
 	if (proto_recv_frame(fd, buf, &cap, &rtype, rbody, rlen) == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			snprintf(err, errlen, "busd did not answer within %d "
@@ -67,17 +58,11 @@ request(const char *dir, uint8_t type, const uint8_t *body, size_t blen,
 		goto out;
 	}
 	if (rtype == PT_ERROR) {
-		const uint8_t *b = *rbody;
-		uint32_t code = 0, tl = 0;
-
-		if (*rlen >= 16) {
-			code = le32_get(b + 8);
-			tl = le32_get(b + 12);
-			if (tl > *rlen - 16)
-				tl = *rlen - 16;
-		}
-		snprintf(err, errlen, "busd: %s: %.*s", proto_err_name(code),
-		    (int)tl, (const char *)b + 16);
+		if (proto_error_decode(*rbody, *rlen, &e) == -1)
+			snprintf(err, errlen, "busd: malformed ERROR");
+		else
+			snprintf(err, errlen, "busd: %s: %.*s",
+			    proto_err_name(e.code), (int)e.text_len, e.text);
 		rc = OPS_REFUSED;
 		goto out;
 	}
@@ -97,26 +82,26 @@ int
 busctl_seal(const char *dir, const char *pattern, uint32_t *count,
     char *err, size_t errlen)
 {
+	struct proto_seal s = { pattern, strlen(pattern) };
+	struct proto_seal_ok ok;
 	const uint8_t *rb;
-	uint8_t *body, *buf;
-	size_t pl = strlen(pattern), rl;
+	uint8_t *frame, *buf;
+	size_t rl;
 	int rc;
 
-	if ((body = malloc(4 + pl)) == NULL) {
+	if ((frame = malloc(proto_seal_size(s.len))) == NULL) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		return OPS_IO;
 	}
-	le32_put(body, pl);
-	memcpy(body + 4, pattern, pl);
-	rc = request(dir, PT_SEAL, body, 4 + pl, PT_SEAL_OK, &buf, &rb, &rl,
-	    err, errlen);
-	free(body);
+	rc = request(dir, frame, proto_seal_encode(frame, &s), PT_SEAL_OK,
+	    &buf, &rb, &rl, err, errlen);
+	free(frame);
 	if (rc == OPS_OK) {
-		if (rl < 4) {
-			snprintf(err, errlen, "busd: SEAL_OK too short");
+		if (proto_seal_ok_decode(rb, rl, &ok) == -1) {
+			snprintf(err, errlen, "busd: malformed SEAL_OK");
 			rc = OPS_REFUSED;
 		} else
-			*count = le32_get(rb);
+			*count = ok.sealed;
 	}
 	free(buf);
 	return rc;
@@ -140,21 +125,23 @@ int
 busctl_status(const char *dir, struct busd_status *st, char *err,
     size_t errlen)
 {
+	struct proto_status_ok ok;
 	const uint8_t *rb;
-	uint8_t *buf;
+	uint8_t frame[PROTO_STATUS_SIZE], *buf;
 	size_t rl;
 	char *js, *p;
 	long long v;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	rc = request(dir, PT_STATUS, NULL, 0, PT_STATUS_OK, &buf, &rb, &rl,
-	    err, errlen);
+	rc = request(dir, frame, proto_status_encode(frame), PT_STATUS_OK,
+	    &buf, &rb, &rl, err, errlen);
 	if (rc != OPS_OK) {
 		free(buf);
 		return rc;
 	}
-	if ((js = strndup((const char *)rb, rl)) == NULL) {
+	(void)proto_status_ok_decode(rb, rl, &ok);	/* any body is one */
+	if ((js = strndup(ok.json, ok.len)) == NULL) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		free(buf);
 		return OPS_IO;

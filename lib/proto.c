@@ -49,15 +49,107 @@ proto_hdr(uint8_t *p, uint8_t type, size_t blen)
 }
 
 size_t
+proto_frame_size(const uint8_t *buf)
+{
+	return 4 + (size_t)le32_get(buf);
+}
+
+size_t
+proto_hello_encode(uint8_t *f, const struct proto_hello *h)
+{
+	uint8_t *b = f + PROTO_FRAME_HDR;
+
+	proto_hdr(f, PT_HELLO, PROTO_HELLO_BODY);
+	le32_put(b, PROTO_MAGIC);
+	le16_put(b + 4, h->version);
+	b[6] = h->ack;
+	b[7] = 0;
+	le64_put(b + 8, h->producer);
+	return PROTO_HELLO_SIZE;
+}
+
+int
+proto_hello_decode(const uint8_t *b, size_t len, struct proto_hello *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (len < 6 || le32_get(b) != PROTO_MAGIC)
+		return -1;
+	h->version = le16_get(b + 4);
+	if (h->version != PROTO_VERSION)
+		return 0;	/* the rest is that version's */
+	if (len != PROTO_HELLO_BODY || b[6] > ACK_SYNCED || b[7] != 0 ||
+	    le64_get(b + 8) == 0)
+		return -1;
+	h->ack = b[6];
+	h->producer = le64_get(b + 8);
+	return 0;
+}
+
+size_t
 proto_hello(uint8_t *f, uint8_t ack, uint64_t producer)
 {
-	proto_hdr(f, PT_HELLO, 16);
-	le32_put(f + 5, PROTO_MAGIC);
-	le16_put(f + 9, PROTO_VERSION);
-	f[11] = ack;
-	f[12] = 0;
-	le64_put(f + 13, producer);
-	return PROTO_HELLO_SIZE;
+	struct proto_hello h = { PROTO_VERSION, ack, producer };
+
+	return proto_hello_encode(f, &h);
+}
+
+size_t
+proto_hello_ok_encode(uint8_t *f, const struct proto_hello_ok *h)
+{
+	uint8_t *b = f + PROTO_FRAME_HDR;
+
+	proto_hdr(f, PT_HELLO_OK, PROTO_HELLO_OK_BODY);
+	le16_put(b, h->version);
+	le16_put(b + 2, 0);
+	le32_put(b + 4, h->max_message);
+	le32_put(b + 8, h->max_frame);
+	le32_put(b + 12, 0);
+	le64_put(b + 16, h->producer);
+	le64_put(b + 24, h->last_seq);
+	return PROTO_HELLO_OK_SIZE;
+}
+
+int
+proto_hello_ok_decode(const uint8_t *b, size_t len, struct proto_hello_ok *h)
+{
+	if (len != PROTO_HELLO_OK_BODY || le16_get(b + 2) != 0 ||
+	    le32_get(b + 12) != 0)
+		return -1;
+	h->version = le16_get(b);
+	h->max_message = le32_get(b + 4);
+	h->max_frame = le32_get(b + 8);
+	h->producer = le64_get(b + 16);
+	h->last_seq = le64_get(b + 24);
+	return 0;
+}
+
+size_t
+proto_publish_begin(uint8_t *f)
+{
+	/* An empty PUBLISH until proto_publish_finish() says otherwise. */
+	proto_publish_finish(f, PROTO_PUBLISH_HDR, 0);
+	return PROTO_PUBLISH_HDR;
+}
+
+void
+proto_publish_finish(uint8_t *f, size_t frame_len, uint32_t count)
+{
+	proto_hdr(f, PT_PUBLISH, frame_len - PROTO_FRAME_HDR);
+	le32_put(f + PROTO_FRAME_HDR, count);
+}
+
+int
+proto_publish_decode(const uint8_t *b, size_t len, uint32_t *count,
+    size_t *pos)
+{
+	if (len < 4)
+		return -1;
+	*count = le32_get(b);
+	/* Every message has at least its fixed part. */
+	if (*count > (len - 4) / PROTO_MSG_HDR)
+		return -1;
+	*pos = 4;
+	return 0;
 }
 
 size_t
@@ -123,6 +215,143 @@ proto_msg_encode(uint8_t *p, const struct bus_rec *r)
 		memcpy(v, r->payload, r->payload_len);
 	v += r->payload_len;
 	return v - p;
+}
+
+size_t
+proto_ack_begin(uint8_t *f, uint64_t first_seq, uint32_t count)
+{
+	uint8_t *b = f + PROTO_FRAME_HDR;
+
+	proto_hdr(f, PT_ACK, PROTO_ACK_FIXED + 8 * (size_t)count);
+	le64_put(b, first_seq);
+	le32_put(b + 8, count);
+	le32_put(b + 12, 0);
+	return proto_ack_size(count);
+}
+
+int
+proto_ack_decode(const uint8_t *b, size_t len, struct proto_ack *a)
+{
+	if (len < PROTO_ACK_FIXED || le32_get(b + 12) != 0 ||
+	    (len - PROTO_ACK_FIXED) / 8 != le32_get(b + 8) ||
+	    (len - PROTO_ACK_FIXED) % 8 != 0)
+		return -1;
+	a->first_seq = le64_get(b);
+	a->count = le32_get(b + 8);
+	a->offsets = b + PROTO_ACK_FIXED;
+	return 0;
+}
+
+size_t
+proto_error_size(size_t text_len)
+{
+	return PROTO_FRAME_HDR + PROTO_ERROR_FIXED + text_len;
+}
+
+size_t
+proto_error_encode(uint8_t *f, const struct proto_error *e)
+{
+	uint8_t *b = f + PROTO_FRAME_HDR;
+
+	proto_hdr(f, PT_ERROR, PROTO_ERROR_FIXED + e->text_len);
+	le64_put(b, e->seq);
+	le32_put(b + 8, e->code);
+	le32_put(b + 12, (uint32_t)e->text_len);
+	if (e->text_len)
+		memcpy(b + PROTO_ERROR_FIXED, e->text, e->text_len);
+	return proto_error_size(e->text_len);
+}
+
+int
+proto_error_decode(const uint8_t *b, size_t len, struct proto_error *e)
+{
+	if (len < PROTO_ERROR_FIXED ||
+	    le32_get(b + 12) != len - PROTO_ERROR_FIXED)
+		return -1;
+	e->seq = le64_get(b);
+	e->code = le32_get(b + 8);
+	e->text = (const char *)b + PROTO_ERROR_FIXED;
+	e->text_len = len - PROTO_ERROR_FIXED;
+	return 0;
+}
+
+size_t
+proto_seal_size(size_t len)
+{
+	return PROTO_FRAME_HDR + 4 + len;
+}
+
+size_t
+proto_seal_encode(uint8_t *f, const struct proto_seal *s)
+{
+	proto_hdr(f, PT_SEAL, 4 + s->len);
+	le32_put(f + PROTO_FRAME_HDR, (uint32_t)s->len);
+	if (s->len)
+		memcpy(f + PROTO_FRAME_HDR + 4, s->pattern, s->len);
+	return proto_seal_size(s->len);
+}
+
+int
+proto_seal_decode(const uint8_t *b, size_t len, struct proto_seal *s)
+{
+	if (len < 4 || le32_get(b) != len - 4)
+		return -1;
+	s->pattern = (const char *)b + 4;
+	s->len = len - 4;
+	return 0;
+}
+
+size_t
+proto_seal_ok_encode(uint8_t *f, const struct proto_seal_ok *s)
+{
+	proto_hdr(f, PT_SEAL_OK, 4);
+	le32_put(f + PROTO_FRAME_HDR, s->sealed);
+	return PROTO_SEAL_OK_SIZE;
+}
+
+int
+proto_seal_ok_decode(const uint8_t *b, size_t len, struct proto_seal_ok *s)
+{
+	if (len != 4)
+		return -1;
+	s->sealed = le32_get(b);
+	return 0;
+}
+
+size_t
+proto_status_encode(uint8_t *f)
+{
+	return proto_hdr(f, PT_STATUS, 0);
+}
+
+int
+proto_status_decode(const uint8_t *b, size_t len)
+{
+	return len == 0 ? 0 : -1;
+}
+
+size_t
+proto_status_ok_size(size_t len)
+{
+	return PROTO_FRAME_HDR + len;
+}
+
+size_t
+proto_status_ok_encode(uint8_t *f, const struct proto_status_ok *s)
+{
+	proto_hdr(f, PT_STATUS_OK, s->len);
+	if (s->len)
+		memcpy(f + PROTO_FRAME_HDR, s->json, s->len);
+	return proto_status_ok_size(s->len);
+}
+
+int
+proto_status_ok_decode(const uint8_t *b, size_t len,
+    struct proto_status_ok *s)
+{
+	s->json = (const char *)b;
+	s->len = len;
+	return 0;
 }
 
 const char *

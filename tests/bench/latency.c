@@ -152,23 +152,25 @@ static int	nprocs = 8;		/* -P: publishers of mode group */
 static void
 hello(void)
 {
+	struct proto_hello h;
+	struct proto_hello_ok ok;
 	uint8_t f[PROTO_HELLO_SIZE], type;
 	const uint8_t *body;
 	size_t blen;
-	uint64_t producer;
 
-	producer = ((uint64_t)getpid() << 32 | (uint64_t)real_ns()) | 1;
-	proto_hello(f, synced ? ACK_SYNCED : ACK_WRITTEN, producer);
-	if (proto_send_all(sock, f, sizeof(f)) == -1)
+	h.version = PROTO_VERSION;
+	h.ack = synced ? ACK_SYNCED : ACK_WRITTEN;
+	h.producer = ((uint64_t)getpid() << 32 | (uint64_t)real_ns()) | 1;
+	if (proto_send_all(sock, f, proto_hello_encode(f, &h)) == -1)
 		die("send HELLO to busd at %s", dir);
 	errno = 0;
 	if (proto_recv_frame(sock, &rbuf, &rcap, &type, &body, &blen) == -1)
 		die("no reply to HELLO from busd at %s", dir);
 	errno = 0;
-	if (type != PT_HELLO_OK || blen < 32)
+	if (type != PT_HELLO_OK || proto_hello_ok_decode(body, blen, &ok) == -1)
 		die("unexpected reply to HELLO from busd at %s", dir);
-	next_seq = le64_get(body + 24) + 1;
-	if (msg_size + strlen(topic) > le32_get(body + 4))
+	next_seq = ok.last_seq + 1;
+	if (msg_size + strlen(topic) > ok.max_message)
 		die("-s: message over busd's limit%s", "");
 }
 
@@ -186,16 +188,16 @@ publish_frame(uint8_t *f, uint64_t seq, const uint8_t *payload, size_t len)
 	m.topic_len = strlen(topic);
 	m.payload = payload;
 	m.payload_len = len;
-	n = proto_msg_encode(f + PROTO_FRAME_HDR + 4, &m);
-	proto_hdr(f, PT_PUBLISH, 4 + n);
-	le32_put(f + PROTO_FRAME_HDR, 1);
-	return PROTO_FRAME_HDR + 4 + n;
+	n = proto_publish_begin(f);
+	n += proto_msg_encode(f + n, &m);
+	proto_publish_finish(f, n, 1);
+	return n;
 }
 
 static void
 send_publish(const uint8_t *payload, size_t len)
 {
-	static uint8_t f[PROTO_FRAME_HDR + 4 + PROTO_MSG_HDR + 256 + 65536];
+	static uint8_t f[PROTO_PUBLISH_HDR + PROTO_MSG_HDR + 256 + 65536];
 	size_t n;
 
 	if (len > 65536)
@@ -208,6 +210,8 @@ send_publish(const uint8_t *payload, size_t len)
 static void
 recv_ack(void)
 {
+	struct proto_error e;
+	struct proto_ack a;
 	const uint8_t *body;
 	size_t blen;
 	uint8_t type;
@@ -216,12 +220,13 @@ recv_ack(void)
 	if (proto_recv_frame(sock, &rbuf, &rcap, &type, &body, &blen) == -1)
 		die("busd at %s closed the connection", dir);
 	errno = 0;
-	if (type == PT_ERROR && blen >= 16) {
-		fprintf(stderr, "latency: busd: %.*s\n",
-		    (int)le32_get(body + 12), body + 16);
+	if (type == PT_ERROR && proto_error_decode(body, blen, &e) == 0) {
+		fprintf(stderr, "latency: busd: %.*s\n", (int)e.text_len,
+		    e.text);
 		exit(1);
 	}
-	if (type != PT_ACK || blen < 24 || le32_get(body + 8) != 1)
+	if (type != PT_ACK || proto_ack_decode(body, blen, &a) == -1 ||
+	    a.count != 1)
 		die("unexpected reply to PUBLISH from busd at %s", dir);
 }
 
@@ -345,8 +350,8 @@ mode_ack(void)
 static void
 mode_ipc(void)
 {
-	static uint8_t f[PROTO_FRAME_HDR + 4 + PROTO_MSG_HDR + 256 + 65536];
-	uint8_t *payload, ack[PROTO_FRAME_HDR + 24], type;
+	static uint8_t f[PROTO_PUBLISH_HDR + PROTO_MSG_HDR + 256 + 65536];
+	uint8_t *payload, ack[PROTO_ACK_SIZE(1)], type;
 	const uint8_t *body;
 	size_t n, blen;
 	int64_t *v, t0;
@@ -362,15 +367,15 @@ mode_ipc(void)
 	if ((child = fork()) == -1)
 		die("fork%s", "");
 	if (child == 0) {
-		/* The echo: read one whole frame, answer an ACK-sized one. */
+		/* The echo: read one whole frame, answer an ACK of one. */
 		uint8_t *b = NULL;
 		size_t cap = 0;
 
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		pin(child_cpu);
 		close(sv[0]);
-		memset(ack, 0, sizeof(ack));
-		proto_hdr(ack, PT_ACK, 24);
+		proto_ack_begin(ack, 1, 1);
+		proto_ack_set(ack, 0, 0);
 		while (proto_recv_frame(sv[1], &b, &cap, &type, &body,
 		    &blen) > 0)
 			if (proto_send_all(sv[1], ack, sizeof(ack)) == -1)

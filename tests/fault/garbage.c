@@ -36,7 +36,10 @@ rnd(void)
 static size_t
 hello(uint8_t *f, int ack)
 {
-	return proto_hello(f, ack, ((uint64_t)rnd() << 32 | rnd()) | 1);
+	struct proto_hello h = { PROTO_VERSION, ack,
+	    ((uint64_t)rnd() << 32 | rnd()) | 1 };
+
+	return proto_hello_encode(f, &h);
 }
 
 /* A valid PUBLISH of n messages, then some bits of it flipped. */
@@ -45,10 +48,11 @@ publish(uint8_t *f, size_t cap, int flips)
 {
 	struct bus_rec m;
 	uint8_t pay[64];
-	size_t len = PROTO_FRAME_HDR + 4, i, n = 1 + rnd() % 8;
+	size_t len, i, n = 1 + rnd() % 8;
 
 	for (i = 0; i < sizeof(pay); i++)
 		pay[i] = rnd();
+	len = proto_publish_begin(f);
 	for (i = 0; i < n; i++) {
 		memset(&m, 0, sizeof(m));
 		m.seq = i + 1;
@@ -58,8 +62,7 @@ publish(uint8_t *f, size_t cap, int flips)
 		m.payload_len = rnd() % sizeof(pay);
 		len += proto_msg_encode(f + len, &m);
 	}
-	proto_hdr(f, PT_PUBLISH, len - PROTO_FRAME_HDR);
-	le32_put(f + PROTO_FRAME_HDR, n);
+	proto_publish_finish(f, len, n);
 	while (flips-- > 0 && len > 0)
 		f[rnd() % len] ^= 1 << (rnd() % 8);
 	(void)cap;
@@ -121,9 +124,7 @@ main(int argc, char *argv[])
 			break;
 		case 3:		/* a frame length past any limit */
 			len = hello(f, 1);
-			le32_put(f + len, 0x7fffffff);
-			f[len + 4] = PT_PUBLISH;
-			len += 5;
+			len += proto_hdr(f + len, PT_PUBLISH, 0x7ffffffe);
 			break;
 		case 4:		/* half a frame, then gone */
 			len = hello(f, 1);

@@ -25,27 +25,30 @@
 int
 main(int argc, char **argv)
 {
-	uint8_t h[PROTO_HELLO_SIZE], *f, *buf = NULL, type;
+	struct proto_hello h = { PROTO_VERSION, ACK_WRITTEN, 0 };
+	struct proto_hello_ok ok;
+	struct proto_error e;
+	struct proto_ack a;
+	uint8_t hf[PROTO_HELLO_SIZE], *f, *buf = NULL, type;
 	const uint8_t *body;
-	size_t cap = 0, blen, len, n, i, fcap = PROTO_FRAME_HDR + 4;
-	uint64_t id, first;
+	size_t cap = 0, blen, len, n, i, fcap = PROTO_PUBLISH_HDR;
+	uint64_t first;
 	struct bus_rec m;
 	const char *colon;
 	int fd;
 
 	if (argc < 4)
 		errx(2, "usage: rawpub DIR PRODUCER FIRSTSEQ TOPIC:PAYLOAD ...");
-	id = strtoull(argv[2], NULL, 16);
+	h.producer = strtoull(argv[2], NULL, 16);
 	first = strtoull(argv[3], NULL, 10);
 	if ((fd = proto_connect(argv[1])) == -1)
 		err(1, "connect %s", argv[1]);
-	proto_hello(h, ACK_WRITTEN, id);
-	if (proto_send_all(fd, h, sizeof(h)) == -1 ||
+	if (proto_send_all(fd, hf, proto_hello_encode(hf, &h)) == -1 ||
 	    proto_recv_frame(fd, &buf, &cap, &type, &body, &blen) == -1)
 		err(1, "HELLO");
-	if (type != PT_HELLO_OK || blen < 32)
+	if (type != PT_HELLO_OK || proto_hello_ok_decode(body, blen, &ok) == -1)
 		errx(1, "HELLO: reply of type %u", type);
-	printf("hello %" PRIu64 "\n", le64_get(body + 24));
+	printf("hello %" PRIu64 "\n", ok.last_seq);
 	n = (size_t)argc - 4;
 	if (n == 0)
 		return 0;
@@ -54,7 +57,7 @@ main(int argc, char **argv)
 		    strlen(argv[4 + i]));
 	if ((f = malloc(fcap)) == NULL)
 		err(1, NULL);
-	len = PROTO_FRAME_HDR + 4;
+	len = proto_publish_begin(f);
 	for (i = 0; i < n; i++) {
 		if ((colon = strchr(argv[4 + i], ':')) == NULL)
 			errx(2, "%s: not TOPIC:PAYLOAD", argv[4 + i]);
@@ -66,18 +69,17 @@ main(int argc, char **argv)
 		m.payload_len = strlen(colon + 1);
 		len += proto_msg_encode(f + len, &m);
 	}
-	proto_hdr(f, PT_PUBLISH, len - PROTO_FRAME_HDR);
-	le32_put(f + PROTO_FRAME_HDR, (uint32_t)n);
+	proto_publish_finish(f, len, (uint32_t)n);
 	if (proto_send_all(fd, f, len) == -1 ||
 	    proto_recv_frame(fd, &buf, &cap, &type, &body, &blen) == -1)
 		err(1, "PUBLISH");
-	if (type == PT_ERROR && blen >= 16)
-		errx(1, "busd: %.*s", (int)le32_get(body + 12), body + 16);
-	if (type != PT_ACK || blen < 16 || le32_get(body + 8) != n ||
-	    blen < 16 + 8 * n)
+	if (type == PT_ERROR && proto_error_decode(body, blen, &e) == 0)
+		errx(1, "busd: %.*s", (int)e.text_len, e.text);
+	if (type != PT_ACK || proto_ack_decode(body, blen, &a) == -1 ||
+	    a.count != n)
 		errx(1, "PUBLISH: unexpected reply of type %u", type);
 	for (i = 0; i < n; i++) {
-		uint64_t off = le64_get(body + 16 + 8 * i);
+		uint64_t off = proto_ack_offset(&a, i);
 
 		if (off == BUS_OFFSET_DUP)
 			printf("%" PRIu64 " dup\n", first + i);
