@@ -106,8 +106,6 @@ struct proto_hello {
 };
 size_t	proto_hello_encode(uint8_t *, const struct proto_hello *);
 int	proto_hello_decode(const uint8_t *, size_t, struct proto_hello *);
-/* A whole HELLO frame of PROTO_VERSION (ack level, producer id). */
-size_t	proto_hello(uint8_t *, uint8_t, uint64_t);
 
 /* HELLO_OK. */
 #define PROTO_HELLO_OK_BODY	32

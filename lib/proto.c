@@ -86,14 +86,6 @@ proto_hello_decode(const uint8_t *b, size_t len, struct proto_hello *h)
 }
 
 size_t
-proto_hello(uint8_t *f, uint8_t ack, uint64_t producer)
-{
-	struct proto_hello h = { PROTO_VERSION, ack, producer };
-
-	return proto_hello_encode(f, &h);
-}
-
-size_t
 proto_hello_ok_encode(uint8_t *f, const struct proto_hello_ok *h)
 {
 	uint8_t *b = f + PROTO_FRAME_HDR;

@@ -244,8 +244,9 @@ bus_pub_add(struct bus_pub *p, const struct bus_msg *m, int64_t send_ns,
 		}
 	}
 	if (p->frame_at == SIZE_MAX) {
-		if (pub_reserve(p, PROTO_FRAME_HDR + 4, &o) == -1)
+		if (pub_reserve(p, PROTO_PUBLISH_HDR, &o) == -1)
 			return -1;
+		proto_publish_begin(o);
 		p->frame_at = o - p->obuf;
 		p->frame_count = 0;
 	}
@@ -513,12 +514,15 @@ pub_start_busd(struct bus_pub *p)
 static int
 pub_hello(struct bus_pub *p)
 {
+	struct proto_hello h = { PROTO_VERSION, p->ack, p->producer };
+	struct proto_hello_ok ok;
+	struct proto_error e;
 	uint8_t f[PROTO_HELLO_SIZE], *buf = NULL;
 	const uint8_t *body;
 	size_t cap = 0, blen;
 	uint8_t type;
 
-	proto_hello(f, p->ack, p->producer);
+	proto_hello_encode(f, &h);
 	/*
 	 * A refusing busd (too many clients) may close before reading our
 	 * HELLO: its ERROR still waits to be read, so read even then.
@@ -528,24 +532,22 @@ pub_hello(struct bus_pub *p)
 		free(buf);
 		return -1;
 	}
-	if (type == PT_ERROR && blen >= 16 &&
-	    le32_get(body + 12) == blen - 16) {
-		uint32_t code = le32_get(body + 8);
-
-		pub_fail(p, BUS_E_REFUSED, code == PE_BUSY ? EX_TEMPFAIL :
-		    EX_PROTOCOL, 0, "%.*s", (int)(blen - 16), body + 16);
-		p->err.code = code;
+	if (type == PT_ERROR && proto_error_decode(body, blen, &e) == 0) {
+		pub_fail(p, BUS_E_REFUSED, e.code == PE_BUSY ? EX_TEMPFAIL :
+		    EX_PROTOCOL, 0, "%.*s", (int)e.text_len, e.text);
+		p->err.code = e.code;
 		free(buf);
 		return -2;
 	}
-	if (type != PT_HELLO_OK || blen < 32) {
+	if (type != PT_HELLO_OK || proto_hello_ok_decode(body, blen,
+	    &ok) == -1) {
 		free(buf);
 		pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL, 0,
 		    "busd sent an unexpected reply to HELLO");
 		return -2;
 	}
-	p->max_message = le32_get(body + 4);
-	p->max_frame = le32_get(body + 8);
+	p->max_message = ok.max_message;
+	p->max_frame = ok.max_frame;
 	free(buf);
 	return 0;
 }
@@ -660,9 +662,8 @@ pub_frame_close(struct bus_pub *p)
 {
 	if (p->frame_at == SIZE_MAX)
 		return;
-	proto_hdr(p->obuf + p->frame_at, PT_PUBLISH,
-	    p->olen - p->frame_at - PROTO_FRAME_HDR);
-	le32_put(p->obuf + p->frame_at + PROTO_FRAME_HDR, p->frame_count);
+	proto_publish_finish(p->obuf + p->frame_at, p->olen - p->frame_at,
+	    p->frame_count);
 	p->frame_at = SIZE_MAX;
 }
 
@@ -727,23 +728,23 @@ pub_replies(struct bus_pub *p)
 {
 	const uint8_t *body;
 	size_t blen, used = 0, flen;
+	struct proto_ack ack;
+	struct proto_error e;
 	ssize_t fl;
 	uint8_t type;
-	uint32_t code;
-	uint64_t seq;
 
 	while ((fl = proto_frame(p->ibuf + used, p->ilen - used, 1 << 30,
 	    &type, &body, &blen)) > 0) {
 		used += fl;
 		switch (type) {
 		case PT_ACK:
-			if (blen < 16)
+			if (proto_ack_decode(body, blen, &ack) == -1)
 				return pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL,
 				    0, "malformed ACK from busd");
-			p->acked += le32_get(body + 8);
+			p->acked += ack.count;
 			/* The acked frame is the oldest one sent. */
 			if (p->sent - p->head < 4 ||
-			    (flen = 4 + (size_t)le32_get(p->obuf + p->head)) >
+			    (flen = proto_frame_size(p->obuf + p->head)) >
 			    p->sent - p->head)
 				return pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL,
 				    0, "ACK for a frame not sent");
@@ -752,14 +753,12 @@ pub_replies(struct bus_pub *p)
 				p->head = p->sent = p->olen = 0;
 			break;
 		case PT_ERROR:
-			if (blen < 16 || le32_get(body + 12) != blen - 16)
+			if (proto_error_decode(body, blen, &e) == -1)
 				return pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL,
 				    0, "malformed ERROR from busd");
-			seq = le64_get(body);
-			code = le32_get(body + 8);
-			pub_fail(p, BUS_E_REFUSED, pub_err_status(code), seq,
-			    "%.*s", (int)(blen - 16), body + 16);
-			p->err.code = code;
+			pub_fail(p, BUS_E_REFUSED, pub_err_status(e.code),
+			    e.seq, "%.*s", (int)e.text_len, e.text);
+			p->err.code = e.code;
 			return -1;
 		default:
 			return pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL, 0,
