@@ -25,7 +25,7 @@ LIB_SRC	= lib/crc32c.c lib/segment.c lib/index.c lib/store.c lib/proto.c \
 	  lib/cursor.c lib/verify.c lib/group.c \
 	  lib/rules.c lib/timefmt.c lib/log.c lib/reader.c \
 	  lib/segscan.c lib/partlock.c lib/busctl.c lib/retention.c \
-	  lib/compact.c lib/status.c
+	  lib/compact.c lib/status.c lib/append.c
 LIB_OBJ	= $(LIB_SRC:.c=.o)
 LIB	= lib/libbus.a
 HDRS	= $(wildcard include/*.h)
