@@ -51,8 +51,12 @@ struct app {
  */
 int	app_init(struct app *, int, int, uint64_t, uint64_t, uint64_t, int,
 	    size_t, int);
-/* Switch to another segment and index (after a seal), buffers empty. */
-void	app_reset(struct app *, int, int, uint64_t, uint64_t);
+/*
+ * Switch to another segment and index (a new one after a seal: sizes
+ * BUS_SEG_HDR, BUS_IDX_HDR, no entry), keeping the buffer; what was
+ * pending is dropped.  Arguments as app_init()'s.
+ */
+void	app_reset(struct app *, int, int, uint64_t, uint64_t, uint64_t, int);
 void	app_free(struct app *);
 /*
  * Where to put the next record, of len bytes: flushes first when the

@@ -22,26 +22,21 @@ app_init(struct app *a, int sfd, int ifd, uint64_t size, uint64_t idx_size,
 	if ((a->wbuf = malloc(wcap)) == NULL)
 		return -1;
 	a->wcap = wcap;
-	a->sfd = sfd;
-	a->ifd = ifd;
 	a->crc = crc;
-	a->size = size;
-	a->idx_size = idx_size;
-	a->idx_pos = a->done_idx_pos = idx_pos;
-	a->idx_any = a->done_idx_any = idx_any;
-	app_mark(a);
+	app_reset(a, sfd, ifd, size, idx_size, idx_pos, idx_any);
 	return 0;
 }
 
 void
-app_reset(struct app *a, int sfd, int ifd, uint64_t size, uint64_t idx_size)
+app_reset(struct app *a, int sfd, int ifd, uint64_t size, uint64_t idx_size,
+    uint64_t idx_pos, int idx_any)
 {
 	a->sfd = sfd;
 	a->ifd = ifd;
 	a->size = size;
 	a->idx_size = idx_size;
-	a->idx_pos = a->done_idx_pos = 0;
-	a->idx_any = a->done_idx_any = 0;
+	a->idx_pos = a->done_idx_pos = idx_pos;
+	a->idx_any = a->done_idx_any = idx_any;
 	a->wlen = a->ilen = 0;
 	app_mark(a);
 }

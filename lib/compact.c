@@ -720,7 +720,7 @@ rewrite(struct compactor *c, size_t gi, size_t gj)
 	if (write_all(c->sfd, h, sizeof(h)) == -1 ||
 	    write_all(c->ifd, ih, sizeof(ih)) == -1)
 		goto ioerr;
-	app_reset(&c->out, c->sfd, c->ifd, BUS_SEG_HDR, BUS_IDX_HDR);
+	app_reset(&c->out, c->sfd, c->ifd, BUS_SEG_HDR, BUS_IDX_HDR, 0, 0);
 	for (k = gi; k < gj; k++)
 		if ((rc = walk(c, k, PASS_WRITE)) != OPS_OK)
 			goto fail;

@@ -104,6 +104,11 @@ segscan_close(struct segscan *ss)
 void
 segscan_seek(struct segscan *ss, uint64_t pos)
 {
+	/* Within what was read: no need to read it again. */
+	if (pos >= ss->pos && pos <= ss->pos + ss->have) {
+		ss->off = pos - ss->pos;
+		return;
+	}
 	ss->pos = pos;
 	ss->have = ss->off = 0;
 }

@@ -228,6 +228,34 @@ test_append_read(void)
 	app_free(&a);
 }
 
+/* As busd after a restart: on from the files and their last entry. */
+static void
+test_append_reopen(void)
+{
+	struct bus_idx_ent *e;
+	struct app a;
+	size_t n;
+
+	fresh();
+	CHECK(app_init(&a, sfd, ifd, BUS_SEG_HDR, BUS_IDX_HDR, 0, 0, 65536,
+	    1) == 0);
+	CHECK_EQ_I64(put(&a, 0, 700), 0);
+	CHECK_EQ_I64(app_flush(&a), 0);
+	app_free(&a);
+	e = idx_load(dfd, IDX, 0, &n);
+	CHECK(e != NULL && n > 1);
+	if (e == NULL)
+		return;
+	CHECK(app_init(&a, -1, -1, 0, 0, 0, 0, 65536, 1) == 0);
+	app_reset(&a, sfd, ifd, fsize(sfd), fsize(ifd), e[n - 1].pos, 1);
+	free(e);
+	CHECK_EQ_I64(put(&a, 700, 1400), 0);
+	CHECK_EQ_I64(app_flush(&a), 0);
+	check_read(1400);
+	check_index(entries_expected());
+	app_free(&a);
+}
+
 /* The segment may not grow past limit bytes: a write fails midway. */
 static void
 limit_fsize(rlim_t limit)
@@ -358,6 +386,7 @@ int
 main(void)
 {
 	RUN(test_append_read);
+	RUN(test_append_reopen);
 	RUN(test_append_fail);
 	RUN(test_append_pipe);
 	RUN(test_append_undo);
