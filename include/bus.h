@@ -294,7 +294,5 @@ int	preader_skip_corrupt(struct preader *, uint64_t *);
 void	preader_dir_hint(struct preader *, int);
 /* Number of records missing before the current position (retention). */
 uint64_t preader_gap(struct preader *);
-/* Next valid record after a damaged one: 1 found at *pos, 0 none, -1. */
-int	seg_resync(int, uint64_t, uint64_t, uint64_t *);
 
 #endif /* BUS_H */

@@ -3,7 +3,7 @@
  * bus-compact(8), done beside a running busd, following readers and
  * consumers with cursors.
  *
- *   segscan.c	reading one segment file record by record; summaries
+ *   segscan.c	reading one segment file record by record (segscan.h)
  *   partlock.c	the per-partition lock, DIR/log/<partition>/.lock
  *   busctl.c	requests to busd on the socket: SEAL and STATUS
  *   retention.c	deleting sealed segments by age, size, count
@@ -25,6 +25,7 @@
 
 #include "bus.h"
 #include "cursor.h"
+#include "segscan.h"
 
 #define OPS_LOCK	".lock"		/* in each partition directory */
 #define OPS_CLEANED	".cleaned"	/* a rewrite being written */
@@ -57,64 +58,6 @@ ops_sysexit(int r)
 	}
 	return EX_IOERR;
 }
-
-/* ------------------------------------------------------------- segscan */
-
-/* Sequential reader of one segment file. */
-struct segscan {
-	int		 fd;		/* the segment */
-	uint64_t	 base;		/* base offset from its header */
-	int64_t		 created;	/* creation time from its header */
-	uint64_t	 size;		/* file size when opened */
-	uint64_t	 pos;		/* file position of buf[off] */
-	uint8_t		*buf;		/* bytes read, not yet returned */
-	size_t		 cap, have, off;
-	const uint8_t	*raw;		/* encoded bytes of the last record */
-	uint64_t	 rpos;		/* its file position */
-	const char	*why;		/* what is wrong, after SS_DAMAGED */
-};
-
-enum {
-	SS_REC = 1,		/* a record was returned */
-	SS_END = 0,		/* no whole record follows (see segscan_at) */
-	SS_DAMAGED = -1,	/* a record that does not check out */
-	SS_IOERR = -2		/* read failed; errno set */
-};
-
-/*
- * Open dirfd/name and check its header: 0, SS_IOERR (errno), or
- * SS_DAMAGED with ss->why.  want_base, unless UINT64_MAX, must match.
- */
-int	segscan_open(struct segscan *, int, const char *, uint64_t);
-int	segscan_next(struct segscan *, struct bus_rec *);
-/* Continue at file position pos (a record boundary). */
-void	segscan_seek(struct segscan *, uint64_t);
-/* File position just after the last whole record returned. */
-uint64_t segscan_at(const struct segscan *);
-void	segscan_close(struct segscan *);
-
-/* What one segment holds. */
-struct seg_summary {
-	uint64_t	 base;
-	uint64_t	 bytes;		/* size of the .seg file */
-	int64_t		 created;	/* from the header */
-	int		 any;		/* it holds a record */
-	uint64_t	 first_off, last_off;
-	int64_t		 first_recv, last_recv;
-	int		 counted;	/* nrecs and end are exact */
-	uint64_t	 nrecs;		/* records */
-	uint64_t	 end;		/* end of the last whole record */
-	int		 damaged;	/* bytes after end are not records */
-	int		 bad_header;	/* the header is damaged */
-	const char	*why;
-};
-
-/*
- * Summarize dirfd/<base>.seg.  Without count, it reads the first record
- * and, through the index, the last ones only.  0, SS_IOERR or
- * SS_DAMAGED (header; s->why).
- */
-int	seg_summary(int, uint64_t, int, struct seg_summary *);
 
 /* ------------------------------------------------------------ partlock */
 

@@ -53,6 +53,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "append.h"
 #include "bus.h"
 #include "ops.h"
 
@@ -92,13 +93,7 @@ struct compactor {
 	size_t		 errlen;
 	uint64_t	 obase;		/* base of the segment being written */
 	int		 sfd, ifd;	/* output segment, index */
-	uint8_t		*wbuf;		/* output segment bytes pending */
-	size_t		 wlen;
-	uint8_t		 ibuf[BUS_IDX_ENT * 256]; /* index bytes pending */
-	size_t		 ilen;
-	uint64_t	 opos;		/* output file position */
-	uint64_t	 last_idx;	/* position of the last index entry */
-	int		 idx_any;	/* an index entry was written */
+	struct app	 out;		/* appending to them */
 };
 
 enum { PASS_MAP, PASS_SIZE, PASS_WRITE };
@@ -109,7 +104,6 @@ static int	key_put(struct compactor *, const struct bus_rec *);
 static void	keys_free(struct compactor *);
 static int	keep(struct compactor *, const struct bus_rec *);
 static int	write_all(int, const void *, size_t);
-static int	out_flush(struct compactor *);
 static int	out_rec(struct compactor *, const uint8_t *,
 		    const struct bus_rec *);
 static int	walk(struct compactor *, size_t, int);
@@ -215,45 +209,16 @@ write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-static int
-out_flush(struct compactor *c)
-{
-	if (c->wlen && write_all(c->sfd, c->wbuf, c->wlen) == -1)
-		return -1;
-	c->wlen = 0;
-	if (c->ilen && write_all(c->ifd, c->ibuf, c->ilen) == -1)
-		return -1;
-	c->ilen = 0;
-	return 0;
-}
-
 /* Append one record, raw as it was read, to the output. */
 static int
 out_rec(struct compactor *c, const uint8_t *raw, const struct bus_rec *r)
 {
-	struct bus_idx_ent e;
+	uint8_t *p;
 
-	if (!c->idx_any || c->opos - c->last_idx >= BUS_IDX_EVERY) {
-		if (c->ilen == sizeof(c->ibuf) && out_flush(c) == -1)
-			return -1;
-		e.offset = r->offset;
-		e.recv_ns = r->recv_ns;
-		e.pos = c->opos;
-		idx_ent_encode(c->ibuf + c->ilen, &e);
-		c->ilen += BUS_IDX_ENT;
-		c->last_idx = c->opos;
-		c->idx_any = 1;
-	}
-	if (c->wlen + r->size > CP_WBUF && out_flush(c) == -1)
+	if ((p = app_reserve(&c->out, r->size)) == NULL)
 		return -1;
-	if (r->size > CP_WBUF) {
-		if (write_all(c->sfd, raw, r->size) == -1)
-			return -1;
-	} else {
-		memcpy(c->wbuf + c->wlen, raw, r->size);
-		c->wlen += r->size;
-	}
-	c->opos += r->size;
+	memcpy(p, raw, r->size);
+	app_commit_rec(&c->out, r->size, r->offset, r->recv_ns);
 	return 0;
 }
 
@@ -752,17 +717,15 @@ rewrite(struct compactor *c, size_t gi, size_t gj)
 		goto fail;
 	}
 	idx_hdr_encode(ih, b);
-	c->wlen = c->ilen = 0;
-	c->idx_any = 0;
-	c->last_idx = 0;
 	if (write_all(c->sfd, h, sizeof(h)) == -1 ||
 	    write_all(c->ifd, ih, sizeof(ih)) == -1)
 		goto ioerr;
-	c->opos = BUS_SEG_HDR;
+	app_reset(&c->out, c->sfd, c->ifd, BUS_SEG_HDR, BUS_IDX_HDR, 0, 0);
 	for (k = gi; k < gj; k++)
 		if ((rc = walk(c, k, PASS_WRITE)) != OPS_OK)
 			goto fail;
-	if (out_flush(c) == -1 || fsync(c->sfd) == -1 || fsync(c->ifd) == -1)
+	if (app_flush(&c->out) != 0 || fsync(c->sfd) == -1 ||
+	    fsync(c->ifd) == -1)
 		goto ioerr;
 	close(c->sfd);
 	close(c->ifd);
@@ -843,7 +806,7 @@ compact_partition(const char *part, int dirfd, const struct compact_opts *o,
 	if ((c.cs = calloc(nsealed, sizeof(*c.cs))) == NULL ||
 	    (c.probe = malloc(sizeof(*c.probe) + BUS_TOPIC_MAX +
 	    BUS_KEY_MAX)) == NULL ||
-	    (c.wbuf = malloc(CP_WBUF)) == NULL) {
+	    app_init(&c.out, -1, -1, 0, 0, 0, 0, CP_WBUF, 0) == -1) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		rc = OPS_IO;
 		goto out;
@@ -888,7 +851,7 @@ compact_partition(const char *part, int dirfd, const struct compact_opts *o,
 out:
 	keys_free(&c);
 	free(c.probe);
-	free(c.wbuf);
+	app_free(&c.out);
 	free(c.cs);
 	free(c.segs);
 	return rc;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "segscan.h"
 
 void
 idx_hdr_encode(uint8_t *p, uint64_t base)
@@ -111,68 +112,53 @@ idx_rebuild(int dirfd, int segfd, const char *name, uint64_t base,
     uint64_t *valid_end)
 {
 	char tmp[64];
-	uint8_t *buf = NULL, ent[BUS_IDX_ENT], hdr[BUS_IDX_HDR];
-	size_t cap = 1 << 20, have = 0, off = 0;
-	uint64_t pos = BUS_SEG_HDR, last_idx = 0;
+	uint8_t ent[BUS_IDX_ENT], hdr[BUS_IDX_HDR];
+	uint64_t last_idx = 0;
+	struct segscan ss;
 	struct bus_rec r;
 	struct bus_idx_ent e;
-	const char *why;
-	ssize_t n, k;
 	FILE *f = NULL;
-	int first = 1, rc = -1;
+	int first = 1, rc, e2;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	if ((f = store_tmp_open(dirfd, tmp)) == NULL)
+	if (segscan_init(&ss, segfd, BUS_SEG_HDR) != 0) {
+		e2 = errno;
+		segscan_close(&ss);
+		errno = e2;
 		return -1;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	if ((f = store_tmp_open(dirfd, tmp)) == NULL) {
+		rc = -1;
+		goto out;
+	}
 	idx_hdr_encode(hdr, base);
 	fwrite(hdr, 1, sizeof(hdr), f);
-	if ((buf = malloc(cap)) == NULL)
-		goto out;
-	for (;;) {
-		if (off > 0) {
-			memmove(buf, buf + off, have - off);
-			have -= off;
-			off = 0;
-		}
-		n = pread(segfd, buf + have, cap - have, pos + have - off);
-		if (n < 0)
-			goto out;
-		have += n;
-		while ((k = seg_rec_decode(buf + off, have - off, &r, &why)) > 0) {
-			if (first || pos - last_idx >= BUS_IDX_EVERY) {
-				e.offset = r.offset;
-				e.recv_ns = r.recv_ns;
-				e.pos = pos;
-				idx_ent_encode(ent, &e);
-				fwrite(ent, 1, sizeof(ent), f);
-				last_idx = pos;
-				first = 0;
-			}
-			off += k;
-			pos += k;
-		}
-		if (k < 0 || n == 0)
-			break;
-		if (k == 0 && have - off == cap) {
-			/* One record larger than the buffer. */
-			uint8_t *nb;
-			if (cap >= BUS_REC_MAX)
-				break;
-			if ((nb = realloc(buf, cap * 2)) == NULL)
-				goto out;
-			buf = nb;
-			cap *= 2;
+	/* Up to the last whole record; damage ends the index there. */
+	while ((rc = segscan_next(&ss, &r)) == SS_REC) {
+		if (first || ss.rpos - last_idx >= BUS_IDX_EVERY) {
+			e.offset = r.offset;
+			e.recv_ns = r.recv_ns;
+			e.pos = ss.rpos;
+			idx_ent_encode(ent, &e);
+			fwrite(ent, 1, sizeof(ent), f);
+			last_idx = ss.rpos;
+			first = 0;
 		}
 	}
-	rc = store_tmp_commit(f, dirfd, tmp, name, 0);
-	f = NULL;
-	if (rc == 0)
-		*valid_end = pos;
-out:
-	if (f != NULL) {
+	if (rc == SS_IOERR) {
+		e2 = errno;
 		fclose(f);
 		unlinkat(dirfd, tmp, 0);
+		errno = e2;
+		rc = -1;
+		goto out;
 	}
-	free(buf);
+	rc = store_tmp_commit(f, dirfd, tmp, name, 0);
+	if (rc == 0)
+		*valid_end = segscan_at(&ss);
+out:
+	e2 = errno;
+	segscan_close(&ss);
+	errno = e2;
 	return rc;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "segscan.h"
 
 #define RD_BUF	(256 * 1024)
 
@@ -235,71 +236,6 @@ rd_next_seg(const struct preader *pr, uint64_t b)
 			hi = mid;
 	}
 	return lo;
-}
-
-/*
- * Find the next position at or after from where a valid record with an
- * offset above after starts.  1 found (*at), 0 none, -1 error.
- */
-int
-seg_resync(int fd, uint64_t from, uint64_t after, uint64_t *at)
-{
-	uint8_t *buf;
-	size_t cap = 1 << 20, have, i;
-	struct bus_rec r;
-	const char *why;
-	ssize_t n, k;
-	int rc = 0;
-
-	if ((buf = malloc(cap)) == NULL)
-		return -1;
-	for (;;) {
-		if ((n = pread(fd, buf, cap, from)) < 0) {
-			rc = -1;
-			break;
-		}
-		have = n;
-		if (have < BUS_REC_HDR)
-			break;
-		for (i = 0; i + BUS_REC_HDR <= have; i++) {
-			if (!seg_rec_plausible(buf + i, have - i))
-				continue;
-			k = seg_rec_decode(buf + i, have - i, &r, &why);
-			if (k > 0 && r.offset > after) {
-				*at = from + i;
-				rc = 1;
-				goto out;
-			}
-			if (k == 0 && i > 0 && have == cap)
-				break;	/* reread from here with more data */
-			if (k == 0 && have == cap) {
-				/* a huge record: validate it by itself */
-				uint8_t *big;
-				size_t blen = le32_get(buf) + 4;
-				if ((big = malloc(blen)) == NULL ||
-				    pread(fd, big, blen, from) != (ssize_t)blen) {
-					free(big);
-					i = 1;
-					break;
-				}
-				k = seg_rec_decode(big, blen, &r, &why);
-				free(big);
-				if (k > 0 && r.offset > after) {
-					*at = from;
-					rc = 1;
-					goto out;
-				}
-				i = 1;
-				break;
-			}
-		}
-		if (have < cap && i + BUS_REC_HDR > have)
-			break;
-		from += i;
-	}
-out:
-	free(buf);
-	return rc;
 }
 
 static void	rd_index_jump(struct preader *, int, uint64_t);

@@ -1,8 +1,9 @@
 /*
- * One segment file, record by record, for the tools that summarize,
- * delete and rewrite segments.  Unlike the partition reader (reader.c)
- * it never moves on to another file, and it reports what does not decode
- * instead of waiting for it to be completed.
+ * One segment file, record by record: the scanner of busd's recovery, the
+ * index rebuild, busd --verify, the tools that summarize, delete and
+ * rewrite segments, and the partition reader's damage path.  Unlike the
+ * partition reader (reader.c) it never moves on to another file, and it
+ * reports what does not decode instead of waiting for it to be completed.
  */
 #include <sys/stat.h>
 
@@ -14,11 +15,21 @@
 #include <unistd.h>
 
 #include "bus.h"
-#include "ops.h"
+#include "segscan.h"
 
 #define SS_BUF	(1024 * 1024)
 
+static int	ss_buf(struct segscan *);
 static void	summary_add(struct seg_summary *, const struct bus_rec *);
+
+static int
+ss_buf(struct segscan *ss)
+{
+	if ((ss->buf = malloc(SS_BUF)) == NULL)
+		return -1;
+	ss->cap = SS_BUF;
+	return 0;
+}
 
 int
 segscan_open(struct segscan *ss, int dirfd, const char *name, uint64_t want)
@@ -31,6 +42,7 @@ segscan_open(struct segscan *ss, int dirfd, const char *name, uint64_t want)
 	memset(ss, 0, sizeof(*ss));
 	if ((ss->fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1)
 		return SS_IOERR;
+	ss->own = 1;
 	if (fstat(ss->fd, &st) == -1)
 		goto ioerr;
 	ss->size = st.st_size;
@@ -49,9 +61,8 @@ segscan_open(struct segscan *ss, int dirfd, const char *name, uint64_t want)
 		ss->why = "header base offset does not match the file name";
 		goto damaged;
 	}
-	if ((ss->buf = malloc(SS_BUF)) == NULL)
+	if (ss_buf(ss) == -1)
 		goto ioerr;
-	ss->cap = SS_BUF;
 	ss->pos = BUS_SEG_HDR;
 	return 0;
 damaged:
@@ -66,10 +77,24 @@ ioerr:
 	return SS_IOERR;
 }
 
+int
+segscan_init(struct segscan *ss, int fd, uint64_t pos)
+{
+	struct stat st;
+
+	memset(ss, 0, sizeof(*ss));
+	ss->fd = fd;
+	if (fstat(fd, &st) == -1 || ss_buf(ss) == -1)
+		return SS_IOERR;
+	ss->size = st.st_size;
+	ss->pos = pos;
+	return 0;
+}
+
 void
 segscan_close(struct segscan *ss)
 {
-	if (ss->fd != -1)
+	if (ss->fd != -1 && ss->own)
 		close(ss->fd);
 	ss->fd = -1;
 	free(ss->buf);
@@ -79,6 +104,11 @@ segscan_close(struct segscan *ss)
 void
 segscan_seek(struct segscan *ss, uint64_t pos)
 {
+	/* Within what was read: no need to read it again. */
+	if (pos >= ss->pos && pos <= ss->pos + ss->have) {
+		ss->off = pos - ss->pos;
+		return;
+	}
 	ss->pos = pos;
 	ss->have = ss->off = 0;
 }
@@ -114,6 +144,7 @@ segscan_next(struct segscan *ss, struct bus_rec *r)
 			ss->have -= ss->off;
 			ss->off = 0;
 		}
+		/* A record larger than the buffer (at most BUS_REC_MAX). */
 		need = ss->have >= 4 ? (size_t)le32_get(ss->buf) + 4 : 4;
 		if (need > ss->cap) {
 			if ((nb = realloc(ss->buf, need)) == NULL)
@@ -131,6 +162,82 @@ segscan_next(struct segscan *ss, struct bus_rec *r)
 			return SS_END;
 		ss->have += n;
 	}
+}
+
+int
+segscan_resync(struct segscan *ss, uint64_t from, uint64_t after)
+{
+	uint64_t at;
+	int rc;
+
+	if ((rc = seg_resync(ss->fd, from, after, &at)) == 1)
+		segscan_seek(ss, at);
+	return rc < 0 ? SS_IOERR : rc;
+}
+
+int
+seg_resync(int fd, uint64_t from, uint64_t after, uint64_t *at)
+{
+	uint8_t *buf;
+	size_t cap = 1 << 20, have, i;
+	struct bus_rec r;
+	const char *why;
+	ssize_t n, k;
+	int rc = 0;
+
+	if ((buf = malloc(cap)) == NULL)
+		return -1;
+	for (;;) {
+		do
+			n = pread(fd, buf, cap, from);
+		while (n == -1 && errno == EINTR);
+		if (n < 0) {
+			rc = -1;
+			break;
+		}
+		have = n;
+		if (have < BUS_REC_HDR)
+			break;
+		for (i = 0; i + BUS_REC_HDR <= have; i++) {
+			if (!seg_rec_plausible(buf + i, have - i))
+				continue;
+			k = seg_rec_decode(buf + i, have - i, &r, &why);
+			if (k > 0 && r.offset > after) {
+				*at = from + i;
+				rc = 1;
+				goto out;
+			}
+			if (k == 0 && i > 0 && have == cap)
+				break;	/* reread from here with more data */
+			if (k == 0 && have == cap) {
+				/* A huge record: validate it by itself. */
+				uint8_t *big;
+				size_t blen = le32_get(buf) + 4;
+
+				if ((big = malloc(blen)) == NULL ||
+				    pread(fd, big, blen, from) != (ssize_t)blen) {
+					free(big);
+					i = 1;
+					break;
+				}
+				k = seg_rec_decode(big, blen, &r, &why);
+				free(big);
+				if (k > 0 && r.offset > after) {
+					*at = from;
+					rc = 1;
+					goto out;
+				}
+				i = 1;
+				break;
+			}
+		}
+		if (have < cap && i + BUS_REC_HDR > have)
+			break;
+		from += i;
+	}
+out:
+	free(buf);
+	return rc;
 }
 
 /* Take r into the summary s. */

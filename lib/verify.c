@@ -19,6 +19,7 @@
 
 #include "bus.h"
 #include "ops.h"
+#include "segscan.h"
 #include "verify.h"
 
 struct vctx {
@@ -51,83 +52,61 @@ problem(struct vctx *v, const char *file, uint64_t pos, const char *fmt, ...)
 	v->st->problems++;
 }
 
-/* Read the whole file; NULL on error. */
-static uint8_t *
-slurp(int fd, size_t *len)
-{
-	struct stat st;
-	uint8_t *b;
-	size_t done = 0;
-	ssize_t n;
-
-	if (fstat(fd, &st) == -1)
-		return NULL;
-	if ((b = malloc(st.st_size ? st.st_size : 1)) == NULL)
-		return NULL;
-	while (done < (size_t)st.st_size) {
-		n = pread(fd, b + done, st.st_size - done, done);
-		if (n <= 0) {
-			free(b);
-			return NULL;
-		}
-		done += n;
-	}
-	*len = done;
-	return b;
-}
-
 /* Write the valid records of a damaged segment beside it, swap it in. */
 static int
-quarantine(struct vctx *v, const char *name, uint64_t base,
-    const uint8_t *buf, size_t len)
+quarantine(struct vctx *v, const char *name, uint64_t base, int sfd)
 {
 	char qdir[PATH_MAX], qpath[PATH_MAX + 64], src[PATH_MAX], tmp[64];
 	uint8_t h[BUS_SEG_HDR];
+	struct segscan ss;
 	struct bus_rec r;
 	const char *why;
-	size_t pos = BUS_SEG_HDR;
-	uint64_t last = 0, at;
+	uint64_t last = 0, at, from;
 	int64_t lrecv = INT64_MIN;
-	ssize_t k;
-	int fd, any = 0, ok = 0, i;
+	int fd, any = 0, ok = 0, i, rc;
 
+	if (segscan_init(&ss, sfd, BUS_SEG_HDR) != 0) {
+		segscan_close(&ss);
+		return -1;
+	}
 	snprintf(qdir, sizeof(qdir), "%s/quarantine", v->dir);
 	mkdir(qdir, 0750);
 	snprintf(qdir, sizeof(qdir), "%s/quarantine/%s", v->dir, v->part);
-	if (mkdir(qdir, 0750) == -1 && errno != EEXIST)
+	if (mkdir(qdir, 0750) == -1 && errno != EEXIST) {
+		segscan_close(&ss);
 		return -1;
+	}
 	snprintf(tmp, sizeof(tmp), "%s.cleaned", name);
 	if ((fd = openat(v->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
-	    O_CLOEXEC, 0644)) == -1)
+	    O_CLOEXEC, 0644)) == -1) {
+		segscan_close(&ss);
 		return -1;
-	if (len >= BUS_SEG_HDR)
-		memcpy(h, buf, BUS_SEG_HDR);
-	if (len < BUS_SEG_HDR || seg_hdr_decode(h, &at, NULL, &why) == -1 ||
-	    at != base)
+	}
+	if (pread(sfd, h, sizeof(h), 0) != sizeof(h) ||
+	    seg_hdr_decode(h, &at, NULL, &why) == -1 || at != base)
 		seg_hdr_encode(h, base, now_ns());
 	if (write(fd, h, sizeof(h)) != sizeof(h))
 		goto out;
-	while (pos < len) {
-		k = seg_rec_decode(buf + pos, len - pos, &r, &why);
-		if (k > 0 && (!any || (r.offset > last && r.recv_ns > lrecv))) {
-			if (write(fd, buf + pos, k) != k)
+	for (;;) {
+		rc = segscan_next(&ss, &r);
+		if (rc == SS_REC && (!any || (r.offset > last &&
+		    r.recv_ns > lrecv))) {
+			if (write(fd, ss.raw, r.size) != (ssize_t)r.size)
 				goto out;
 			last = r.offset;
 			lrecv = r.recv_ns;
 			any = 1;
-			pos += k;
 			continue;
 		}
+		if (rc == SS_IOERR)
+			goto out;
+		if (rc == SS_END && segscan_at(&ss) >= ss.size)
+			break;
 		/* Find the next record that checks out. */
-		for (pos++; pos + BUS_REC_HDR <= len; pos++) {
-			if (!seg_rec_plausible(buf + pos, len - pos))
-				continue;
-			k = seg_rec_decode(buf + pos, len - pos, &r, &why);
-			if (k > 0 && (!any || (r.offset > last &&
-			    r.recv_ns > lrecv)))
-				break;
-		}
-		if (pos + BUS_REC_HDR > len)
+		from = (rc == SS_REC ? ss.rpos : segscan_at(&ss)) + 1;
+		if ((rc = segscan_resync(&ss, from, any ? last : 0)) == SS_IOERR)
+			goto out;
+		if (rc == 0)
 			break;
 	}
 	if (fsync(fd) == -1)
@@ -151,19 +130,20 @@ quarantine(struct vctx *v, const char *name, uint64_t base,
 	ok = 1;
 out:
 	close(fd);
+	segscan_close(&ss);
 	if (!ok)
 		unlinkat(v->dirfd, tmp, 0);
 	return ok ? 0 : -1;
 }
 
 static int
-check_index(struct vctx *v, uint64_t base, const uint8_t *buf, size_t len,
+check_index(struct vctx *v, uint64_t base, int sfd, uint64_t len,
     int rebuild)
 {
 	char n[32];
 	struct bus_idx_ent *e;
+	struct segscan ss;
 	struct bus_rec r;
-	const char *why;
 	size_t cnt, i, bad = 0;
 	uint64_t end;
 	struct stat st;
@@ -180,10 +160,15 @@ check_index(struct vctx *v, uint64_t base, const uint8_t *buf, size_t len,
 			problem(v, n, 0, "index unreadable or empty");
 			bad = 1;
 		}
+	} else if (segscan_init(&ss, sfd, BUS_SEG_HDR) != 0) {
+		segscan_close(&ss);
+		free(e);
+		return -1;
 	} else {
 		for (i = 0; i < cnt; i++) {
-			if (e[i].pos >= len || seg_rec_decode(buf + e[i].pos,
-			    len - e[i].pos, &r, &why) <= 0 ||
+			if (e[i].pos < len)
+				segscan_seek(&ss, e[i].pos);
+			if (e[i].pos >= len || segscan_next(&ss, &r) != SS_REC ||
 			    r.offset != e[i].offset ||
 			    r.recv_ns != e[i].recv_ns) {
 				problem(v, n, BUS_IDX_HDR + i * BUS_IDX_ENT,
@@ -198,6 +183,7 @@ check_index(struct vctx *v, uint64_t base, const uint8_t *buf, size_t len,
 			problem(v, n, st.st_size, "torn last entry");
 			bad = 1;
 		}
+		segscan_close(&ss);
 		free(e);
 	}
 rebuild:
@@ -227,81 +213,92 @@ static int
 check_segment(struct vctx *v, uint64_t base, int active)
 {
 	char n[32];
-	uint8_t *buf;
+	uint8_t h[BUS_SEG_HDR];
+	struct segscan ss;
 	struct bus_rec r;
+	struct stat st;
 	const char *why;
-	size_t len, pos = BUS_SEG_HDR;
-	uint64_t b, at;
-	ssize_t k;
-	int fd, damaged = 0, torn = 0, rc = 0;
+	uint64_t b, at, len, pos = BUS_SEG_HDR;
+	ssize_t hn = -1;
+	int fd, k, damaged = 0, torn = 0, rc = 0;
 
 	store_seg_name(n, sizeof(n), base, "seg");
 	if ((fd = openat(v->dirfd, n, (v->repair ? O_RDWR : O_RDONLY) |
-	    O_CLOEXEC)) == -1 || (buf = slurp(fd, &len)) == NULL) {
+	    O_CLOEXEC)) == -1 || fstat(fd, &st) == -1 ||
+	    (hn = pread(fd, h, sizeof(h), 0)) == -1 ||
+	    segscan_init(&ss, fd, BUS_SEG_HDR) != 0) {
 		fprintf(v->out, "partition %s: file %s: %s\n", v->part, n,
 		    strerror(errno));
 		v->st->problems++;
+		if (fd != -1 && hn != -1)
+			segscan_close(&ss);
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
+	len = st.st_size;
 	v->st->segments++;
-	if (len < BUS_SEG_HDR || seg_hdr_decode(buf, &b, NULL, &why) == -1 ||
+	if (hn < BUS_SEG_HDR || seg_hdr_decode(h, &b, NULL, &why) == -1 ||
 	    b != base) {
-		problem(v, n, 0, "%s", len < BUS_SEG_HDR ? "short header" :
+		problem(v, n, 0, "%s", hn < BUS_SEG_HDR ? "short header" :
 		    b != base ? "base offset does not match the name" : why);
 		damaged = 1;
 	}
-	while (!damaged && pos < len) {
-		k = seg_rec_decode(buf + pos, len - pos, &r, &why);
-		if (k > 0 && v->any && (r.offset <= v->last_off ||
+	while (!damaged) {
+		k = segscan_next(&ss, &r);
+		if (k == SS_REC && v->any && (r.offset <= v->last_off ||
 		    r.recv_ns <= v->last_recv)) {
 			why = r.offset <= v->last_off ? "offset not above the "
 			    "previous record's" : "receive time not above the "
 			    "previous record's";
-			k = -1;
+			k = SS_DAMAGED;
+			pos = ss.rpos;
+		} else {
+			why = ss.why;
+			pos = segscan_at(&ss);
 		}
-		if (k > 0) {
+		if (k == SS_REC) {
 			v->last_off = r.offset;
 			v->last_recv = r.recv_ns;
 			v->any = 1;
 			v->st->records++;
-			pos += k;
 			continue;
 		}
-		if (k == 0)
+		if (k == SS_IOERR) {
+			problem(v, n, pos, "read: %s", strerror(errno));
+			rc = -1;
+			break;
+		}
+		if (k == SS_END && pos >= len)
+			break;
+		if (k == SS_END)
 			why = "record runs past the end of the file";
 		/* A torn tail is damage only where nothing valid follows. */
 		if (active && seg_resync(fd, pos + 1, v->any ? v->last_off : 0,
 		    &at) == 0) {
-			problem(v, n, pos, "torn tail: %zu byte(s) after the "
-			    "last whole record (%s)", len - pos, why);
+			problem(v, n, pos, "torn tail: %llu byte(s) after the "
+			    "last whole record (%s)",
+			    (unsigned long long)(len - pos), why);
 			torn = 1;
 			break;
 		}
 		problem(v, n, pos, "%s", why);
 		damaged = 1;
 		/* Count what follows, for the report. */
-		while (seg_resync(fd, pos + 1, v->any ? v->last_off : 0, &at) == 1) {
-			pos = at;
-			if ((k = seg_rec_decode(buf + pos, len - pos, &r,
-			    &why)) <= 0)
-				break;
-			v->last_off = r.offset;
-			v->last_recv = r.recv_ns;
-			v->st->records++;
-			pos += k;
-			while (pos < len && (k = seg_rec_decode(buf + pos,
-			    len - pos, &r, &why)) > 0 && r.offset > v->last_off) {
+		while (segscan_resync(&ss, pos + 1, v->any ? v->last_off :
+		    0) == 1) {
+			while ((k = segscan_next(&ss, &r)) == SS_REC &&
+			    r.offset > v->last_off) {
 				v->last_off = r.offset;
 				v->last_recv = r.recv_ns;
 				v->st->records++;
-				pos += k;
 			}
-			if (pos >= len)
+			pos = k == SS_REC ? ss.rpos : segscan_at(&ss);
+			if (k == SS_IOERR || pos >= len)
 				break;
 		}
 	}
+	segscan_close(&ss);
 	if (v->repair && torn) {
 		if (ftruncate(fd, pos) == -1 || fdatasync(fd) == -1) {
 			fprintf(v->out, "partition %s: file %s: truncate: %s\n",
@@ -309,30 +306,24 @@ check_segment(struct vctx *v, uint64_t base, int active)
 			rc = -1;
 		} else {
 			fprintf(v->out, "partition %s: file %s: torn tail cut at "
-			    "byte offset %zu\n", v->part, n, pos);
+			    "byte offset %llu\n", v->part, n,
+			    (unsigned long long)pos);
 			v->st->repaired++;
 			len = pos;
 		}
 	}
 	if (v->repair && damaged) {
-		if (quarantine(v, n, base, buf, len) == -1) {
+		if (quarantine(v, n, base, fd) == -1) {
 			fprintf(v->out, "partition %s: file %s: quarantine "
 			    "failed: %s\n", v->part, n, strerror(errno));
 			rc = -1;
 		} else
 			v->st->repaired++;
-		free(buf);
-		close(fd);
-		if ((fd = openat(v->dirfd, n, O_RDONLY | O_CLOEXEC)) == -1 ||
-		    (buf = slurp(fd, &len)) == NULL) {
-			if (fd != -1)
-				close(fd);
-			return -1;
-		}
 	}
-	if (check_index(v, base, buf, len, v->repair && (torn || damaged)) == -1)
+	/* After a repair the index is rebuilt from the new file. */
+	if (check_index(v, base, fd, len, v->repair && (torn || damaged)) ==
+	    -1)
 		rc = -1;
-	free(buf);
 	close(fd);
 	return rc;
 }
