@@ -739,32 +739,45 @@ consider(struct bus_sub *s, const char *name)
 		start_part(s, p, s->cname != NULL ? &s->cur : NULL);
 }
 
-/* Read the partition's topics file; does any topic match? */
+/* What topics_match() found so far. */
+struct tmatch {
+	const struct patset *ps;	/* the patterns */
+	int		 any;		/* a topic matches */
+	int		 all;		/* every topic matches */
+};
+
+static int
+topic_each(const char *t, size_t n, void *arg)
+{
+	struct tmatch *tm = arg;
+
+	if (patset_match(tm->ps, t, n))
+		tm->any = 1;
+	else
+		tm->all = 0;
+	return 0;
+}
+
+/*
+ * Read the partition's topics file; does any topic match?  Without one
+ * (busd has not written it yet), the partition's name is its topic.
+ */
 static int
 topics_match(struct bus_sub *s, struct part *p)
 {
-	char path[PATH_MAX], *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	FILE *f;
-	int any = 0, all = 1;
+	struct tmatch tm = { s->pats, 0, 1 };
+	char path[PATH_MAX];
+	int fd, rc;
 
-	snprintf(path, sizeof(path), "%s/%s/%s/%s", s->dir, BUS_LOGDIR,
-	    p->name, BUS_TOPICS);
-	if ((f = fopen(path, "r")) == NULL)
+	snprintf(path, sizeof(path), "%s/%s/%s", s->dir, BUS_LOGDIR, p->name);
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return patset_match(s->pats, p->name, strlen(p->name));
-	while ((len = getline(&line, &cap, f)) > 0) {
-		if (line[len - 1] == '\n')
-			line[--len] = '\0';
-		if (patset_match(s->pats, line, len))
-			any = 1;
-		else
-			all = 0;
-	}
-	free(line);
-	fclose(f);
-	p->all_match = any && all;
-	return any;
+	rc = store_topics_read(fd, topic_each, &tm);
+	close(fd);
+	if (rc == -1 && errno == ENOENT)
+		return patset_match(s->pats, p->name, strlen(p->name));
+	p->all_match = tm.any && tm.all;
+	return tm.any;
 }
 
 /*
