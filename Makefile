@@ -48,8 +48,9 @@ $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $(LIB_OBJ)
 
 cmd/%: cmd/%.c
-cmd/busd/busd: cmd/busd/main.c $(LIB) $(HDRS)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+BUSD_SRC = $(wildcard cmd/busd/*.c)
+cmd/busd/busd: $(BUSD_SRC) cmd/busd/busd.h $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $(BUSD_SRC) $(LIB) $(LDLIBS)
 cmd/bus-pub/bus-pub: cmd/bus-pub/main.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 cmd/bus-sub/bus-sub: cmd/bus-sub/main.c $(LIB) $(HDRS)
