@@ -6,7 +6,6 @@
 #include <sys/queue.h>
 #include <sys/tree.h>
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -117,8 +116,6 @@ TAILQ_HEAD(part_list, part);
 RB_PROTOTYPE(topic_tree, topic, entry, topic_cmp);
 RB_PROTOTYPE(part_tree, part, entry, part_cmp);
 
-#define SYNC_GATHER_NS	200000		/* wait no longer for them */
-
 /* main.c */
 extern const char *dir;			/* the store */
 extern const char *conf_file;		/* -c, or DIR/busd.conf if present */
@@ -151,12 +148,6 @@ extern uint64_t	 pprod_gen;		/* changes when pprods are freed */
 extern struct part_list dirty;		/* partitions written this turn */
 extern int	 turn_error;		/* errno of a failed write this turn */
 extern uint64_t	 turn_no;		/* numbers the turns */
-extern int64_t	 unsynced_since;	/* first write not yet synced, or 0 */
-extern int	 sy_busy;		/* a sync is in flight (loop's view) */
-extern int	 sy_more;		/* acks wait for the sync after it */
-extern int	 sy_evfd;		/* the thread says it finished */
-extern pthread_t sy_thread;
-extern int64_t	 sy_finished_at;	/* when the last sync finished */
 
 /* client.c */
 void	accept_clients(void);
@@ -167,11 +158,13 @@ void	client_close(struct client *);
 void	client_turn(struct client *);
 
 /* commit.c */
-void	turn_end(void);
-void	sync_all(void);
-void	*sync_thread(void *);
-void	sync_start(void);
-void	sync_finished(void);
+int	commit_init(void);
+void	commit_event(void);
+int	commit_timeout(int64_t, int);
+int64_t	commit_gather(int64_t);
+void	commit_timer(int64_t);
+void	commit_turn_end(void);
+void	commit_shutdown(void);
 
 /* dedup.c */
 struct producer *producer_get(uint64_t, int);

@@ -1,12 +1,17 @@
 /*
  * busd's turn end and group commit: write what the turn gathered, send
- * or hold its acks, and sync in a thread of its own.
+ * or hold its acks, and sync in a thread of its own.  The loop reaches
+ * the thread only through the commit_* functions: commit_init() starts
+ * it, commit_event() takes its news, commit_timeout(), commit_gather()
+ * and commit_timer() time the syncs, commit_shutdown() waits for them.
  */
 #include <sys/types.h>
+#include <sys/eventfd.h>
 #include <sys/queue.h>
 #include <sys/tree.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +23,18 @@
 #include "proto.h"
 #include "busd.h"
 
+#define SYNC_GATHER_NS	200000		/* wait no longer for them */
+
+static void	sync_all(void);
+static void	*sync_thread(void *);
+static void	sync_start(void);
 static void	acks_release(uint64_t, int);
 static void	client_hold(struct client *, uint64_t);
 
 struct part_list dirty = TAILQ_HEAD_INITIALIZER(dirty);
+int		 turn_error;		/* errno of a failed write this turn */
+uint64_t	 turn_no = 1;		/* numbers the turns */
+static int64_t	 unsynced_since;	/* first write not yet synced, or 0 */
 
 /*
  * Group commit.  One thread does the fdatasync(2) calls, so that the loop
@@ -37,19 +50,86 @@ static size_t	 sy_nfds, sy_cap;
 static int	 sy_go;			/* the thread has work (under sy_mtx) */
 static int	 sy_quit;		/* the thread should end (under sy_mtx) */
 static int	 sy_err;		/* errno of the sync that finished */
-int		 sy_busy;		/* a sync is in flight (loop's view) */
-int		 sy_more;		/* acks wait for the sync after it */
+static int	 sy_busy;		/* a sync is in flight (loop's view) */
+static int	 sy_more;		/* acks wait for the sync after it */
 static uint64_t	 sy_issued;		/* number of the last sync started */
 static uint64_t	 sy_done;		/* number of the last sync finished */
-int		 sy_evfd = -1;		/* the thread says it finished */
-pthread_t sy_thread;
-int64_t		 sy_finished_at;	/* when the last sync finished */
+static int	 sy_evfd = -1;		/* the thread says it finished */
+static pthread_t sy_thread;
+static int64_t	 sy_finished_at;	/* when the last sync finished */
 static int	 sy_released;		/* clients whose acks it released */
 static int	 sy_waiting;		/* clients waiting for the next one */
 
-int		 turn_error;		/* errno of a failed write this turn */
-uint64_t	 turn_no = 1;		/* numbers the turns */
-int64_t		 unsynced_since;	/* first write not yet synced, or 0 */
+/*
+ * Start the sync thread.  Returns the fd that becomes readable when a
+ * sync finishes: the loop then calls commit_event().
+ */
+int
+commit_init(void)
+{
+	if ((sy_evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		fatal(EX_OSERR, "eventfd");
+	if ((errno = pthread_create(&sy_thread, NULL, sync_thread, NULL)) != 0)
+		fatal(EX_OSERR, "pthread_create");
+	return sy_evfd;
+}
+
+/* The loop's timeout (ms, -1: none), cut to the next --sync-interval sync. */
+int
+commit_timeout(int64_t now, int timeout)
+{
+	int64_t wait_ns;
+
+	if (unsynced_since && sync_interval) {
+		wait_ns = unsynced_since + sync_interval - now;
+		if (wait_ns <= 0)
+			timeout = 0;
+		else if (timeout == -1 || wait_ns / 1000000 + 1 < timeout)
+			timeout = (int)(wait_ns / 1000000 + 1);
+	}
+	return timeout;
+}
+
+/*
+ * While the next sync gathers publishers (see commit_turn_end()), the
+ * nanoseconds the loop may wait for them; -1 otherwise.
+ */
+int64_t
+commit_gather(int64_t now)
+{
+	int64_t wait_ns;
+
+	if (!sy_more || sy_busy)
+		return -1;
+	wait_ns = sy_finished_at + SYNC_GATHER_NS - now;
+	return wait_ns > 0 ? wait_ns : 0;
+}
+
+/* --sync-interval: sync what is written once the interval has passed. */
+void
+commit_timer(int64_t now)
+{
+	if (unsynced_since && sync_interval &&
+	    now - unsynced_since >= sync_interval)
+		sync_all();
+}
+
+/* Shutdown: let the syncs in flight finish, and run the one acks wait for. */
+void
+commit_shutdown(void)
+{
+	while (sy_busy || sy_more) {
+		struct pollfd pfd = { sy_evfd, POLLIN, 0 };
+
+		if (!sy_busy) {
+			sync_start();
+			continue;
+		}
+		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+			break;
+		commit_event();
+	}
+}
 
 /*
  * The end of a turn: write every dirty partition, publish the clock,
@@ -57,7 +137,7 @@ int64_t		 unsynced_since;	/* first write not yet synced, or 0 */
  * the sync thread runs while the loop goes on).
  */
 void
-turn_end(void)
+commit_turn_end(void)
 {
 	struct client *c, *nc;
 	struct part *p;
@@ -131,7 +211,7 @@ turn_end(void)
 }
 
 /* fdatasync every partition written since its last sync. */
-void
+static void
 sync_all(void)
 {
 	struct part *p;
@@ -153,7 +233,7 @@ sync_all(void)
 }
 
 /* The sync thread: fdatasync what it is given, say when done. */
-void *
+static void *
 sync_thread(void *arg)
 {
 	uint64_t one = 1;
@@ -183,7 +263,7 @@ sync_thread(void *arg)
 }
 
 /* Start the next sync: every segment written since its last sync. */
-void
+static void
 sync_start(void)
 {
 	struct part *p;
@@ -220,7 +300,7 @@ sync_start(void)
 
 /* A sync finished: release the acks it covers, start the next one. */
 void
-sync_finished(void)
+commit_event(void)
 {
 	uint64_t v;
 	int e;

@@ -10,7 +10,6 @@
  */
 #include <sys/types.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/queue.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -25,8 +24,6 @@
 #include <getopt.h>
 #include <libutil.h>
 #include <limits.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +68,7 @@ static int64_t	 rotate_next;		/* ns, 0: none */
 static int	 verbose;
 int		 epfd = -1, lfd = -1;
 static int	 sigfd = -1;
+static int	 commitfd = -1;		/* the sync thread's news */
 int		 logfd = -1;		/* DIR/log */
 int		 clockfd = -1;		/* DIR/log/.clock */
 int64_t		 clock_last;		/* newest receive time handed out */
@@ -270,22 +268,15 @@ main(int argc, char *argv[])
 			wait_ns = rotate_next - now;
 			timeout = wait_ns <= 0 ? 0 : (int)(wait_ns / 1000000 + 1);
 		}
-		if (unsynced_since && sync_interval) {
-			wait_ns = unsynced_since + sync_interval - now;
-			if (wait_ns <= 0)
-				timeout = 0;
-			else if (timeout == -1 || wait_ns / 1000000 + 1 < timeout)
-				timeout = (int)(wait_ns / 1000000 + 1);
-		}
+		timeout = commit_timeout(now, timeout);
 		if (timeout == -1 || timeout > 600000)
 			timeout = 600000;	/* prune producers now and then */
 		tmo.tv_sec = timeout / 1000;
 		tmo.tv_nsec = (long)(timeout % 1000) * 1000000;
-		if (sy_more && !sy_busy) {
+		if ((wait_ns = commit_gather(now)) >= 0) {
 			/* Gathering publishers for the next sync. */
-			wait_ns = sy_finished_at + SYNC_GATHER_NS - now;
 			tmo.tv_sec = 0;
-			tmo.tv_nsec = wait_ns > 0 ? wait_ns : 0;
+			tmo.tv_nsec = wait_ns;
 		}
 		n = epoll_pwait2(epfd, ev, 64, &tmo, NULL);
 		if (n == -1) {
@@ -296,8 +287,8 @@ main(int argc, char *argv[])
 		for (i = 0; i < n; i++) {
 			if (ev[i].data.ptr == &lfd) {
 				accept_clients();
-			} else if (ev[i].data.ptr == &sy_evfd) {
-				sync_finished();
+			} else if (ev[i].data.ptr == &commitfd) {
+				commit_event();
 			} else if (ev[i].data.ptr == &sigfd) {
 				struct signalfd_siginfo si;
 
@@ -319,7 +310,7 @@ main(int argc, char *argv[])
 					client_read(c);
 			}
 		}
-		turn_end();
+		commit_turn_end();
 		now = now_ns();
 		if (rotate_next && now >= rotate_next) {
 			struct part *p;
@@ -329,9 +320,7 @@ main(int argc, char *argv[])
 					part_seal(p);
 			rotate_next = next_rotate_at(now);
 		}
-		if (unsynced_since && sync_interval &&
-		    now - unsynced_since >= sync_interval)
-			sync_all();
+		commit_timer(now);
 		producers_prune(now);
 	}
 	shutdown_busd();
@@ -478,13 +467,10 @@ listen_open(void)
 	ev.data.ptr = &sigfd;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev) == -1)
 		fatal(EX_OSERR, "epoll_ctl");
-	if ((sy_evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
-		fatal(EX_OSERR, "eventfd");
-	ev.data.ptr = &sy_evfd;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sy_evfd, &ev) == -1)
+	commitfd = commit_init();
+	ev.data.ptr = &commitfd;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, commitfd, &ev) == -1)
 		fatal(EX_OSERR, "epoll_ctl");
-	if ((errno = pthread_create(&sy_thread, NULL, sync_thread, NULL)) != 0)
-		fatal(EX_OSERR, "pthread_create");
 }
 
 static int64_t
@@ -523,22 +509,12 @@ shutdown_busd(void)
 			if (c->rlen != before || c->in_turn)
 				any = 1;
 		}
-		turn_end();
+		commit_turn_end();
 		if (!any)
 			break;
 	}
 	/* Let the syncs in flight finish, then sync the rest here. */
-	while (sy_busy || sy_more) {
-		struct pollfd pfd = { sy_evfd, POLLIN, 0 };
-
-		if (!sy_busy) {
-			sync_start();
-			continue;
-		}
-		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
-			break;
-		sync_finished();
-	}
+	commit_shutdown();
 	RB_FOREACH(p, part_tree, &parts) {
 		part_flush(p);
 		if (fdatasync(p->fd) == -1)
