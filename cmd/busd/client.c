@@ -27,6 +27,8 @@
 static void	client_frames(struct client *);
 static void	client_hello(struct client *, const uint8_t *, size_t);
 static int	client_publish(struct client *, const uint8_t *, size_t);
+static void	client_ack_finish(struct client *, size_t, uint64_t, uint32_t,
+		    uint32_t);
 static void	client_seal(struct client *, const uint8_t *, size_t);
 static void	client_status(struct client *);
 static uint8_t *client_reserve(struct client *, size_t);
@@ -368,30 +370,41 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 		done++;
 	}
 	if (ack) {
-		/* The error frame may have moved obuf; reach it by offset. */
-		ack = c->obuf + ackoff;
-		proto_hdr(ack, PT_ACK, 16 + 8 * (size_t)count);
-		le64_put(ack + PROTO_FRAME_HDR, first_seq);
-		le32_put(ack + PROTO_FRAME_HDR + 8, done);
-		le32_put(ack + PROTO_FRAME_HDR + 12, 0);
-		if (done < count) {
-			/* Shrink the ACK to what was done, keep what follows. */
-			size_t full = PROTO_FRAME_HDR + 16 + 8 * (size_t)count;
-			size_t used = PROTO_FRAME_HDR + 16 + 8 * (size_t)done;
+		client_ack_finish(c, ackoff, first_seq, count, done);
+		if (done > 0)
+			c->published = 1;
+	}
+	return code ? -1 : 0;
+}
 
-			proto_hdr(ack, PT_ACK, 16 + 8 * (size_t)done);
-			memmove(ack + used, ack + full,
-			    c->olen - (ackoff + full));
-			c->olen -= full - used;
-			if (done == 0) {
-				memmove(ack, ack + used, c->olen - (ackoff + used));
-				c->olen -= used;
-			}
+/*
+ * Fill in the header of the ACK reserved at obuf+ackoff for count
+ * messages from first_seq, of which done were taken.  The error frame
+ * may have moved obuf since: it is reached by offset.
+ */
+static void
+client_ack_finish(struct client *c, size_t ackoff, uint64_t first_seq,
+    uint32_t count, uint32_t done)
+{
+	uint8_t *ack = c->obuf + ackoff;
+
+	proto_hdr(ack, PT_ACK, 16 + 8 * (size_t)count);
+	le64_put(ack + PROTO_FRAME_HDR, first_seq);
+	le32_put(ack + PROTO_FRAME_HDR + 8, done);
+	le32_put(ack + PROTO_FRAME_HDR + 12, 0);
+	if (done < count) {
+		/* Shrink the ACK to what was done, keep what follows. */
+		size_t full = PROTO_FRAME_HDR + 16 + 8 * (size_t)count;
+		size_t used = PROTO_FRAME_HDR + 16 + 8 * (size_t)done;
+
+		proto_hdr(ack, PT_ACK, 16 + 8 * (size_t)done);
+		memmove(ack + used, ack + full, c->olen - (ackoff + full));
+		c->olen -= full - used;
+		if (done == 0) {
+			memmove(ack, ack + used, c->olen - (ackoff + used));
+			c->olen -= used;
 		}
 	}
-	if (ack != NULL && done > 0)
-		c->published = 1;
-	return code ? -1 : 0;
 }
 
 static void
