@@ -42,7 +42,12 @@ extern char **environ;
 #include "busd.h"
 
 static __dead void usage(void);
+static int	daemon_start(void);
 static void	daemon_wait(int);
+static void	ready(int);
+static void	serve(void);
+static void	loop_timeout(int64_t, struct timespec *);
+static void	signals_read(void);
 static void	store_open(void);
 static void	listen_open(void);
 static void	reload(void);
@@ -112,13 +117,10 @@ usage(void)
 int
 main(int argc, char *argv[])
 {
-	struct epoll_event ev[64];
 	const char *errstr;
 	char emsg[512];
 	uint64_t v;
-	int64_t now, wait_ns;
-	struct timespec tmo;
-	int ch, detach = 0, readyfd = -1, n, i, h, m, timeout;
+	int ch, detach = 0, readyfd = -1, h, m;
 	int verify = 0, repair = 0, status = 0, json = 0;
 
 	while ((ch = getopt_long(argc, argv, "bc:d:ho:r:vV", longopts,
@@ -215,30 +217,61 @@ main(int argc, char *argv[])
 	if (load_rules(&rules, emsg, sizeof(emsg)) == -1)
 		errx(emsg[0] == '!' ? EX_CONFIG : EX_USAGE, "%s", emsg + 1);
 
-	if (detach) {
-		int p[2];
-		pid_t pid;
-
-		if (pipe2(p, O_CLOEXEC) == -1)
-			err(EX_OSERR, "pipe");
-		if ((pid = fork()) == -1)
-			err(EX_OSERR, "fork");
-		if (pid > 0) {
-			close(p[1]);
-			daemon_wait(p[0]);
-		}
-		close(p[0]);
-		readyfd = p[1];
-		setsid();
-	}
+	if (detach)
+		readyfd = daemon_start();
 	log_init(verbose, 0);
 	started = now_ns();
 	signal(SIGPIPE, SIG_IGN);
 	store_open();
 	recover();
 	listen_open();
+	ready(readyfd);
+	setproctitle("%s", dir);
+	if (rotate_hm >= 0)
+		rotate_next = next_rotate_at(now_ns());
+	serve();
+	shutdown_busd();
+	return 0;
+}
 
-	/* Ready: recovery is done and the socket accepts connections. */
+/* -b: fork; the parent waits for the child to be ready (daemon_wait()). */
+static int
+daemon_start(void)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		err(EX_OSERR, "pipe");
+	if ((pid = fork()) == -1)
+		err(EX_OSERR, "fork");
+	if (pid > 0) {
+		close(p[1]);
+		daemon_wait(p[0]);
+	}
+	close(p[0]);
+	setsid();
+	return p[1];
+}
+
+/* The parent of -b: exit once the child is ready, or as it exited. */
+static void
+daemon_wait(int fd)
+{
+	char c;
+	int status;
+
+	if (read(fd, &c, 1) == 1)
+		_exit(0);
+	if (wait(&status) == -1)
+		_exit(EX_OSERR);
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : EX_SOFTWARE);
+}
+
+/* Ready: recovery is done and the socket accepts connections. */
+static void
+ready(int readyfd)
+{
 	if (readyfd != -1) {
 		int nullfd = open("/dev/null", O_RDWR);
 
@@ -257,27 +290,19 @@ main(int argc, char *argv[])
 		write(readyfd, "R", 1);
 		close(readyfd);
 	}
-	setproctitle("%s", dir);
-	if (rotate_hm >= 0)
-		rotate_next = next_rotate_at(now_ns());
+}
+
+/* The loop: one turn per epoll_pwait2(), until SIGTERM or SIGINT. */
+static void
+serve(void)
+{
+	struct epoll_event ev[64];
+	struct timespec tmo;
+	int64_t now;
+	int n, i;
 
 	while (!quitting) {
-		timeout = -1;
-		now = now_ns();
-		if (rotate_next) {
-			wait_ns = rotate_next - now;
-			timeout = wait_ns <= 0 ? 0 : (int)(wait_ns / 1000000 + 1);
-		}
-		timeout = commit_timeout(now, timeout);
-		if (timeout == -1 || timeout > 600000)
-			timeout = 600000;	/* prune producers now and then */
-		tmo.tv_sec = timeout / 1000;
-		tmo.tv_nsec = (long)(timeout % 1000) * 1000000;
-		if ((wait_ns = commit_gather(now)) >= 0) {
-			/* Gathering publishers for the next sync. */
-			tmo.tv_sec = 0;
-			tmo.tv_nsec = wait_ns;
-		}
+		loop_timeout(now_ns(), &tmo);
 		n = epoll_pwait2(epfd, ev, 64, &tmo, NULL);
 		if (n == -1) {
 			if (errno == EINTR)
@@ -290,15 +315,7 @@ main(int argc, char *argv[])
 			} else if (ev[i].data.ptr == &commitfd) {
 				commit_event();
 			} else if (ev[i].data.ptr == &sigfd) {
-				struct signalfd_siginfo si;
-
-				while (read(sigfd, &si, sizeof(si)) ==
-				    sizeof(si)) {
-					if (si.ssi_signo == SIGHUP)
-						reload();
-					else
-						quitting = 1;
-				}
+				signals_read();
 			} else {
 				struct client *c = ev[i].data.ptr;
 
@@ -323,22 +340,43 @@ main(int argc, char *argv[])
 		commit_timer(now);
 		producers_prune(now);
 	}
-	shutdown_busd();
-	return 0;
 }
 
-/* The parent of -b: exit once the child is ready, or as it exited. */
+/* How long the loop may wait: until the next rotation, sync or prune. */
 static void
-daemon_wait(int fd)
+loop_timeout(int64_t now, struct timespec *tmo)
 {
-	char c;
-	int status;
+	int64_t wait_ns;
+	int timeout = -1;
 
-	if (read(fd, &c, 1) == 1)
-		_exit(0);
-	if (wait(&status) == -1)
-		_exit(EX_OSERR);
-	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : EX_SOFTWARE);
+	if (rotate_next) {
+		wait_ns = rotate_next - now;
+		timeout = wait_ns <= 0 ? 0 : (int)(wait_ns / 1000000 + 1);
+	}
+	timeout = commit_timeout(now, timeout);
+	if (timeout == -1 || timeout > 600000)
+		timeout = 600000;	/* prune producers now and then */
+	tmo->tv_sec = timeout / 1000;
+	tmo->tv_nsec = (long)(timeout % 1000) * 1000000;
+	if ((wait_ns = commit_gather(now)) >= 0) {
+		/* Gathering publishers for the next sync. */
+		tmo->tv_sec = 0;
+		tmo->tv_nsec = wait_ns;
+	}
+}
+
+/* SIGHUP reloads the rules; SIGTERM and SIGINT end the loop. */
+static void
+signals_read(void)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload();
+		else
+			quitting = 1;
+	}
 }
 
 static void
