@@ -43,7 +43,5 @@ int	status_gather(const char *, const struct patset *, struct bus_status *,
 	    char *, size_t);
 void	status_print(FILE *, const struct bus_status *, int);
 void	status_free(struct bus_status *);
-/* A C string as a JSON string, quotes and escapes included. */
-void	json_str(FILE *, const char *);
 
 #endif /* BUS_STATUS_H */

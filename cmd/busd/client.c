@@ -1,0 +1,606 @@
+/*
+ * busd's clients: accept, read and parse frames, answer them, and send
+ * what waits in each client's output buffer.
+ */
+#include <sys/types.h>
+#include <sys/epoll.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/tree.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "json.h"
+#include "log.h"
+#include "proto.h"
+#include "ops.h"
+#include "busd.h"
+
+#define OUT_HIGH	(4 * 1024 * 1024) /* stop reading a client above */
+#define RBUF_INIT	(256 * 1024)
+
+static void	client_frames(struct client *);
+static void	client_hello(struct client *, const uint8_t *, size_t);
+static int	client_publish(struct client *, const uint8_t *, size_t);
+static void	client_ack_finish(struct client *, size_t, uint64_t, uint32_t,
+		    uint32_t);
+static void	client_seal(struct client *, const uint8_t *, size_t);
+static void	client_status(struct client *);
+static uint8_t *client_reserve(struct client *, size_t);
+static void	client_events(struct client *);
+
+struct client_list clients = TAILQ_HEAD_INITIALIZER(clients);
+struct client_list turn = TAILQ_HEAD_INITIALIZER(turn);
+static int	 nclients;
+static uint64_t	 stat_msgs, stat_bytes, stat_dups;
+
+void
+accept_clients(void)
+{
+	struct epoll_event ev;
+	struct client *c;
+	int fd;
+
+	for (;;) {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("accept");
+			return;
+		}
+		if ((c = calloc(1, sizeof(*c))) == NULL ||
+		    (c->rbuf = malloc(RBUF_INIT)) == NULL) {
+			log_warn("client");
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->rcap = RBUF_INIT;
+		TAILQ_INSERT_TAIL(&clients, c, link);
+		nclients++;
+		if (nclients > max_clients) {
+			client_error(c, 0, PE_BUSY, "too many clients");
+			c->closing = 1;
+			c->sendable = c->olen;
+			client_send(c);
+			if (c->fd == -1 || c->closing) {
+				client_close(c);
+				continue;
+			}
+		}
+		ev.events = c->events = EPOLLIN;
+		ev.data.ptr = c;
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			log_warn("epoll_ctl");
+			client_close(c);
+		}
+	}
+}
+
+void
+client_read(struct client *c)
+{
+	ssize_t n;
+
+	if (c->closing || c->fd == -1)
+		return;
+	if (c->rlen == c->rcap) {
+		/* A frame bigger than the buffer (bounded by max_frame). */
+		size_t need = 4 + (size_t)le32_get(c->rbuf);
+		uint8_t *nb;
+
+		if (need > max_frame || need <= c->rcap ||
+		    (nb = realloc(c->rbuf, need)) == NULL) {
+			client_error(c, 0, PE_PROTO, "frame too large");
+			c->closing = 1;
+			return;
+		}
+		c->rbuf = nb;
+		c->rcap = need;
+	}
+	n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		log_debug("client %d: read: %s", c->fd, strerror(errno));
+		c->closing = 1;
+		c->olen = c->ooff = c->pend = 0;
+		return;
+	}
+	if (n == 0) {
+		/* The client is done sending; acks still go out. */
+		c->closing = 1;
+		return;
+	}
+	c->rlen += n;
+	client_frames(c);
+}
+
+static void
+client_frames(struct client *c)
+{
+	const uint8_t *body;
+	size_t blen, used = 0;
+	ssize_t fl;
+	uint8_t type;
+
+	client_turn(c);
+	while (!c->closing && (fl = proto_frame(c->rbuf + used,
+	    c->rlen - used, max_frame, &type, &body, &blen)) != 0) {
+		if (fl < 0) {
+			client_error(c, 0, PE_PROTO, "malformed frame length");
+			c->closing = 1;
+			break;
+		}
+		if (!c->hello && type != PT_HELLO && type != PT_STATUS &&
+		    type != PT_SEAL) {
+			client_error(c, 0, PE_PROTO, "HELLO must come first");
+			c->closing = 1;
+			break;
+		}
+		switch (type) {
+		case PT_HELLO:
+			client_hello(c, body, blen);
+			break;
+		case PT_PUBLISH:
+			if (client_publish(c, body, blen) == -1)
+				c->closing = 1;
+			break;
+		case PT_SEAL:
+			client_seal(c, body, blen);
+			break;
+		case PT_STATUS:
+			client_status(c);
+			break;
+		default:
+			client_error(c, 0, PE_PROTO, "unknown frame type");
+			c->closing = 1;
+			break;
+		}
+		used += fl;
+	}
+	if (used > 0) {
+		memmove(c->rbuf, c->rbuf + used, c->rlen - used);
+		c->rlen -= used;
+	}
+}
+
+static void
+client_hello(struct client *c, const uint8_t *b, size_t len)
+{
+	uint8_t *o;
+
+	if (c->hello || len < 16 || le32_get(b) != PROTO_MAGIC) {
+		client_error(c, 0, PE_PROTO, "bad HELLO");
+		c->closing = 1;
+		return;
+	}
+	if (le16_get(b + 4) != PROTO_VERSION) {
+		client_error(c, 0, PE_VERSION, "unsupported protocol version");
+		c->closing = 1;
+		return;
+	}
+	if (b[6] > ACK_SYNCED || le64_get(b + 8) == 0) {
+		client_error(c, 0, PE_PROTO, "bad ack level or producer id");
+		c->closing = 1;
+		return;
+	}
+	c->hello = 1;
+	c->ack = b[6];
+	c->prod = producer_get(le64_get(b + 8), 1);
+	c->prod->refs++;
+	c->prod->last_use = now_ns();
+	c->seq_mark = c->prod->last_seq;
+	o = client_reserve(c, PROTO_FRAME_HDR + 32);
+	proto_hdr(o, PT_HELLO_OK, 32);
+	o += PROTO_FRAME_HDR;
+	le16_put(o, PROTO_VERSION);
+	le16_put(o + 2, 0);
+	le32_put(o + 4, max_message);
+	le32_put(o + 8, max_frame);
+	le32_put(o + 12, 0);
+	le64_put(o + 16, c->prod->id);
+	le64_put(o + 24, c->prod->last_seq);
+}
+
+/*
+ * Append every message of a PUBLISH frame.  The ACK is built in place as
+ * we go; on a bad message the messages before it stay acked, an ERROR
+ * names the bad one, and the connection closes (-1).
+ */
+static int
+client_publish(struct client *c, const uint8_t *b, size_t len)
+{
+	struct bus_rec m;
+	struct part *p;
+	struct pprod *pp;
+	const char *why;
+	uint8_t *ack = NULL;
+	size_t pos = 4, rs, ackoff = 0;
+	uint64_t first_seq = 0;
+	uint32_t count, i, code = 0, done = 0;
+	int64_t now;
+	char emsg[128];
+
+	if (len < 4) {
+		client_error(c, 0, PE_PROTO, "short PUBLISH");
+		return -1;
+	}
+	count = le32_get(b);
+	if (count > len / PROTO_MSG_HDR) {
+		client_error(c, 0, PE_PROTO, "PUBLISH count exceeds frame");
+		return -1;
+	}
+	if (c->ack != ACK_NONE && count > 0) {
+		ack = client_reserve(c, PROTO_FRAME_HDR + 16 + 8 * (size_t)count);
+		ackoff = ack - c->obuf;
+	}
+	now = now_ns();
+	c->prod->last_use = now;
+	for (i = 0; i < count; i++) {
+		if (proto_msg_decode(b, len, &pos, &m) == -1) {
+			client_error(c, 0, PE_PROTO, "malformed message");
+			code = PE_PROTO;
+			break;
+		}
+		if (i == 0)
+			first_seq = m.seq;
+		if (m.seq != first_seq + i) {
+			client_error(c, m.seq, PE_PROTO,
+			    "sequence numbers not consecutive");
+			code = PE_PROTO;
+			break;
+		}
+		if (m.topic_len + m.key_len + m.tags_len + m.payload_len >
+		    max_message) {
+			snprintf(emsg, sizeof(emsg), "message of %zu bytes "
+			    "exceeds the limit of %zu bytes", m.topic_len +
+			    m.key_len + m.tags_len + m.payload_len, max_message);
+			client_error(c, m.seq, PE_TOOBIG, emsg);
+			code = PE_TOOBIG;
+			break;
+		}
+		if (topic_check(m.topic, m.topic_len, &why) == -1) {
+			client_error(c, m.seq, PE_TOPIC, why);
+			code = PE_TOPIC;
+			break;
+		}
+		if ((m.flags & ~BUS_F_MASK) || tags_check(m.tags, m.tags_len)) {
+			client_error(c, m.seq, PE_PROTO, "bad flags or tags");
+			code = PE_PROTO;
+			break;
+		}
+		if ((p = route(m.topic, m.topic_len, &code)) == NULL) {
+			client_error(c, m.seq, code, code == PE_ROUTE ?
+			    "partition name for topic too long" :
+			    "cannot create partition");
+			break;
+		}
+		if (c->pp_part != p || c->pp_gen != pprod_gen) {
+			c->pp = pprod_get(p, c->prod->id);
+			c->pp_part = p;
+			c->pp_gen = pprod_gen;
+		}
+		pp = c->pp;
+		if (m.seq <= pp->last_seq) {
+			/*
+			 * Already stored: a resend after a reconnect.  What
+			 * came before it in the resend is stored too.
+			 */
+			if (m.seq > c->prod->last_seq)
+				c->prod->last_seq = m.seq;
+			stat_dups++;
+			if (ack)
+				le64_put(c->obuf + ackoff + PROTO_FRAME_HDR +
+				    16 + 8 * (size_t)i, BUS_OFFSET_DUP);
+			done++;
+			continue;
+		}
+		rs = seg_rec_size(m.topic_len, m.key_len, m.tags_len,
+		    m.payload_len);
+		if (p->wlen > 0 && p->wlen + rs > p->wcap)
+			part_flush(p);
+		if (p->size + p->wlen + rs > seg_size && p->nrecs > 0)
+			part_seal(p);
+		if (p->failed) {
+			client_error(c, m.seq, p->failed == ENOSPC ? PE_NOSPC :
+			    PE_IO, strerror(p->failed));
+			code = PE_IO;
+			break;
+		}
+		if (rs > p->wcap) {
+			uint8_t *nb = realloc(p->wbuf, rs);
+
+			if (nb == NULL)
+				fatal(EX_OSERR, NULL);
+			p->wbuf = nb;
+			p->wcap = rs;
+		}
+		if (!p->dirty) {
+			/* First write of the turn: remember how to undo it. */
+			part_turn_mark(p);
+			p->dirty = 1;
+			TAILQ_INSERT_TAIL(&dirty, p, dlink);
+		}
+		m.offset = p->next_off++;
+		m.recv_ns = now > clock_last ? now : clock_last + 1;
+		clock_last = m.recv_ns;
+		m.producer = c->prod->id;
+		if (!p->idx_any ||
+		    p->size + p->wlen - p->idx_pos >= BUS_IDX_EVERY) {
+			struct bus_idx_ent e;
+
+			if (p->ilen == sizeof(p->ibuf))
+				part_flush(p);
+			e.offset = m.offset;
+			e.recv_ns = m.recv_ns;
+			e.pos = p->size + p->wlen;
+			idx_ent_encode(p->ibuf + p->ilen, &e);
+			p->ilen += BUS_IDX_ENT;
+			p->idx_pos = e.pos;
+			p->idx_any = 1;
+		}
+		/* The CRCs are filled in at flush time, three at once. */
+		p->wlen += seg_rec_encode_nocrc(p->wbuf + p->wlen, &m);
+		p->last_recv = m.recv_ns;
+		p->nrecs++;
+		if (pp->turn != turn_no) {
+			/* First record of the turn: how to undo it. */
+			pp->turn = turn_no;
+			pp->turn_seq = pp->last_seq;
+			pp->tnext = p->touched;
+			p->touched = pp;
+		}
+		pp->last_seq = m.seq;
+		pp->last_use = now;
+		c->prod->last_seq = m.seq;
+		c->published = 1;
+		stat_msgs++;
+		stat_bytes += m.payload_len;
+		if (ack)
+			le64_put(c->obuf + ackoff + PROTO_FRAME_HDR + 16 +
+			    8 * (size_t)i, m.offset);
+		done++;
+	}
+	if (ack) {
+		client_ack_finish(c, ackoff, first_seq, count, done);
+		if (done > 0)
+			c->published = 1;
+	}
+	return code ? -1 : 0;
+}
+
+/*
+ * Fill in the header of the ACK reserved at obuf+ackoff for count
+ * messages from first_seq, of which done were taken.  The error frame
+ * may have moved obuf since: it is reached by offset.
+ */
+static void
+client_ack_finish(struct client *c, size_t ackoff, uint64_t first_seq,
+    uint32_t count, uint32_t done)
+{
+	uint8_t *ack = c->obuf + ackoff;
+
+	proto_hdr(ack, PT_ACK, 16 + 8 * (size_t)count);
+	le64_put(ack + PROTO_FRAME_HDR, first_seq);
+	le32_put(ack + PROTO_FRAME_HDR + 8, done);
+	le32_put(ack + PROTO_FRAME_HDR + 12, 0);
+	if (done < count) {
+		/* Shrink the ACK to what was done, keep what follows. */
+		size_t full = PROTO_FRAME_HDR + 16 + 8 * (size_t)count;
+		size_t used = PROTO_FRAME_HDR + 16 + 8 * (size_t)done;
+
+		proto_hdr(ack, PT_ACK, 16 + 8 * (size_t)done);
+		memmove(ack + used, ack + full, c->olen - (ackoff + full));
+		c->olen -= full - used;
+		if (done == 0) {
+			memmove(ack, ack + used, c->olen - (ackoff + used));
+			c->olen -= used;
+		}
+	}
+}
+
+static void
+client_seal(struct client *c, const uint8_t *b, size_t len)
+{
+	struct patset *ps = NULL;
+	struct part *p;
+	char *pat, err[300];
+	uint32_t plen, sealed = 0;
+	uint8_t *o;
+
+	if (len < 4 || (plen = le32_get(b)) > len - 4) {
+		client_error(c, 0, PE_PROTO, "malformed SEAL");
+		c->closing = 1;
+		return;
+	}
+	if (plen > 0) {
+		if ((pat = strndup((const char *)b + 4, plen)) == NULL)
+			fatal(EX_OSERR, NULL);
+		ps = patset_new(&pat, 1, err, sizeof(err));
+		free(pat);
+		if (ps == NULL) {
+			client_error(c, 0, PE_PATTERN, err);
+			return;
+		}
+	}
+	RB_FOREACH(p, part_tree, &parts) {
+		if (ps != NULL && !patset_match(ps, p->name, strlen(p->name)))
+			continue;
+		if (p->nrecs == 0 && p->wlen == 0)
+			continue;
+		part_seal(p);
+		sealed++;
+	}
+	patset_free(ps);
+	o = client_reserve(c, PROTO_FRAME_HDR + 4);
+	proto_hdr(o, PT_SEAL_OK, 4);
+	le32_put(o + PROTO_FRAME_HDR, sealed);
+}
+
+static void
+client_status(struct client *c)
+{
+	struct part *p;
+	char *js = NULL, t[40];
+	size_t jl = 0;
+	FILE *f;
+	uint8_t *o;
+	int first = 1;
+
+	if ((f = open_memstream(&js, &jl)) == NULL)
+		fatal(EX_OSERR, NULL);
+	format_time(t, sizeof(t), clock_last);
+	fprintf(f, "{\"pid\":%ld,\"store\":", (long)getpid());
+	json_str(f, dir);
+	fprintf(f, ",\"uptime_s\":%lld,"
+	    "\"clients\":%d,\"messages\":%llu,\"bytes\":%llu,"
+	    "\"duplicates\":%llu,\"last_receive\":\"%s\",\"partitions\":[",
+	    (long long)((now_ns() - started) / 1000000000),
+	    nclients - 1, (unsigned long long)stat_msgs,
+	    (unsigned long long)stat_bytes, (unsigned long long)stat_dups, t);
+	RB_FOREACH(p, part_tree, &parts) {
+		fprintf(f, "%s{\"name\":\"%s\",\"next_offset\":%llu,"
+		    "\"active_base\":%llu,\"active_bytes\":%llu}",
+		    first ? "" : ",", p->name, (unsigned long long)p->next_off,
+		    (unsigned long long)p->base,
+		    (unsigned long long)(p->size + p->wlen));
+		first = 0;
+	}
+	fprintf(f, "]}");
+	fclose(f);
+	o = client_reserve(c, PROTO_FRAME_HDR + jl);
+	proto_hdr(o, PT_STATUS_OK, jl);
+	memcpy(o + PROTO_FRAME_HDR, js, jl);
+	free(js);
+}
+
+void
+client_error(struct client *c, uint64_t seq, uint32_t code, const char *text)
+{
+	size_t tl = strlen(text);
+	uint8_t *o;
+
+	log_debug("client %d: %s: %s", c->fd, proto_err_name(code), text);
+	o = client_reserve(c, PROTO_FRAME_HDR + 16 + tl);
+	proto_hdr(o, PT_ERROR, 16 + tl);
+	le64_put(o + PROTO_FRAME_HDR, seq);
+	le32_put(o + PROTO_FRAME_HDR + 8, code);
+	le32_put(o + PROTO_FRAME_HDR + 12, tl);
+	memcpy(o + PROTO_FRAME_HDR + 16, text, tl);
+}
+
+static uint8_t *
+client_reserve(struct client *c, size_t n)
+{
+	uint8_t *nb;
+	size_t nc;
+
+	/* Never moves data within obuf: callers hold offsets into it. */
+	if (c->olen + n > c->ocap) {
+		nc = c->ocap ? c->ocap : 4096;
+		while (c->olen + n > nc)
+			nc *= 2;
+		if (nc != c->ocap) {
+			if ((nb = realloc(c->obuf, nc)) == NULL)
+				fatal(EX_OSERR, NULL);
+			c->obuf = nb;
+			c->ocap = nc;
+		}
+	}
+	c->olen += n;
+	return c->obuf + c->olen - n;
+}
+
+void
+client_send(struct client *c)
+{
+	ssize_t n;
+	size_t i, d;
+
+	while (c->fd != -1 && c->ooff < c->sendable) {
+		n = send(c->fd, c->obuf + c->ooff, c->sendable - c->ooff,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			c->closing = 1;
+			c->ooff = c->olen = c->sendable = c->nmarks = 0;
+			break;
+		}
+		c->ooff += n;
+	}
+	if (c->ooff == c->olen) {
+		c->ooff = c->olen = c->sendable = 0;
+		c->pend = 0;
+	} else if (c->ooff > 1024 * 1024 && c->ooff > c->olen / 2) {
+		/* Held acks keep it from draining: move it down now and then. */
+		d = c->ooff;
+		memmove(c->obuf, c->obuf + d, c->olen - d);
+		c->olen -= d;
+		c->ooff = 0;
+		c->sendable -= d;
+		c->pend = c->pend > d ? c->pend - d : 0;
+		for (i = 0; i < c->nmarks; i++)
+			c->marks[i].end -= d;
+	}
+	client_events(c);
+}
+
+/* Watch for input unless closing or backlogged; for output if pending. */
+static void
+client_events(struct client *c)
+{
+	struct epoll_event ev;
+
+	c->paused = c->olen - c->ooff > OUT_HIGH;
+	ev.events = (c->paused || c->closing ? 0 : EPOLLIN) |
+	    (c->ooff < c->sendable ? EPOLLOUT : 0);
+	if (c->fd == -1 || ev.events == c->events)
+		return;
+	c->events = ev.events;
+	ev.data.ptr = c;
+	epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Put c on this turn's list: its acks go out at the end of the turn. */
+void
+client_turn(struct client *c)
+{
+	if (c->in_turn)
+		return;
+	c->in_turn = 1;
+	c->pend = c->olen;
+	c->published = 0;
+	c->seq_mark = c->prod ? c->prod->last_seq : 0;
+	TAILQ_INSERT_TAIL(&turn, c, tlink);
+}
+
+void
+client_close(struct client *c)
+{
+	if (c->fd != -1) {
+		epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+	}
+	if (c->prod)
+		c->prod->refs--;
+	if (c->in_turn)
+		TAILQ_REMOVE(&turn, c, tlink);
+	TAILQ_REMOVE(&clients, c, link);
+	nclients--;
+	free(c->rbuf);
+	free(c->obuf);
+	free(c->marks);
+	free(c);
+}

@@ -1,0 +1,434 @@
+/*
+ * busd's start: load every partition, repair what a crash left, and
+ * bring back the receive clock and the producers' sequence numbers.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <sys/tree.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "log.h"
+#include "segscan.h"
+#include "busd.h"
+
+#define WBUF_SIZE	(1024 * 1024)	/* pending bytes per partition */
+
+#define SCAN_ACTIVE	1	/* count the records of the active segment */
+#define SCAN_PRODUCERS	2	/* learn the producers' sequence numbers */
+
+static uint64_t	scan_records(struct part *, int, uint64_t, uint64_t *, int *,
+		    int);
+static struct part *part_dir_open(const char *, int);
+static void	topics_load(struct part *);
+static int	sealed_check(struct part *, const uint64_t *, size_t,
+		    uint64_t *, int *);
+static void	active_load(struct part *, uint64_t, uint64_t *, int *);
+static int	active_header(struct part *, const char *, struct stat *,
+		    uint64_t *, int *);
+static int	active_tail(struct part *, const char *, off_t, uint64_t,
+		    uint64_t *, int *);
+static void	active_index(struct part *);
+
+/*
+ * Open every partition; for each, check the active segment from its first
+ * record: a torn tail is cut (and logged), damage followed by valid
+ * records is not cut but sealed off in a segment of its own.  Indexes
+ * that are missing or doubtful are rebuilt.  The receive clock comes
+ * back from the records, and the producers' sequence numbers from each
+ * partition's producers file and the records it does not cover.
+ */
+void
+recover(void)
+{
+	char **names;
+	size_t n, i;
+
+	if (store_list_partitions(dir, &names, &n) == -1)
+		fatal(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
+	for (i = 0; i < n; i++)
+		part_load(names[i], 0);
+	store_free_names(names, n);
+	/* The file of earlier versions: the partitions' files replace it. */
+	{
+		char path[PATH_MAX];
+
+		if (store_path(path, sizeof(path), dir, "producers") == 0)
+			unlink(path);
+	}
+	clock_published = clock_last;
+	{
+		uint8_t b[8];
+
+		le64_put(b, (uint64_t)clock_last);
+		if (pwrite(clockfd, b, 8, 0) != 8)
+			fatal(EX_IOERR, "%s/%s/%s", dir, BUS_LOGDIR, BUS_CLOCK);
+	}
+}
+
+/* Scan fd from pos; track the clock, the last offset and what flags say. */
+static uint64_t
+scan_records(struct part *p, int fd, uint64_t pos, uint64_t *last_off,
+    int *any, int flags)
+{
+	uint8_t *buf;
+	size_t cap = 4 << 20, have = 0, off = 0;
+	struct bus_rec r;
+	const char *why;
+	ssize_t n, k;
+
+	if ((buf = malloc(cap)) == NULL)
+		fatal(EX_OSERR, NULL);
+	for (;;) {
+		if (off > 0) {
+			memmove(buf, buf + off, have - off);
+			have -= off;
+			off = 0;
+		}
+		if (have == cap) {
+			if (cap >= BUS_REC_MAX)
+				break;
+			cap *= 2;
+			if ((buf = realloc(buf, cap)) == NULL)
+				fatal(EX_OSERR, NULL);
+		}
+		if ((n = pread(fd, buf + have, cap - have, pos + have)) < 0)
+			fatal(EX_IOERR, "partition %s: read", p->name);
+		have += n;
+		while ((k = seg_rec_decode(buf + off, have - off, &r, &why)) > 0) {
+			if (*any && r.offset <= *last_off)
+				break;
+			*last_off = r.offset;
+			*any = 1;
+			if (r.recv_ns > clock_last)
+				clock_last = r.recv_ns;
+			if (r.recv_ns > p->last_recv)
+				p->last_recv = r.recv_ns;
+			if (flags & SCAN_ACTIVE)
+				p->nrecs++;
+			if ((flags & SCAN_PRODUCERS) && r.producer != 0)
+				pprod_learn(p, &r);
+			off += k;
+			pos += k;
+		}
+		if (k != 0 || n == 0)
+			break;
+	}
+	free(buf);
+	return pos;
+}
+
+/*
+ * Load partition name, made first if create: its producers file, its
+ * topics, its sealed segments and its active segment, repaired.
+ */
+struct part *
+part_load(const char *name, int create)
+{
+	struct part *p;
+	uint64_t *segs = NULL, last_off = 0;
+	size_t nsegs = 0;
+	int any = 0, stale;
+
+	if ((p = part_dir_open(name, create)) == NULL)
+		return NULL;
+	/* Without a good file every segment is read: then write one. */
+	stale = pprods_load(p) == -1 && !create;
+	topics_load(p);
+	if (store_list_segments(p->dirfd, &segs, &nsegs) == -1)
+		fatal(EX_IOERR, "partition %s", name);
+	if (sealed_check(p, segs, nsegs, &last_off, &any))
+		stale = 1;
+	if (nsegs == 0) {
+		if (part_new_segment(p, 0) == -1)
+			fatal(EX_IOERR, "partition %s: cannot create a segment",
+			    name);
+		p->next_off = 0;
+	} else
+		active_load(p, segs[nsegs - 1], &last_off, &any);
+	free(segs);
+	if (stale) {
+		/* Cover what the scan found: the next start need not. */
+		if (p->fd != -1)
+			fdatasync(p->fd);
+		pprods_save(p);
+	}
+	if ((p->wbuf = malloc(WBUF_SIZE)) == NULL)
+		fatal(EX_OSERR, NULL);
+	p->wcap = WBUF_SIZE;
+	RB_INSERT(part_tree, &parts, p);
+	return p;
+}
+
+/* A new partition for DIR/log/name, made first if create; NULL: failed. */
+static struct part *
+part_dir_open(const char *name, int create)
+{
+	struct part *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		fatal(EX_OSERR, NULL);
+	strlcpy(p->name, name, sizeof(p->name));
+	RB_INIT(&p->topics);
+	RB_INIT(&p->prods);
+	p->fd = p->idxfd = p->topicsfd = -1;
+	if (create) {
+		if (mkdirat(logfd, name, 0750) == -1 && errno != EEXIST) {
+			log_warn("partition %s: mkdir", name);
+			free(p);
+			return NULL;
+		}
+		fsync(logfd);	/* the new name must outlive a crash */
+	}
+	if ((p->dirfd = openat(logfd, name, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
+		log_warn("partition %s", name);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* Open the topics file of p for appending; take the topics it lists. */
+static void
+topics_load(struct part *p)
+{
+	FILE *f;
+	char *line = NULL;
+	const char *why;
+	size_t cap = 0;
+	ssize_t len;
+	int tfd;
+
+	if ((p->topicsfd = openat(p->dirfd, BUS_TOPICS, O_RDWR | O_CREAT |
+	    O_APPEND | O_CLOEXEC, 0644)) == -1)
+		fatal(EX_IOERR, "partition %s: %s", p->name, BUS_TOPICS);
+	tfd = dup(p->topicsfd);
+	if (tfd != -1 && (f = fdopen(tfd, "r")) != NULL) {
+		rewind(f);
+		while ((len = getline(&line, &cap, f)) > 0) {
+			if (line[len - 1] == '\n')
+				line[--len] = '\0';
+			if (len > 0 && topic_check(line, len, &why) == 0) {
+				struct topic *t = calloc(1, sizeof(*t));
+
+				if (t == NULL ||
+				    (t->name = strdup(line)) == NULL)
+					fatal(EX_OSERR, NULL);
+				if (RB_INSERT(topic_tree, &p->topics, t)) {
+					free(t->name);
+					free(t);
+				}
+			}
+		}
+		free(line);
+		fclose(f);
+	} else if (tfd != -1)
+		close(tfd);
+}
+
+/*
+ * The sealed segments of p (all of segs but the last): rebuild indexes
+ * that are missing or doubtful, and scan the records the producers file
+ * does not cover (then 1) and the newest one, for the clock.
+ */
+static int
+sealed_check(struct part *p, const uint64_t *segs, size_t nsegs,
+    uint64_t *last_off, int *any)
+{
+	struct bus_idx_ent *e;
+	struct stat st;
+	uint64_t end, at;
+	size_t cnt, i;
+	char n[32];
+	int fd, scanned = 0;
+
+	for (i = 0; i + 1 < nsegs; i++) {
+		store_seg_name(n, sizeof(n), segs[i], "seg");
+		if ((fd = openat(p->dirfd, n, O_RDONLY | O_CLOEXEC)) == -1 ||
+		    fstat(fd, &st) == -1)
+			fatal(EX_IOERR, "partition %s: %s", p->name, n);
+		store_seg_name(n, sizeof(n), segs[i], "idx");
+		e = idx_load(p->dirfd, n, segs[i], &cnt);
+		at = BUS_SEG_HDR;
+		/* A sealed segment without records has a header-only index. */
+		if ((e == NULL && st.st_size > BUS_SEG_HDR) ||
+		    (e != NULL && e[cnt - 1].pos >= (uint64_t)st.st_size)) {
+			log_warnx("partition %s: rebuilding index %s", p->name,
+			    n);
+			if (idx_rebuild(p->dirfd, fd, n, segs[i], &end) == -1)
+				log_warn("partition %s: %s", p->name, n);
+		} else if (e != NULL)
+			at = e[cnt - 1].pos;
+		free(e);
+		/* The newest record (and clock) may be in the last sealed. */
+		if (segs[i + 1] > p->prods_mark) {
+			/* Sealed after the producers file was written. */
+			scan_records(p, fd, BUS_SEG_HDR, last_off, any,
+			    SCAN_PRODUCERS);
+			scanned = 1;
+		} else if (i + 2 == nsegs)
+			scan_records(p, fd, at, last_off, any, 0);
+		close(fd);
+	}
+	return scanned;
+}
+
+/*
+ * The active segment of p, at base: its header, then its records from
+ * the first.  A torn tail is cut; damage is sealed off, and p goes on
+ * in a new segment.
+ */
+static void
+active_load(struct part *p, uint64_t base, uint64_t *last_off, int *any)
+{
+	struct stat st;
+	uint64_t end;
+	char n[32];
+
+	store_seg_name(n, sizeof(n), base, "seg");
+	if ((p->fd = openat(p->dirfd, n, O_RDWR | O_APPEND |
+	    O_CLOEXEC)) == -1 || fstat(p->fd, &st) == -1)
+		fatal(EX_IOERR, "partition %s: %s", p->name, n);
+	p->base = base;
+	if (active_header(p, n, &st, last_off, any) == -1)
+		return;
+	end = scan_records(p, p->fd, BUS_SEG_HDR, last_off, any,
+	    SCAN_ACTIVE | SCAN_PRODUCERS);
+	if (end < (uint64_t)st.st_size &&
+	    active_tail(p, n, st.st_size, end, last_off, any) == -1)
+		return;
+	p->size = end;
+	p->next_off = *any && *last_off + 1 > p->base ? *last_off + 1 :
+	    p->base;
+	active_index(p);
+	if (p->nrecs)
+		log_debug("partition %s: %llu records in the active segment, "
+		    "next offset %llu", p->name, (unsigned long long)p->nrecs,
+		    (unsigned long long)p->next_off);
+}
+
+/*
+ * Check the header of p's active segment n.  A torn one (nothing after
+ * it) is written again.  A damaged one with records after it is kept,
+ * and p goes on in a new segment: then -1.
+ */
+static int
+active_header(struct part *p, const char *n, struct stat *st,
+    uint64_t *last_off, int *any)
+{
+	uint8_t h[BUS_SEG_HDR];
+	uint64_t at;
+	const char *why;
+
+	if (st->st_size >= BUS_SEG_HDR && pread(p->fd, h, sizeof(h), 0) ==
+	    sizeof(h) && seg_hdr_decode(h, &at, NULL, &why) != -1 &&
+	    at == p->base)
+		return 0;
+	if (st->st_size > BUS_SEG_HDR * 2) {
+		/*
+		 * Not a header torn at creation: records follow it.
+		 * Keep every byte (readers report the damage, and
+		 * busd --verify --repair can rewrite it), and go on
+		 * in a new segment past whatever offsets it holds.
+		 */
+		scan_records(p, p->fd, BUS_SEG_HDR, last_off, any,
+		    SCAN_ACTIVE | SCAN_PRODUCERS);
+		log_warnx("partition %s: %s: damaged segment header; "
+		    "%lld bytes kept as they are, segment sealed",
+		    p->name, n, (long long)st->st_size);
+		close(p->fd);
+		p->fd = -1;
+		p->next_off = *any && *last_off + 1 > p->base ? *last_off + 1 :
+		    p->base + 1;
+		if (part_new_segment(p, p->next_off) == -1)
+			fatal(EX_IOERR, "partition %s", p->name);
+		return -1;
+	}
+	log_warnx("partition %s: %s: torn segment header rewritten",
+	    p->name, n);
+	seg_hdr_encode(h, p->base, now_ns());
+	if (ftruncate(p->fd, 0) == -1 ||
+	    pwrite(p->fd, h, sizeof(h), 0) != sizeof(h))
+		fatal(EX_IOERR, "partition %s: %s", p->name, n);
+	st->st_size = BUS_SEG_HDR;
+	return 0;
+}
+
+/*
+ * A bad record at byte end of p's active segment n, of size bytes.  If
+ * valid records follow it, every byte is kept and p goes on in a new
+ * segment: -1.  Otherwise it is a torn tail, and cut.
+ */
+static int
+active_tail(struct part *p, const char *n, off_t size, uint64_t end,
+    uint64_t *last_off, int *any)
+{
+	uint64_t at;
+
+	if (seg_resync(p->fd, end + 1, *any ? *last_off : 0, &at) == 1) {
+		/*
+		 * Valid records follow the damage: this is not a
+		 * torn tail.  Keep every byte, seal it, go on in a
+		 * new segment past the highest offset found.
+		 */
+		log_warnx("partition %s: %s: damaged record at byte "
+		    "offset %llu with valid records after it; segment "
+		    "kept as is and sealed", p->name, n,
+		    (unsigned long long)end);
+		/* Count every valid record past every damaged one. */
+		for (;;) {
+			end = scan_records(p, p->fd, at, last_off, any,
+			    SCAN_ACTIVE | SCAN_PRODUCERS);
+			if (end >= (uint64_t)size ||
+			    seg_resync(p->fd, end + 1, *last_off, &at) != 1)
+				break;
+		}
+		close(p->fd);
+		p->fd = -1;
+		p->next_off = *any ? *last_off + 1 : p->base;
+		if (part_new_segment(p, p->next_off) == -1)
+			fatal(EX_IOERR, "partition %s", p->name);
+		return -1;
+	}
+	log_warnx("partition %s: %s: torn tail cut at byte offset %llu "
+	    "(%llu bytes dropped)", p->name, n, (unsigned long long)end,
+	    (unsigned long long)(size - end));
+	if (ftruncate(p->fd, end) == -1)
+		fatal(EX_IOERR, "partition %s: %s: truncate", p->name, n);
+	fdatasync(p->fd);
+	return 0;
+}
+
+/* Rebuild the index of p's active segment and open it for appending. */
+static void
+active_index(struct part *p)
+{
+	struct bus_idx_ent *e;
+	struct stat st;
+	uint64_t end;
+	size_t cnt;
+	char n[32];
+
+	store_seg_name(n, sizeof(n), p->base, "idx");
+	if (idx_rebuild(p->dirfd, p->fd, n, p->base, &end) == -1)
+		fatal(EX_IOERR, "partition %s: %s", p->name, n);
+	if ((p->idxfd = openat(p->dirfd, n, O_WRONLY | O_APPEND |
+	    O_CLOEXEC)) == -1 || fstat(p->idxfd, &st) == -1)
+		fatal(EX_IOERR, "partition %s: %s", p->name, n);
+	p->idx_size = st.st_size;
+	if ((e = idx_load(p->dirfd, n, p->base, &cnt)) != NULL) {
+		p->idx_pos = e[cnt - 1].pos;
+		p->idx_any = 1;
+		free(e);
+	}
+}
