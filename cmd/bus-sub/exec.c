@@ -1,8 +1,6 @@
 /*
  * bus-sub: --exec, a command run for each message.
  */
-#define PCRE2_CODE_UNIT_WIDTH 8
-
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -10,7 +8,6 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +16,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <pcre2.h>
-
 #include "bus.h"
-#include "cursor.h"
-#include "group.h"
 #include "sub.h"
+
+static void	setenv_n(const char *, const void *, size_t);
+static void	setenv_i(const char *, long long, int);
+static __dead void exec_child(struct sub *, const struct bus_rec *, int);
+static int	exec_once(struct sub *, const struct bus_rec *);
+static void	describe(int, char *, size_t);
+static void	nap(long long);
+
+static struct exec_conf ec;		/* as given to exec_init() */
+
+/* --exec is given. */
+void
+exec_init(const struct exec_conf *c)
+{
+	ec = *c;
+}
 
 /* setenv(3) of a value that is not NUL-terminated (cut at a NUL). */
 static void
@@ -108,7 +117,7 @@ exec_child(struct sub *s, const struct bus_rec *r, int fd)
 		setenv_n(name, t.value, t.value_len);
 	}
 	setenv_n("BUS_TAGS", all, p - all);
-	execl("/bin/sh", "sh", "-c", exec_cmd, (char *)NULL);
+	execl("/bin/sh", "sh", "-c", ec.cmd, (char *)NULL);
 	warn("/bin/sh");
 	_exit(127);
 }
@@ -123,15 +132,7 @@ exec_once(struct sub *s, const struct bus_rec *r)
 	pid_t pid;
 	int p[2], st;
 
-	if (outmode == OUT_RAW) {
-		in = (const char *)r->payload;
-		inlen = r->payload_len;
-	} else {
-		olen = 0;
-		emit(s, r);
-		in = obuf;
-		inlen = olen;
-	}
+	in = out_render(s, r, &inlen);
 	if (pipe2(p, O_CLOEXEC) == -1) {
 		warn("pipe");
 		return -1;
@@ -156,7 +157,7 @@ exec_once(struct sub *s, const struct bus_rec *r)
 		done += n;
 	}
 	close(p[1]);
-	olen = 0;
+	out_discard();
 	while (waitpid(pid, &st, 0) == -1) {
 		if (errno != EINTR) {
 			warn("waitpid");
@@ -195,29 +196,29 @@ nap(long long ms)
  * backoff.  When it keeps failing, stop with the cursor before r.
  */
 void
-deliver_exec(struct sub *s, const struct bus_rec *r)
+exec_deliver(struct sub *s, const struct bus_rec *r)
 {
 	long long attempt, ms = BACKOFF_MIN_MS;
 	char why[64];
 	int st;
 
-	commit(0);
+	pos_commit(0);
 	for (attempt = 0;; attempt++) {
 		st = exec_once(s, r);
 		if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
 			return;
-		if (quit)
+		if (quitting())
 			finish(0);
 		describe(st, why, sizeof(why));
-		if (attempt >= retries) {
+		if (attempt >= ec.retries) {
 			out_flush();
-			commit(1);
-			if (cname != NULL)
+			pos_commit(1);
+			if (ec.cursor != NULL)
 				errx(EX_SOFTWARE, "partition %s offset %llu: "
 				    "command %s (%lld attempt%s); stopping, "
 				    "cursor %s left before it", s->name,
 				    (unsigned long long)r->offset, why,
-				    attempt + 1, attempt ? "s" : "", cname);
+				    attempt + 1, attempt ? "s" : "", ec.cursor);
 			errx(EX_SOFTWARE, "partition %s offset %llu: command "
 			    "%s (%lld attempt%s); stopping", s->name,
 			    (unsigned long long)r->offset, why, attempt + 1,
@@ -225,9 +226,9 @@ deliver_exec(struct sub *s, const struct bus_rec *r)
 		}
 		warnx("partition %s offset %llu: command %s; retry %lld of "
 		    "%lld in %lld ms", s->name, (unsigned long long)r->offset,
-		    why, attempt + 1, retries, ms);
+		    why, attempt + 1, ec.retries, ms);
 		nap(ms);
-		if (quit)
+		if (quitting())
 			finish(0);
 		ms = ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
 	}

@@ -1,34 +1,40 @@
 /*
  * bus-sub: --list-cursors.
  */
-#define PCRE2_CODE_UNIT_WIDTH 8
-
 #include <sys/param.h>
 #include <sys/types.h>
 
 #include <err.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
-#include <pcre2.h>
-
 #include "bus.h"
 #include "cursor.h"
 #include "group.h"
 #include "sub.h"
 
+/* One partition of a cursor, a row of the table. */
 struct row {
-	const char	*cursor;
+	const char	*cursor;	/* the cursor's name */
 	const char	*part;		/* NULL: the cursor has none */
-	uint64_t	 next;
-	int		 have_end;
-	uint64_t	 end;
-	char		 owner[256];
+	uint64_t	 next;		/* the cursor's position in it */
+	int		 have_end;	/* end is known */
+	uint64_t	 end;		/* the partition's end offset */
+	char		 owner[256];	/* group member owning it, or "-" */
 };
+
+static void	out_s(const char *);
+static void	out_pad(const char *, size_t);
+static int	cursor_rows(const char *, struct cursor *, int, struct row **);
+static uint64_t	row_lag(const struct row *);
+static void	list_json(const char *, const struct cursor *, int,
+		    const struct row *, int);
+static void	list_row(const struct row *, int64_t, const size_t *);
+
+static const char *dir;			/* the store */
 
 static void
 out_s(const char *s)
@@ -193,8 +199,9 @@ list_row(const struct row *r, int64_t recv, const size_t *w)
  * in a table, or one JSON object per cursor with -o json.
  */
 __dead void
-list_cursors(char **only, int nonly)
+list_cursors(const char *store, int json, char **only, int nonly)
 {
+	struct out_conf oc = { OUT_RAW, NULL, '\n', 0 };
 	struct cursor *cs;
 	struct row **rows;
 	char **names, b[64];
@@ -203,9 +210,8 @@ list_cursors(char **only, int nonly)
 	const char *hdr[] = { "CURSOR", "PARTITION", "NEXT", "END", "LAG",
 	    "OWNER", "LAST-DELIVERED" };
 
-	ocap = OUT_BUF;
-	if ((obuf = malloc(ocap)) == NULL)
-		err(EX_OSERR, NULL);
+	dir = store;
+	out_open(&oc);
 	signal(SIGPIPE, SIG_IGN);
 	for (k = 0; k < nonly; k++)
 		if (cursor_name_check(only[k]) == -1)
@@ -240,7 +246,7 @@ list_cursors(char **only, int nonly)
 			status = EX_DATAERR;
 			continue;
 		}
-		if (outmode == OUT_JSON) {
+		if (json) {
 			list_json(names[i], &cs[i], grpf[i], rows[i], nr[i]);
 			continue;
 		}
@@ -259,7 +265,7 @@ list_cursors(char **only, int nonly)
 			w[5] = MAX(w[5], strlen(r->owner));
 		}
 	}
-	if (outmode != OUT_JSON) {
+	if (!json) {
 		for (k = 0; k < 7; k++)
 			out_pad(hdr[k], k < 6 ? w[k] + 2 : 0);
 		out_c('\n');

@@ -1,19 +1,11 @@
 /*
  * bus-sub: read and follow messages by topic pattern.
  *
- * Reads the segment files directly (busd is not needed) and follows them
- * with inotify.  Several partitions form one stream ordered by receive
- * time: a binary heap keyed by each partition's next record.  While
- * following more than one partition, a record is released only once the
- * store clock (log/.clock, written by busd after each batch is in the
- * files) has reached it, so a record never overtakes an earlier one that
- * was still on its way to another partition.
+ * main() parses the flags into struct opts, hands each concern its part
+ * (source.c reads the partitions, position.c keeps cursors and groups,
+ * output.c and exec.c deliver, filter.c selects) and runs the loop.
  */
-#define PCRE2_CODE_UNIT_WIDTH 8
-
 #include <sys/types.h>
-#include <sys/inotify.h>
-#include <sys/stat.h>
 
 #include <err.h>
 #include <errno.h>
@@ -27,47 +19,40 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include <pcre2.h>
-
 #include "bus.h"
 #include "cursor.h"
 #include "group.h"
 #include "sub.h"
 
+/* What the flags ask for. */
+struct opts {
+	struct src_conf	 src;		/* what to read, from where */
+	struct pos_conf	 pos;		/* --name, --group */
+	struct out_conf	 out;		/* -o, -F, -0 */
+	struct exec_conf exec;		/* --exec, --retries */
+	const char	*name;		/* --name */
+	int		 list;		/* --list-cursors */
+	uint64_t	 max_count;	/* -n, 0: no limit */
+	char		 pidname[32];	/* a group member's default name */
+};
+
 static __dead void usage(void);
 static int	parse_from(const char *);
 static int	parse_until(const char *, int64_t *);
+static void	check_name(const char *, const char *);
+static void	on_signal(int);
+static void	signals(void);
+static void	setup(int, char **);
 static int	next_timeout(void);
+static void	flush_commit(void);
 
-const char *dir;
-struct patset *pats;
-enum from_kind from = FROM_END;
-uint64_t	 from_n;
-int64_t	 from_time;
-static int	 exit_at_end;
-static uint64_t	 max_count;		/* -n, 0: no limit */
-static uint64_t	 count;
-enum out_mode outmode = OUT_RAW;
-const char *format;
-int	 delim = '\n';
-int	 verbose;
-int	 skip_corrupt;
-int64_t	 until = INT64_MAX;	/* --until */
-int	 until_set;
-struct tagf *tagfs;		/* --tag, all must match */
-size_t	 ntagfs;
-pcre2_code *grep_re;		/* --grep, on the payload */
-pcre2_code *key_re;		/* --key, on the key */
-pcre2_match_data *md;
-int	 filtering;		/* one of them is given */
-const char *exec_cmd;
-long long retries = 3;
-const char *cname;		/* the cursor file's name */
-const char *gname;		/* --group */
-const char *member;		/* --name within a group */
-static char	 pidname[32];
-volatile sig_atomic_t quit;	/* SIGTERM, SIGINT, SIGHUP */
-int	 sigpipe[2] = { -1, -1 };	/* wakes poll(2) on a signal */
+static struct opts opt = {
+	.src = { .from = FROM_END, .until = INT64_MAX, .follow = 1 },
+	.out = { .mode = OUT_RAW, .delim = '\n' },
+	.exec = { .retries = 3 },
+};
+static volatile sig_atomic_t quit;	/* SIGTERM, SIGINT, SIGHUP */
+static int	 sigpipe[2] = { -1, -1 };	/* wakes poll(2) on a signal */
 
 enum {
 	OPT_FROM = 256, OPT_SKIP, OPT_NAME, OPT_GROUP, OPT_EXEC, OPT_RETRIES,
@@ -114,22 +99,22 @@ parse_from(const char *s)
 	const char *p, *errstr;
 
 	if (strcmp(s, "beginning") == 0) {
-		from = FROM_BEGIN;
+		opt.src.from = FROM_BEGIN;
 		return 0;
 	}
 	if (strcmp(s, "end") == 0 || strcmp(s, "now") == 0) {
-		from = FROM_END;
+		opt.src.from = FROM_END;
 		return 0;
 	}
 	for (p = s + (*s == '-'); *p >= '0' && *p <= '9'; p++)
 		;
 	if (*p == '\0' && p > s + (*s == '-')) {
-		from = *s == '-' ? FROM_BACK : FROM_OFFSET;
-		from_n = strtonum(s + (*s == '-'), 0, LLONG_MAX, &errstr);
+		opt.src.from = *s == '-' ? FROM_BACK : FROM_OFFSET;
+		opt.src.from_n = strtonum(s + (*s == '-'), 0, LLONG_MAX, &errstr);
 		return errstr ? -1 : 0;
 	}
-	if (parse_time(s, now_ns(), &from_time) == 0) {
-		from = FROM_TIME;
+	if (parse_time(s, now_ns(), &opt.src.from_time) == 0) {
+		opt.src.from = FROM_TIME;
 		return 0;
 	}
 	return -1;
@@ -158,42 +143,6 @@ parse_until(const char *s, int64_t *t)
 	return 0;
 }
 
-static pcre2_code *
-regex(const char *opt, const char *re)
-{
-	PCRE2_UCHAR msg[256];
-	PCRE2_SIZE eoff;
-	pcre2_code *c;
-	int ec;
-
-	c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, 0, &ec,
-	    &eoff, NULL);
-	if (c == NULL) {
-		pcre2_get_error_message(ec, msg, sizeof(msg));
-		errx(EX_USAGE, "%s: invalid regex '%s' at offset %zu: %s", opt,
-		    re, (size_t)eoff, (char *)msg);
-	}
-	pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);
-	return c;
-}
-
-static void
-add_tag(const char *arg)
-{
-	struct tagf *t;
-	const char *eq = strchr(arg, '=');
-
-	if (eq == arg || *arg == '\0')
-		errx(EX_USAGE, "--tag: '%s' is not NAME=VALUE or NAME", arg);
-	if ((tagfs = reallocarray(tagfs, ntagfs + 1, sizeof(*tagfs))) == NULL)
-		err(EX_OSERR, NULL);
-	t = &tagfs[ntagfs++];
-	t->name = arg;
-	t->name_len = eq ? (size_t)(eq - arg) : strlen(arg);
-	t->value = eq ? eq + 1 : NULL;
-	t->value_len = eq ? strlen(eq + 1) : 0;
-}
-
 /* Does s end in ".group", the suffix of the groups' directories? */
 int
 group_suffixed(const char *s)
@@ -205,13 +154,13 @@ group_suffixed(const char *s)
 
 /* A cursor or group name. */
 static void
-check_name(const char *opt, const char *s)
+check_name(const char *flag, const char *s)
 {
 	if (cursor_name_check(s) == -1 || strstr(s, ".tmp") != NULL ||
 	    group_suffixed(s))
 		errx(EX_USAGE, "%s: '%s' is not a valid name (1 to %d of "
 		    "[A-Za-z0-9._-], not starting with '.', without '.tmp', "
-		    "not ending in '%s')", opt, s, CURSOR_NAME_MAX,
+		    "not ending in '%s')", flag, s, CURSOR_NAME_MAX,
 		    GROUP_SUFFIX);
 }
 
@@ -247,43 +196,42 @@ int
 main(int argc, char *argv[])
 {
 	struct sub *s;
-	const char *errstr, *name = NULL;
-	char emsg[512], p[PATH_MAX];
-	struct stat st;
-	int ch, list = 0;
+	const char *errstr;
+	uint64_t count = 0;
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, "0d:eF:hn:o:vV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case '0':
-			delim = '\0';
+			opt.out.delim = '\0';
 			break;
 		case 'd':
-			dir = optarg;
+			opt.src.dir = optarg;
 			break;
 		case 'e':
-			exit_at_end = 1;
+			opt.src.follow = 0;
 			break;
 		case 'F':
-			outmode = OUT_FORMAT;
-			format = optarg;
+			opt.out.mode = OUT_FORMAT;
+			opt.out.format = optarg;
 			break;
 		case 'n':
-			max_count = strtonum(optarg, 1, LLONG_MAX, &errstr);
+			opt.max_count = strtonum(optarg, 1, LLONG_MAX, &errstr);
 			if (errstr != NULL)
 				errx(EX_USAGE, "-n: '%s' is %s", optarg, errstr);
 			break;
 		case 'o':
 			if (strcmp(optarg, "raw") == 0)
-				outmode = OUT_RAW;
+				opt.out.mode = OUT_RAW;
 			else if (strcmp(optarg, "json") == 0)
-				outmode = OUT_JSON;
+				opt.out.mode = OUT_JSON;
 			else
 				errx(EX_USAGE, "-o: '%s' is not raw or json",
 				    optarg);
 			break;
 		case 'v':
-			verbose = 1;
+			opt.src.verbose = 1;
 			break;
 		case 'V':
 			printf("bus-sub %s\n", BUS_VERSION);
@@ -291,7 +239,7 @@ main(int argc, char *argv[])
 		case OPT_EXEC:
 			if (*optarg == '\0')
 				errx(EX_USAGE, "--exec: empty command");
-			exec_cmd = optarg;
+			opt.exec.cmd = optarg;
 			break;
 		case OPT_FROM:
 			if (parse_from(optarg) == -1)
@@ -300,43 +248,39 @@ main(int argc, char *argv[])
 				    optarg);
 			break;
 		case OPT_GREP:
-			if (grep_re != NULL)
-				errx(EX_USAGE, "--grep may be given once");
-			grep_re = regex("--grep", optarg);
+			filter_grep(optarg);
 			break;
 		case OPT_GROUP:
 			check_name("--group", optarg);
-			gname = optarg;
+			opt.pos.group = optarg;
 			break;
 		case OPT_KEY:
-			if (key_re != NULL)
-				errx(EX_USAGE, "--key may be given once");
-			key_re = regex("--key", optarg);
+			filter_key(optarg);
 			break;
 		case OPT_LIST:
-			list = 1;
+			opt.list = 1;
 			break;
 		case OPT_NAME:
 			check_name("--name", optarg);
-			name = optarg;
+			opt.name = optarg;
 			break;
 		case OPT_RETRIES:
-			retries = strtonum(optarg, 0, 1000000, &errstr);
+			opt.exec.retries = strtonum(optarg, 0, 1000000, &errstr);
 			if (errstr != NULL)
 				errx(EX_USAGE, "--retries: '%s' is %s", optarg,
 				    errstr);
 			break;
 		case OPT_SKIP:
-			skip_corrupt = 1;
+			opt.src.skip_corrupt = 1;
 			break;
 		case OPT_TAG:
-			add_tag(optarg);
+			filter_tag(optarg);
 			break;
 		case OPT_UNTIL:
-			if (parse_until(optarg, &until) == -1)
+			if (parse_until(optarg, &opt.src.until) == -1)
 				errx(EX_USAGE, "--until: '%s' is not now, "
 				    "@TIME, -DURATION or +DURATION", optarg);
-			until_set = 1;
+			opt.src.until_set = 1;
 			break;
 		case 'h':
 		default:
@@ -345,114 +289,103 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	dir = store_dir(dir);
-	if (list) {
-		list_cursors(argv, argc);
+	setup(argc, argv);
+
+	for (;;) {
+		int64_t limit = src_limit();
+
+		while ((s = src_next(limit)) != NULL) {
+			if (s->rec.recv_ns > opt.src.until)
+				finish(0);
+			out_deliver(s, &s->rec);
+			if (opt.max_count && ++count >= opt.max_count)
+				finish(0);
+			src_advance(s);
+			if (quit)
+				finish(0);
+		}
+		out_flush();
+		if (!opt.src.follow || quit || src_until_done())
+			finish(0);
+		src_wait(next_timeout(), sigpipe[0]);
+		if (quit)
+			finish(0);
+		pos_tick();
+	}
+}
+
+/*
+ * The flags are parsed: hand each concern its part, open the store and
+ * the cursor, read the partitions there are.  --list-cursors ends here.
+ */
+static void
+setup(int argc, char **argv)
+{
+	char emsg[512];
+
+	opt.src.dir = store_dir(opt.src.dir);
+	if (opt.list) {
+		list_cursors(opt.src.dir, opt.out.mode == OUT_JSON, argv,
+		    argc);
 		/* NOTREACHED */
 	}
 	if (argc == 0) {
 		warnx("at least one topic pattern is required");
 		usage();
 	}
-	if ((pats = patset_new(argv, argc, emsg, sizeof(emsg))) == NULL)
+	if ((opt.src.pats = patset_new(argv, argc, emsg, sizeof(emsg))) ==
+	    NULL)
 		errx(EX_USAGE, "%s", emsg);
-	if ((md = pcre2_match_data_create(1, NULL)) == NULL)
-		err(EX_OSERR, NULL);
-	filtering = ntagfs > 0 || key_re != NULL || grep_re != NULL;
-	if (gname != NULL) {
-		cname = gname;
-		snprintf(pidname, sizeof(pidname), "%ld", (long)getpid());
-		member = name ? name : pidname;
+	filter_init();
+	if (opt.pos.group != NULL) {
+		opt.pos.cursor = opt.pos.group;
+		snprintf(opt.pidname, sizeof(opt.pidname), "%ld",
+		    (long)getpid());
+		opt.pos.member = opt.name ? opt.name : opt.pidname;
 	} else
-		cname = name;
+		opt.pos.cursor = opt.name;
+	opt.pos.dir = opt.src.dir;
+	opt.pos.from = opt.src.from;
+	opt.pos.from_time = opt.src.from_time;
+	opt.pos.verbose = opt.src.verbose;
+	opt.pos.flush = out_flush;
+	opt.src.cursor = opt.pos.cursor;
+	opt.src.before_exit = flush_commit;
+	opt.out.exec = opt.exec.cmd != NULL;
+	opt.exec.cursor = opt.pos.cursor;
 	signals();
-	ocap = OUT_BUF;
-	if ((obuf = malloc(ocap)) == NULL)
-		err(EX_OSERR, NULL);
+	out_open(&opt.out);
+	if (opt.out.exec)
+		exec_init(&opt.exec);
 
-	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1)
-		errx(EX_USAGE, "%s: path too long", dir);
-	if (stat(p, &st) == -1) {
-		if (exit_at_end)
-			errx(EX_NOINPUT, "no bus store at %s", dir);
-		if (store_mkdirs(dir) == -1)
-			err(EX_CANTCREAT, "%s", dir);
-	}
-	if (!exit_at_end) {
-		if ((ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
-		    (logwd = inotify_add_watch(ifd, p, IN_CREATE |
-		    IN_MOVED_TO | IN_MODIFY | IN_DELETE)) == -1) {
-			warn("inotify unavailable; polling every %d ms",
-			    POLL_MS);
-			polling = 1;
-		}
-	}
-	if (snprintf(clockpath, sizeof(clockpath), "%s/%s", p, BUS_CLOCK) >=
-	    (int)sizeof(clockpath))
-		errx(EX_USAGE, "%s: path too long", dir);
-	start_clock = read_clock();
-	/* -e: what was stored when we started, and nothing after. */
-	if (exit_at_end && store_busd_alive(dir, NULL))
-		pin = start_clock;
-	if (cname != NULL)
-		cursor_open();
-	scan_partitions();
-	if (grp != NULL)
-		rebalance();
-	else {
-		/* Record where a new cursor starts, before any output. */
-		out_flush();
-		commit(1);
-	}
-	scanned = 1;
+	src_open(&opt.src);
+	pos_open(&opt.pos);
+	src_scan();
+	pos_start();
+}
 
-	for (;;) {
-		int64_t limit = pin;
+/* Has a signal asked us to stop? */
+int
+quitting(void)
+{
+	return quit;
+}
 
-		if (!exit_at_end && nselected > 1) {
-			int64_t c = read_clock();
-
-			/* With busd gone, nothing more is on its way. */
-			if (nheap > 0 && heap[0]->rec.recv_ns > c &&
-			    !store_busd_alive(dir, NULL))
-				c = INT64_MAX;
-			limit = c;
-		}
-		while (nheap > 0 && heap[0]->rec.recv_ns <= limit) {
-			if (heap[0]->rec.recv_ns > until)
-				finish(0);
-			s = heap_pop();
-			deliver(s, &s->rec);
-			preader_advance(s->pr);
-			if (max_count && ++count >= max_count)
-				finish(0);
-			refill(s);
-			if (quit)
-				finish(0);
-		}
-		out_flush();
-		if (exit_at_end || quit || until_done())
-			finish(0);
-		wait_events(next_timeout());
-		if (quit)
-			finish(0);
-		commit(0);
-		if (grp != NULL && now_ns() >= next_eval)
-			rebalance();
-	}
+/* Before dying of an error: write what is buffered, commit. */
+static void
+flush_commit(void)
+{
+	out_flush();
+	pos_commit(1);
 }
 
 /* Milliseconds until something is due without a file event; -1: none. */
 static int
 next_timeout(void)
 {
-	int64_t now = now_ns(), t = INT64_MAX;
+	int64_t now = now_ns(), t = pos_due(), until = opt.src.until;
 
-	if (cname != NULL && dirty)
-		t = last_commit + COMMIT_MS * MS;
-	if (grp != NULL && next_eval < t)
-		t = next_eval;
-	if (until_set && until < INT64_MAX - (UNTIL_GRACE_MS + 1) * MS) {
+	if (opt.src.until_set && until < INT64_MAX - (UNTIL_GRACE_MS + 1) * MS) {
 		int64_t u = until + (UNTIL_GRACE_MS + 1) * MS;
 
 		if (now < u && u < t)
@@ -471,7 +404,7 @@ __dead void
 finish(int status)
 {
 	out_flush();
-	commit(1);
+	pos_commit(1);
 	exit(status);
 }
 
@@ -479,7 +412,7 @@ finish(int status)
 __dead void
 quit_now(int status)
 {
-	olen = 0;
-	commit(1);
+	out_discard();
+	pos_commit(1);
 	exit(status);
 }

@@ -1,47 +1,62 @@
 /*
  * bus-sub: the output buffer and the message formats.
  */
-#define PCRE2_CODE_UNIT_WIDTH 8
-
 #include <sys/types.h>
 
 #include <err.h>
 #include <errno.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
 
-#include <pcre2.h>
-
 #include "bus.h"
-#include "cursor.h"
-#include "group.h"
 #include "sub.h"
 
-char	*obuf;
-size_t	 olen, ocap;
+static void	write_out(const void *, size_t);
+static void	out_grow(size_t);
+static void	out_slow(const void *, size_t);
+static size_t	utf8_len(const uint8_t *, size_t);
+static int	utf8_valid(const uint8_t *, size_t);
+static void	out_base64(const uint8_t *, size_t);
+static void	emit_json(struct sub *, const struct bus_rec *);
+static void	emit_format(struct sub *, const struct bus_rec *);
+static void	emit(struct sub *, const struct bus_rec *);
 
+static struct out_conf oc;		/* as given to out_open() */
+static char	*obuf;			/* what is not written yet */
+static size_t	 olen, ocap;		/* its length, its size */
+
+/* Get the buffer ready. */
 void
-deliver(struct sub *s, const struct bus_rec *r)
+out_open(const struct out_conf *c)
 {
-	if (exec_cmd != NULL)
-		deliver_exec(s, r);
-	else if (outmode == OUT_RAW) {
+	oc = *c;
+	ocap = OUT_BUF;
+	if ((obuf = malloc(ocap)) == NULL)
+		err(EX_OSERR, NULL);
+}
+
+/*
+ * r, the record of s, is to be printed or run by --exec.  Dealt with
+ * then: with --exec, worth committing at once.
+ */
+void
+out_deliver(struct sub *s, const struct bus_rec *r)
+{
+	if (oc.exec)
+		exec_deliver(s, r);
+	else if (oc.mode == OUT_RAW) {
 		out(r->payload, r->payload_len);
-		out_c(delim);
+		out_c(oc.delim);
 	} else
 		emit(s, r);
-	s->next = r->offset + 1;
-	erecv = r->recv_ns;
-	moved = 1;
-	if (exec_cmd != NULL) {
+	src_dealt(s);
+	if (oc.exec) {
 		/* Done once the command succeeded: commit-worthy now. */
-		written();
-		commit(0);
+		pos_written();
+		pos_commit(0);
 	}
 }
 
@@ -60,13 +75,13 @@ write_out(const void *p, size_t n)
 	while (done < n) {
 		w = write(STDOUT_FILENO, (const char *)p + done, n - done);
 		if (w == -1) {
-			if (errno == EINTR && !quit)
+			if (errno == EINTR && !quitting())
 				continue;
 			if (errno == EINTR || errno == EPIPE)
 				quit_now(0);
 			e = errno;
 			olen = 0;
-			commit(1);
+			pos_commit(1);
 			errno = e;
 			err(EX_IOERR, "stdout");
 		}
@@ -78,11 +93,35 @@ write_out(const void *p, size_t n)
 void
 out_flush(void)
 {
-	if (olen > 0 && exec_cmd == NULL)
+	if (olen > 0 && !oc.exec)
 		write_out(obuf, olen);
 	olen = 0;
-	written();
-	commit(0);
+	pos_written();
+	pos_commit(0);
+}
+
+/* Drop what is buffered. */
+void
+out_discard(void)
+{
+	olen = 0;
+}
+
+/*
+ * --exec: the bytes the command reads for r, the record of s: its
+ * payload (raw), or r rendered (in the buffer, until out_discard()).
+ */
+const void *
+out_render(struct sub *s, const struct bus_rec *r, size_t *len)
+{
+	if (oc.mode == OUT_RAW) {
+		*len = r->payload_len;
+		return r->payload;
+	}
+	olen = 0;
+	emit(s, r);
+	*len = olen;
+	return obuf;
 }
 
 /* --exec renders a whole message in memory: make room for need bytes. */
@@ -104,7 +143,7 @@ out_grow(size_t need)
 static void __attribute__((noinline))
 out_slow(const void *p, size_t n)
 {
-	if (exec_cmd != NULL)
+	if (oc.exec)
 		out_grow(olen + n);
 	else {
 		out_flush();
@@ -342,7 +381,7 @@ emit_format(struct sub *s, const struct bus_rec *r)
 	size_t pos;
 	int first;
 
-	for (f = format; *f; f++) {
+	for (f = oc.format; *f; f++) {
 		if (*f == '\\' && f[1]) {
 			f++;
 			switch (*f) {
@@ -386,13 +425,13 @@ emit_format(struct sub *s, const struct bus_rec *r)
 	}
 }
 
-void
+static void
 emit(struct sub *s, const struct bus_rec *r)
 {
-	switch (outmode) {
+	switch (oc.mode) {
 	case OUT_RAW:
 		out(r->payload, r->payload_len);
-		out_c(delim);
+		out_c(oc.delim);
 		break;
 	case OUT_JSON:
 		emit_json(s, r);

@@ -16,50 +16,99 @@
  * up partitions beyond it (after writing and committing their output) and
  * takes free ones up to it, resuming each from the group's cursor.
  */
-#define PCRE2_CODE_UNIT_WIDTH 8
-
 #include <sys/types.h>
 
 #include <err.h>
 #include <errno.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sysexits.h>
-
-#include <pcre2.h>
 
 #include "bus.h"
 #include "cursor.h"
 #include "group.h"
 #include "sub.h"
 
+static int64_t	initial_recv(void);
+static void	cursor_open(void);
 static int	save_positions(void);
+static void	log_owned(int, int);
+static void	rebalance(void);
 
-struct group *grp;
-struct cursor cur;		/* lone consumer: the cursor */
-int	 resumed;		/* cur was loaded from the file */
-int64_t	 base_time;		/* no position: read after this */
-int64_t	 erecv, wrecv;		/* recv of the last delivered */
-int	 moved;			/* some next changed */
-int	 dirty;			/* wnext differs from the file */
-static int	 commit_failing;
-int64_t	 last_commit;
-int64_t	 next_eval;		/* group: next re-balance */
+static struct pos_conf cf;		/* as given to pos_open() */
+static struct group *grp;		/* --group: the group joined */
+static struct cursor cur;		/* lone consumer: the cursor */
+static int	 resumed;		/* cur was loaded from the file */
+static int64_t	 base_time;		/* no position: read after this */
+static int64_t	 erecv;			/* where the stream starts */
+static int	 dirty;			/* wnext differs from the file */
+static int	 commit_failing;	/* the last commit failed */
+static int64_t	 last_commit;		/* when it was tried */
+static int64_t	 next_eval;		/* group: next re-balance */
+
+/*
+ * Open the cursor or join the group (nothing without cf.cursor), and
+ * tell the source where partitions start.  After src_open(), before
+ * src_scan().
+ */
+void
+pos_open(const struct pos_conf *c)
+{
+	cf = *c;
+	if (cf.cursor != NULL)
+		cursor_open();
+	src_position(cf.cursor != NULL && grp == NULL ? &cur : NULL, resumed,
+	    grp != NULL, base_time, erecv);
+}
+
+/*
+ * The first scan is done.  A group member takes its share; a lone
+ * cursor records where it starts, before any output.
+ */
+void
+pos_start(void)
+{
+	if (grp != NULL)
+		rebalance();
+	else {
+		cf.flush();
+		pos_commit(1);
+	}
+}
+
+/* Due now: a batched commit, a group's re-balance. */
+void
+pos_tick(void)
+{
+	pos_commit(0);
+	if (grp != NULL && now_ns() >= next_eval)
+		rebalance();
+}
+
+/* When pos_tick() has something to do; INT64_MAX: only on output. */
+int64_t
+pos_due(void)
+{
+	int64_t t = INT64_MAX;
+
+	if (cf.cursor != NULL && dirty)
+		t = last_commit + COMMIT_MS * MS;
+	if (grp != NULL && next_eval < t)
+		t = next_eval;
+	return t;
+}
 
 /* The receive time a new cursor stands at: nothing delivered yet. */
 static int64_t
 initial_recv(void)
 {
-	switch (from) {
+	switch (cf.from) {
 	case FROM_BEGIN:
 		return 0;
 	case FROM_TIME:
-		return from_time > 0 ? from_time - 1 : 0;
+		return cf.from_time > 0 ? cf.from_time - 1 : 0;
 	default:
-		return start_clock;
+		return src_start_clock();
 	}
 }
 
@@ -68,53 +117,54 @@ initial_recv(void)
  * join the group and settle its start time.  A damaged cursor file is
  * reported and started again, never fatal.
  */
-void
+static void
 cursor_open(void)
 {
 	struct cursor c;
 	char e[512];
 	int rc;
 
-	if (store_mkdirs(dir) == -1)
-		err(EX_CANTCREAT, "%s", dir);
-	if (consumer_lock(dir, cname, gname != NULL) == -1) {
+	if (store_mkdirs(cf.dir) == -1)
+		err(EX_CANTCREAT, "%s", cf.dir);
+	if (consumer_lock(cf.dir, cf.cursor, cf.group != NULL) == -1) {
 		if (errno != EWOULDBLOCK)
-			err(EX_CANTCREAT, "%s/%s: lock of cursor %s", dir,
-			    BUS_CURSORDIR, cname);
-		if (gname != NULL)
+			err(EX_CANTCREAT, "%s/%s: lock of cursor %s", cf.dir,
+			    BUS_CURSORDIR, cf.cursor);
+		if (cf.group != NULL)
 			errx(EX_TEMPFAIL, "cursor %s is in use by a bus-sub "
-			    "--name %s outside the group", cname, cname);
+			    "--name %s outside the group", cf.cursor, cf.cursor);
 		errx(EX_TEMPFAIL, "cursor %s is in use by another bus-sub "
-		    "(use --group to share partitions)", cname);
+		    "(use --group to share partitions)", cf.cursor);
 	}
-	if (gname == NULL) {
-		rc = cursor_load(dir, cname, &cur, e, sizeof(e));
+	if (cf.group == NULL) {
+		rc = cursor_load(cf.dir, cf.cursor, &cur, e, sizeof(e));
 		if (rc == -1)
 			warnx("cursor %s is damaged (%s); starting it again",
-			    cname, e);
+			    cf.cursor, e);
 		if (rc == 1) {
 			resumed = 1;
-			base_time = erecv = wrecv = cur.recv_ns;
-			if (verbose)
+			base_time = erecv = cur.recv_ns;
+			if (cf.verbose)
 				fprintf(stderr, "bus-sub: resuming cursor %s "
 				    "(--from applies to new cursors only)\n",
-				    cname);
+				    cf.cursor);
 		} else {
-			erecv = wrecv = initial_recv();
+			erecv = initial_recv();
 			dirty = 1;
 		}
 		return;
 	}
-	if ((grp = group_join(dir, gname, member)) == NULL)
-		err(EX_CANTCREAT, "group %s", gname);
+	if ((grp = group_join(cf.dir, cf.group, cf.member)) == NULL)
+		err(EX_CANTCREAT, "group %s", cf.group);
 	if (group_cursor_lock(grp) == -1)
-		err(EX_IOERR, "group %s: cursor lock", gname);
-	rc = cursor_load(dir, cname, &c, e, sizeof(e));
+		err(EX_IOERR, "group %s: cursor lock", cf.group);
+	rc = cursor_load(cf.dir, cf.cursor, &c, e, sizeof(e));
 	if (rc == -1)
-		warnx("cursor %s is damaged (%s); starting it again", cname, e);
+		warnx("cursor %s is damaged (%s); starting it again", cf.cursor,
+		    e);
 	if (group_start(grp, rc == 1 ? c.recv_ns : initial_recv(),
 	    &base_time) == -1)
-		err(EX_IOERR, "group %s: start time", gname);
+		err(EX_IOERR, "group %s: start time", cf.group);
 	group_cursor_unlock(grp);
 	cursor_free(&c);
 }
@@ -124,40 +174,31 @@ static int
 save_positions(void)
 {
 	struct cursor c;
-	struct sub *s;
 	char e[512];
-	size_t k;
-	int rc = 0;
+	int rc, saved;
 
 	if (grp == NULL) {
-		for (k = 0; k < nsubs; k++) {
-			s = subs[k];
-			if (s->pr != NULL && s->wknown &&
-			    cursor_set(&cur, s->name, s->wnext) == -1)
-				return -1;
-		}
-		cur.recv_ns = wrecv;
-		return cursor_save(dir, cname, &cur);
+		if (src_save(&cur, 0) == -1)
+			return -1;
+		cur.recv_ns = src_written_recv();
+		return cursor_save(cf.dir, cf.cursor, &cur);
 	}
 	/* The group's file: change our partitions only, under its lock. */
 	if (group_cursor_lock(grp) == -1)
 		return -1;
-	if (cursor_load(dir, cname, &c, e, sizeof(e)) == -1)
-		warnx("cursor %s is damaged (%s); writing it again", cname, e);
-	for (k = 0; k < nsubs && rc == 0; k++) {
-		s = subs[k];
-		if (s->own != -1 && s->pr != NULL && s->wknown)
-			rc = cursor_set(&c, s->name, s->wnext);
-	}
+	if (cursor_load(cf.dir, cf.cursor, &c, e, sizeof(e)) == -1)
+		warnx("cursor %s is damaged (%s); writing it again", cf.cursor,
+		    e);
+	rc = src_save(&c, 1);
 	if (rc == 0) {
-		if (wrecv > c.recv_ns)
-			c.recv_ns = wrecv;
-		rc = cursor_save(dir, cname, &c);
+		if (src_written_recv() > c.recv_ns)
+			c.recv_ns = src_written_recv();
+		rc = cursor_save(cf.dir, cf.cursor, &c);
 	}
-	k = errno;
+	saved = errno;
 	cursor_free(&c);
 	group_cursor_unlock(grp);
-	errno = k;
+	errno = saved;
 	return rc;
 }
 
@@ -167,11 +208,11 @@ save_positions(void)
  * A failed commit only means more to re-deliver: warn, go on.
  */
 void
-commit(int force)
+pos_commit(int force)
 {
 	int64_t now;
 
-	if (cname == NULL || !dirty)
+	if (cf.cursor == NULL || !dirty)
 		return;
 	now = now_ns();
 	if (!force && now - last_commit < COMMIT_MS * MS)
@@ -179,12 +220,13 @@ commit(int force)
 	last_commit = now;
 	if (save_positions() == -1) {
 		if (!commit_failing)
-			warn("cursor %s: cannot save the position", cname);
+			warn("cursor %s: cannot save the position",
+			    cf.cursor);
 		commit_failing = 1;
 		return;
 	}
 	if (commit_failing)
-		warnx("cursor %s: saved again", cname);
+		warnx("cursor %s: saved again", cf.cursor);
 	commit_failing = 0;
 	dirty = 0;
 }
@@ -192,14 +234,15 @@ commit(int force)
 static void
 log_owned(int live, int nmatch)
 {
+	struct sub *s;
 	size_t k;
 	int n = 0;
 
-	fprintf(stderr, "bus-sub: group %s: member %s of %d owns", gname,
-	    member, live);
-	for (k = 0; k < nsubs; k++)
-		if (subs[k]->own != -1) {
-			fprintf(stderr, " %s", subs[k]->name);
+	fprintf(stderr, "bus-sub: group %s: member %s of %d owns", cf.group,
+	    cf.member, live);
+	for (k = 0; k < src_count(); k++)
+		if ((s = src_part(k))->own != -1) {
+			fprintf(stderr, " %s", s->name);
 			n++;
 		}
 	fprintf(stderr, "%s (%d of %d partitions)\n", n ? "" : " nothing", n,
@@ -212,39 +255,40 @@ log_owned(int live, int nmatch)
  * more).  Beyond it, give partitions up once their output is written
  * and committed; below it, take free ones, from the group's cursor.
  */
-void
+static void
 rebalance(void)
 {
 	struct cursor c;
 	struct sub *s, **took;
 	char e[512];
-	size_t k, j, at, ntook = 0;
+	size_t k, j, at, nsubs = src_count(), ntook = 0;
 	int live, rank, target, owned = 0, nmatch = 0, fd;
 
 	next_eval = now_ns() + GROUP_MS * MS;
 	if ((live = group_live(grp, &rank)) == -1) {
-		warn("group %s", gname);
+		warn("group %s", cf.group);
 		return;
 	}
 	for (k = 0; k < nsubs; k++) {
-		nmatch += subs[k]->match;
-		owned += subs[k]->own != -1;
+		s = src_part(k);
+		nmatch += s->match;
+		owned += s->own != -1;
 	}
 	target = nmatch / live + (rank < nmatch % live);
 	if (owned > target) {
-		out_flush();
-		commit(1);
+		cf.flush();
+		pos_commit(1);
 		for (k = nsubs; k-- > 0 && owned > target; ) {
-			s = subs[k];
+			s = src_part(k);
 			if (s->own == -1)
 				continue;
 			if (s->pr != NULL)
-				stop_sub(s);
+				src_stop(s);
 			group_disown(s->own);
 			s->own = -1;
 			owned--;
 		}
-		if (verbose)
+		if (cf.verbose)
 			log_owned(live, nmatch);
 		return;
 	}
@@ -255,12 +299,13 @@ rebalance(void)
 	/* Members start looking at different places: fewer collisions. */
 	at = (size_t)rank * nsubs / live;
 	for (j = 0; j < nsubs && owned < target; j++) {
-		s = subs[(at + j) % nsubs];
+		s = src_part((at + j) % nsubs);
 		if (!s->match || s->own != -1)
 			continue;
 		if ((fd = group_own(grp, s->name)) == -1) {
 			if (errno != EWOULDBLOCK)
-				warn("group %s: partition %s", gname, s->name);
+				warn("group %s: partition %s", cf.group,
+				    s->name);
 			continue;
 		}
 		s->own = fd;
@@ -270,13 +315,13 @@ rebalance(void)
 	if (ntook > 0) {
 		/* Read after taking them: their last owner committed. */
 		if (group_cursor_lock(grp) == -1)
-			err(EX_IOERR, "group %s: cursor lock", gname);
-		if (cursor_load(dir, cname, &c, e, sizeof(e)) == -1)
-			warnx("cursor %s is damaged (%s)", cname, e);
+			err(EX_IOERR, "group %s: cursor lock", cf.group);
+		if (cursor_load(cf.dir, cf.cursor, &c, e, sizeof(e)) == -1)
+			warnx("cursor %s is damaged (%s)", cf.cursor, e);
 		group_cursor_unlock(grp);
 		for (j = 0; j < ntook; j++) {
 			s = took[j];
-			start_sub(s, &c);
+			src_start(s, &c);
 			if (s->pr == NULL) {
 				group_disown(s->own);
 				s->own = -1;
@@ -284,9 +329,9 @@ rebalance(void)
 		}
 		cursor_free(&c);
 		/* Record where they start, for whoever comes next. */
-		out_flush();
-		commit(1);
-		if (verbose)
+		cf.flush();
+		pos_commit(1);
+		if (cf.verbose)
 			log_owned(live, nmatch);
 	}
 	free(took);
@@ -294,25 +339,8 @@ rebalance(void)
 
 /* Everything dealt with so far is now written: it may be committed. */
 void
-written(void)
+pos_written(void)
 {
-	struct sub *s;
-	size_t k;
-
-	if (wrecv != erecv) {
-		wrecv = erecv;
+	if (src_written())
 		dirty = 1;
-	}
-	if (!moved)
-		return;
-	moved = 0;
-	for (k = 0; k < nsubs; k++) {
-		s = subs[k];
-		if (s->pr != NULL && s->known &&
-		    (!s->wknown || s->wnext != s->next)) {
-			s->wnext = s->next;
-			s->wknown = 1;
-			dirty = 1;
-		}
-	}
 }
