@@ -42,7 +42,9 @@ static int	parse_until(const char *, int64_t *);
 static void	check_name(const char *, const char *);
 static void	on_signal(int);
 static void	signals(void);
+static int	flags(int, char *[]);
 static void	setup(int, char **);
+static __dead void run(void);
 static int	next_timeout(void);
 static void	flush_commit(void);
 
@@ -195,9 +197,18 @@ signals(void)
 int
 main(int argc, char *argv[])
 {
-	struct sub *s;
+	int n;
+
+	n = flags(argc, argv);
+	setup(argc - n, argv + n);
+	run();
+}
+
+/* Parse the flags into opt; how many arguments they took. */
+static int
+flags(int argc, char *argv[])
+{
 	const char *errstr;
-	uint64_t count = 0;
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "0d:eF:hn:o:vV", longopts,
@@ -287,9 +298,18 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
-	argc -= optind;
-	argv += optind;
-	setup(argc, argv);
+	return optind;
+}
+
+/*
+ * The loop: deliver what may be released, in receive order; write it;
+ * wait for more.
+ */
+static __dead void
+run(void)
+{
+	struct sub *s;
+	uint64_t count = 0;
 
 	for (;;) {
 		int64_t limit = src_limit();
