@@ -1,0 +1,443 @@
+/*
+ * bus-sub: the output buffer and the message formats.
+ */
+#include <sys/types.h>
+
+#include <err.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "sub.h"
+
+static void	write_out(const void *, size_t);
+static void	out_grow(size_t);
+static void	out_slow(const void *, size_t);
+static size_t	utf8_len(const uint8_t *, size_t);
+static int	utf8_valid(const uint8_t *, size_t);
+static void	out_base64(const uint8_t *, size_t);
+static void	emit_json(struct sub *, const struct bus_rec *);
+static void	emit_format(struct sub *, const struct bus_rec *);
+static void	emit(struct sub *, const struct bus_rec *);
+
+static struct out_conf oc;		/* as given to out_open() */
+static char	*obuf;			/* what is not written yet */
+static size_t	 olen, ocap;		/* its length, its size */
+
+/* Get the buffer ready. */
+void
+out_open(const struct out_conf *c)
+{
+	oc = *c;
+	ocap = OUT_BUF;
+	if ((obuf = malloc(ocap)) == NULL)
+		err(EX_OSERR, NULL);
+}
+
+/*
+ * r, the record of s, is to be printed or run by --exec.  Dealt with
+ * then: with --exec, worth committing at once.
+ */
+void
+out_deliver(struct sub *s, const struct bus_rec *r)
+{
+	if (oc.exec)
+		exec_deliver(s, r);
+	else if (oc.mode == OUT_RAW) {
+		out(r->payload, r->payload_len);
+		out_c(oc.delim);
+	} else
+		emit(s, r);
+	src_dealt(s);
+	if (oc.exec) {
+		/* Done once the command succeeded: commit-worthy now. */
+		pos_written();
+		pos_commit(0);
+	}
+}
+
+/*
+ * Write all of p to stdout.  When the reader left (EPIPE), or a signal
+ * asks us to stop while the write is blocked, commit what was written
+ * before and exit 0, quietly, as head(1) expects.
+ */
+static void
+write_out(const void *p, size_t n)
+{
+	size_t done = 0;
+	ssize_t w;
+	int e;
+
+	while (done < n) {
+		w = write(STDOUT_FILENO, (const char *)p + done, n - done);
+		if (w == -1) {
+			if (errno == EINTR && !quitting())
+				continue;
+			if (errno == EINTR || errno == EPIPE)
+				quit_now(0);
+			e = errno;
+			olen = 0;
+			pos_commit(1);
+			errno = e;
+			err(EX_IOERR, "stdout");
+		}
+		done += w;
+	}
+}
+
+/* Write the buffer; what it held may then be committed. */
+void
+out_flush(void)
+{
+	if (olen > 0 && !oc.exec)
+		write_out(obuf, olen);
+	olen = 0;
+	pos_written();
+	pos_commit(0);
+}
+
+/* Drop what is buffered. */
+void
+out_discard(void)
+{
+	olen = 0;
+}
+
+/*
+ * --exec: the bytes the command reads for r, the record of s: its
+ * payload (raw), or r rendered (in the buffer, until out_discard()).
+ */
+const void *
+out_render(struct sub *s, const struct bus_rec *r, size_t *len)
+{
+	if (oc.mode == OUT_RAW) {
+		*len = r->payload_len;
+		return r->payload;
+	}
+	olen = 0;
+	emit(s, r);
+	*len = olen;
+	return obuf;
+}
+
+/* --exec renders a whole message in memory: make room for need bytes. */
+static void
+out_grow(size_t need)
+{
+	size_t nc = ocap;
+	char *nb;
+
+	while (nc < need)
+		nc *= 2;
+	if ((nb = realloc(obuf, nc)) == NULL)
+		err(EX_OSERR, NULL);
+	obuf = nb;
+	ocap = nc;
+}
+
+/* The buffer is full: write it out, or grow it for --exec. */
+static void __attribute__((noinline))
+out_slow(const void *p, size_t n)
+{
+	if (oc.exec)
+		out_grow(olen + n);
+	else {
+		out_flush();
+		if (n > ocap) {
+			write_out(p, n);
+			return;
+		}
+	}
+	memcpy(obuf + olen, p, n);
+	olen += n;
+}
+
+inline void
+out(const void *p, size_t n)
+{
+	if (n > ocap - olen) {
+		out_slow(p, n);
+		return;
+	}
+	if (n > 0)	/* p may be NULL then (a record without key) */
+		memcpy(obuf + olen, p, n);
+	olen += n;
+}
+
+inline void
+out_c(char c)
+{
+	if (olen == ocap) {
+		out_slow(&c, 1);
+		return;
+	}
+	obuf[olen++] = c;
+}
+
+void
+out_u64(uint64_t v)
+{
+	char b[24];
+	int n = snprintf(b, sizeof(b), "%llu", (unsigned long long)v);
+
+	out(b, n);
+}
+
+void
+out_i64(int64_t v)
+{
+	char b[24];
+	int n = snprintf(b, sizeof(b), "%lld", (long long)v);
+
+	out(b, n);
+}
+
+void
+out_time(int64_t ns)
+{
+	char b[48];
+
+	out(b, format_time(b, sizeof(b), ns));
+}
+
+/* Length of the valid UTF-8 sequence at p, or 0. */
+static size_t
+utf8_len(const uint8_t *p, size_t n)
+{
+	size_t len, i;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xe0) == 0xc0) {
+		len = 2;
+		cp = p[0] & 0x1f;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp = p[0] & 0x0f;
+	} else if ((p[0] & 0xf8) == 0xf0) {
+		len = 4;
+		cp = p[0] & 0x07;
+	} else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+static int
+utf8_valid(const uint8_t *p, size_t n)
+{
+	size_t i = 0, l;
+
+	while (i < n) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((l = utf8_len(p + i, n - i)) == 0)
+			return 0;
+		i += l;
+	}
+	return 1;
+}
+
+/* A JSON string; bytes that are not UTF-8 become \u00XX. */
+void
+out_json_str(const void *v, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const uint8_t *p = v;
+	size_t i = 0, l, run;
+	char e[6] = { '\\', 'u', '0', '0', 0, 0 };
+
+	out_c('"');
+	while (i < n) {
+		for (run = i; run < n && p[run] >= 0x20 && p[run] < 0x80 &&
+		    p[run] != '"' && p[run] != '\\'; run++)
+			;
+		if (run > i) {
+			out(p + i, run - i);
+			i = run;
+			continue;
+		}
+		switch (p[i]) {
+		case '"':  out("\\\"", 2); i++; continue;
+		case '\\': out("\\\\", 2); i++; continue;
+		case '\n': out("\\n", 2); i++; continue;
+		case '\t': out("\\t", 2); i++; continue;
+		case '\r': out("\\r", 2); i++; continue;
+		}
+		if (p[i] >= 0x80 && (l = utf8_len(p + i, n - i)) > 0) {
+			out(p + i, l);
+			i += l;
+			continue;
+		}
+		e[4] = hex[p[i] >> 4];
+		e[5] = hex[p[i] & 15];
+		out(e, 6);
+		i++;
+	}
+	out_c('"');
+}
+
+static void
+out_base64(const uint8_t *p, size_t n)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char q[4];
+	size_t i;
+	uint32_t v;
+
+	for (i = 0; i + 3 <= n; i += 3) {
+		v = p[i] << 16 | p[i + 1] << 8 | p[i + 2];
+		q[0] = b64[v >> 18];
+		q[1] = b64[(v >> 12) & 63];
+		q[2] = b64[(v >> 6) & 63];
+		q[3] = b64[v & 63];
+		out(q, 4);
+	}
+	if (n - i == 1) {
+		v = p[i] << 16;
+		q[0] = b64[v >> 18];
+		q[1] = b64[(v >> 12) & 63];
+		q[2] = q[3] = '=';
+		out(q, 4);
+	} else if (n - i == 2) {
+		v = p[i] << 16 | p[i + 1] << 8;
+		q[0] = b64[v >> 18];
+		q[1] = b64[(v >> 12) & 63];
+		q[2] = b64[(v >> 6) & 63];
+		q[3] = '=';
+		out(q, 4);
+	}
+}
+
+static void
+emit_json(struct sub *s, const struct bus_rec *r)
+{
+	struct bus_tag t;
+	size_t pos = 0;
+	int first = 1;
+
+	out("{\"topic\":", 9);
+	out_json_str(r->topic, r->topic_len);
+	out(",\"partition\":", 13);
+	out_json_str(s->name, strlen(s->name));
+	out(",\"offset\":", 10);
+	out_u64(r->offset);
+	out(",\"key\":", 7);
+	if (r->key_len)
+		out_json_str(r->key, r->key_len);
+	else
+		out("null", 4);
+	out(",\"tags\":{", 9);
+	while (tags_next(r->tags, r->tags_len, &pos, &t) == 1) {
+		if (!first)
+			out_c(',');
+		first = 0;
+		out_json_str(t.name, t.name_len);
+		out_c(':');
+		out_json_str(t.value, t.value_len);
+	}
+	out("},\"event_ns\":", 13);
+	out_i64(r->event_ns);
+	out(",\"send_ns\":", 11);
+	out_i64(r->send_ns);
+	out(",\"recv_ns\":", 11);
+	out_i64(r->recv_ns);
+	if (r->flags & BUS_F_TOMBSTONE)
+		out(",\"tombstone\":true", 17);
+	if (utf8_valid(r->payload, r->payload_len)) {
+		out(",\"encoding\":\"utf-8\",\"payload\":", 30);
+		out_json_str(r->payload, r->payload_len);
+	} else {
+		out(",\"encoding\":\"base64\",\"payload\":\"", 32);
+		out_base64(r->payload, r->payload_len);
+		out_c('"');
+	}
+	out("}\n", 2);
+}
+
+static void
+emit_format(struct sub *s, const struct bus_rec *r)
+{
+	struct bus_tag t;
+	const char *f;
+	size_t pos;
+	int first;
+
+	for (f = oc.format; *f; f++) {
+		if (*f == '\\' && f[1]) {
+			f++;
+			switch (*f) {
+			case 'n': out_c('\n'); break;
+			case 't': out_c('\t'); break;
+			case '0': out_c('\0'); break;
+			case '\\': out_c('\\'); break;
+			default: out_c('\\'); out_c(*f); break;
+			}
+			continue;
+		}
+		if (*f != '%' || f[1] == '\0') {
+			out_c(*f);
+			continue;
+		}
+		switch (*++f) {
+		case 't': out(r->topic, r->topic_len); break;
+		case 'p': out(s->name, strlen(s->name)); break;
+		case 'o': out_u64(r->offset); break;
+		case 'k': out(r->key, r->key_len); break;
+		case 's': out(r->payload, r->payload_len); break;
+		case 'S': out_u64(r->payload_len); break;
+		case 'T': out_time(r->recv_ns); break;
+		case 'e': out_time(r->event_ns); break;
+		case 'u': out_time(r->send_ns); break;
+		case 'h':
+			pos = 0;
+			first = 1;
+			while (tags_next(r->tags, r->tags_len, &pos, &t) == 1) {
+				if (!first)
+					out_c(',');
+				first = 0;
+				out(t.name, t.name_len);
+				out_c('=');
+				out(t.value, t.value_len);
+			}
+			break;
+		case '%': out_c('%'); break;
+		default: out_c('%'); out_c(*f); break;
+		}
+	}
+}
+
+static void
+emit(struct sub *s, const struct bus_rec *r)
+{
+	switch (oc.mode) {
+	case OUT_RAW:
+		out(r->payload, r->payload_len);
+		out_c(oc.delim);
+		break;
+	case OUT_JSON:
+		emit_json(s, r);
+		break;
+	case OUT_FORMAT:
+		emit_format(s, r);
+		break;
+	}
+}
