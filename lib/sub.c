@@ -100,6 +100,7 @@ struct bus_sub {
 	int		 resumed;	/* cur was loaded from the file */
 	int64_t		 base_time;	/* no position: read after this */
 	int64_t		 erecv, wrecv;	/* recv of the last returned, done */
+	int64_t		 erecv_prev;	/* erecv before the last returned */
 	int		 moved;		/* some next changed */
 	int		 dirty;		/* wnext differs from the file */
 	int		 pending;	/* returned messages not yet done */
@@ -341,7 +342,7 @@ bus_sub_open(struct bus_sub *s)
 		rebalance(s);
 	else {
 		/* Record where a new cursor starts, before any message. */
-		bus_sub_done(s);
+		bus_sub_done(s, 1);
 		bus_sub_commit(s, 1);
 	}
 	s->scanned = 1;
@@ -403,6 +404,7 @@ bus_sub_next(struct bus_sub *s, struct bus_msg *m, int timeout)
 			m->flags = p->rec.flags;
 			m->partition = p->name;
 			p->next = p->rec.offset + 1;
+			s->erecv_prev = s->erecv;
 			s->erecv = p->rec.recv_ns;
 			s->moved = 1;
 			s->pending = 1;
@@ -464,26 +466,37 @@ bus_sub_timeout(const struct bus_sub *s)
 	return t > INT_MAX ? INT_MAX : (int)t;
 }
 
-/* Everything returned so far is dealt with: it may be committed. */
+/*
+ * What was returned so far is dealt with: it may be committed.  Without
+ * last, the message returned last is not (a caller in the middle of
+ * writing it out).
+ */
 void
-bus_sub_done(struct bus_sub *s)
+bus_sub_done(struct bus_sub *s, int last)
 {
-	struct part *p;
+	struct part *p, *cur = last ? NULL : s->last;
+	uint64_t next;
+	int64_t recv = cur != NULL ? s->erecv_prev : s->erecv;
 	size_t k;
 
-	s->pending = 0;
-	if (s->wrecv != s->erecv) {
-		s->wrecv = s->erecv;
+	if (cur == NULL)
+		s->pending = 0;
+	if (s->wrecv != recv) {
+		s->wrecv = recv;
 		s->dirty = 1;
 	}
 	if (!s->moved)
 		return;
-	s->moved = 0;
+	if (cur == NULL)
+		s->moved = 0;
 	for (k = 0; k < s->nparts; k++) {
 		p = s->parts[k];
-		if (p->pr != NULL && p->known &&
-		    (!p->wknown || p->wnext != p->next)) {
-			p->wnext = p->next;
+		if (p->pr == NULL || !p->known)
+			continue;
+		/* The message returned last is still in p->rec. */
+		next = p == cur ? p->rec.offset : p->next;
+		if (!p->wknown || p->wnext != next) {
+			p->wnext = next;
 			p->wknown = 1;
 			s->dirty = 1;
 		}
@@ -1319,7 +1332,7 @@ rebalance(struct bus_sub *s)
 		}
 		cursor_free(&c);
 		/* Record where they start, for whoever comes next. */
-		bus_sub_done(s);
+		bus_sub_done(s, 1);
 		bus_sub_commit(s, 1);
 		if (s->verbose)
 			log_owned(s, live, nmatch);

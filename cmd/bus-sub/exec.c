@@ -21,8 +21,8 @@
 
 static void	setenv_n(const char *, const void *, size_t);
 static void	setenv_i(const char *, long long, int);
-static __dead void exec_child(struct sub *, const struct bus_rec *, int);
-static int	exec_once(struct sub *, const struct bus_rec *);
+static __dead void exec_child(const struct bus_msg *, int);
+static int	exec_once(const struct bus_msg *);
 static void	describe(int, char *, size_t);
 static void	nap(long long);
 
@@ -61,7 +61,7 @@ setenv_i(const char *name, long long v, int is_unsigned)
 
 /* In the child: the message's environment, stdin from fd, then sh -c. */
 static __dead void
-exec_child(struct sub *s, const struct bus_rec *r, int fd)
+exec_child(const struct bus_msg *r, int fd)
 {
 	extern char **environ;
 	struct bus_tag t;
@@ -84,7 +84,7 @@ exec_child(struct sub *s, const struct bus_rec *r, int fd)
 			e++;
 	}
 	setenv_n("BUS_TOPIC", r->topic, r->topic_len);
-	setenv("BUS_PARTITION", s->name, 1);
+	setenv("BUS_PARTITION", r->partition, 1);
 	setenv_i("BUS_OFFSET", (long long)r->offset, 1);
 	if (r->key_len > 0)
 		setenv_n("BUS_KEY", r->key, r->key_len);
@@ -124,7 +124,7 @@ exec_child(struct sub *s, const struct bus_rec *r, int fd)
 
 /* Run the command once for r: its wait status, or -1 if it did not run. */
 static int
-exec_once(struct sub *s, const struct bus_rec *r)
+exec_once(const struct bus_msg *r)
 {
 	const char *in;
 	size_t inlen, done = 0;
@@ -132,7 +132,7 @@ exec_once(struct sub *s, const struct bus_rec *r)
 	pid_t pid;
 	int p[2], st;
 
-	in = out_render(s, r, &inlen);
+	in = out_render(r, &inlen);
 	if (pipe2(p, O_CLOEXEC) == -1) {
 		warn("pipe");
 		return -1;
@@ -144,7 +144,7 @@ exec_once(struct sub *s, const struct bus_rec *r)
 		return -1;
 	}
 	if (pid == 0)
-		exec_child(s, r, p[0]);
+		exec_child(r, p[0]);
 	close(p[0]);
 	while (done < inlen) {
 		if ((n = write(p[1], in + done, inlen - done)) == -1) {
@@ -196,7 +196,7 @@ nap(long long ms)
  * backoff.  When it keeps failing, stop with the cursor before r.
  */
 void
-exec_deliver(struct sub *s, const struct bus_rec *r)
+exec_deliver(const struct bus_msg *r)
 {
 	long long attempt, ms = BACKOFF_MIN_MS;
 	char why[64];
@@ -204,32 +204,32 @@ exec_deliver(struct sub *s, const struct bus_rec *r)
 
 	pos_commit(0);
 	for (attempt = 0;; attempt++) {
-		st = exec_once(s, r);
+		st = exec_once(r);
 		if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
 			return;
+		/* r is not done: commit what came before it only. */
 		if (quitting())
-			finish(0);
+			quit_now(0);
 		describe(st, why, sizeof(why));
 		if (attempt >= ec.retries) {
-			out_flush();
 			pos_commit(1);
 			if (ec.cursor != NULL)
 				errx(EX_SOFTWARE, "partition %s offset %llu: "
 				    "command %s (%lld attempt%s); stopping, "
-				    "cursor %s left before it", s->name,
+				    "cursor %s left before it", r->partition,
 				    (unsigned long long)r->offset, why,
 				    attempt + 1, attempt ? "s" : "", ec.cursor);
 			errx(EX_SOFTWARE, "partition %s offset %llu: command "
-			    "%s (%lld attempt%s); stopping", s->name,
+			    "%s (%lld attempt%s); stopping", r->partition,
 			    (unsigned long long)r->offset, why, attempt + 1,
 			    attempt ? "s" : "");
 		}
 		warnx("partition %s offset %llu: command %s; retry %lld of "
-		    "%lld in %lld ms", s->name, (unsigned long long)r->offset,
+		    "%lld in %lld ms", r->partition, (unsigned long long)r->offset,
 		    why, attempt + 1, ec.retries, ms);
 		nap(ms);
 		if (quitting())
-			finish(0);
+			quit_now(0);
 		ms = ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
 	}
 }

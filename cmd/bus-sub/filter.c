@@ -25,7 +25,7 @@ struct tagf {
 
 static pcre2_code *regex(const char *, const char *);
 static int	re_match(pcre2_code *, const void *, size_t);
-static int	tags_match(const struct bus_rec *);
+static int	tags_match(const struct bus_msg *);
 
 static struct tagf *tagfs;		/* --tag, all must match */
 static size_t	 ntagfs;
@@ -81,7 +81,7 @@ filter_init(void)
 
 /* Does r pass every filter? */
 int
-filter_match(const struct bus_rec *r)
+filter_match(const struct bus_msg *r)
 {
 	if (!filtering)
 		return 1;
@@ -122,7 +122,7 @@ re_match(pcre2_code *re, const void *s, size_t n)
 }
 
 static int
-tags_match(const struct bus_rec *r)
+tags_match(const struct bus_msg *r)
 {
 	struct bus_tag t;
 	size_t i, pos;

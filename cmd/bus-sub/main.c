@@ -1,9 +1,10 @@
 /*
  * bus-sub: read and follow messages by topic pattern.
  *
- * main() parses the flags into struct opts, hands each concern its part
- * (source.c reads the partitions, position.c keeps cursors and groups,
- * output.c and exec.c deliver, filter.c selects) and runs the loop.
+ * main() parses the flags into struct opts, opens the subscription (the
+ * subscriber of libbus, bus_sub(3): partitions, merge by receive time,
+ * following, cursors and groups) and runs the loop: filter.c selects,
+ * output.c and exec.c deliver.
  */
 #include <sys/types.h>
 
@@ -12,6 +13,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,39 +22,44 @@
 #include <unistd.h>
 
 #include "bus.h"
-#include "cursor.h"
 #include "group.h"
+#include "bus/bus.h"
 #include "sub.h"
 
 /* What the flags ask for. */
 struct opts {
-	struct src_conf	 src;		/* what to read, from where */
-	struct pos_conf	 pos;		/* --name, --group */
+	const char	*dir;		/* -d */
+	const char	*from;		/* --from */
+	int64_t		 until;		/* --until */
+	int		 until_set;
+	int		 follow;	/* not -e */
+	int		 verbose;	/* -v */
+	int		 skip_corrupt;	/* --skip-corrupt */
+	const char	*name;		/* --name */
+	const char	*group;		/* --group */
 	struct out_conf	 out;		/* -o, -F, -0 */
 	struct exec_conf exec;		/* --exec, --retries */
-	const char	*name;		/* --name */
 	int		 list;		/* --list-cursors */
 	uint64_t	 max_count;	/* -n, 0: no limit */
-	char		 pidname[32];	/* a group member's default name */
 };
 
 static __dead void usage(void);
-static int	parse_from(const char *);
 static int	parse_until(const char *, int64_t *);
-static void	check_name(const char *, const char *);
 static void	on_signal(int);
 static void	signals(void);
 static int	flags(int, char *[]);
 static void	setup(int, char **);
+static void	say(void *, const char *);
+static __dead void failed(void);
 static __dead void run(void);
-static int	next_timeout(void);
-static void	flush_commit(void);
 
 static struct opts opt = {
-	.src = { .from = FROM_END, .until = INT64_MAX, .follow = 1 },
+	.until = INT64_MAX,
+	.follow = 1,
 	.out = { .mode = OUT_RAW, .delim = '\n' },
 	.exec = { .retries = 3 },
 };
+static struct bus_sub *sub;		/* the subscription */
 static volatile sig_atomic_t quit;	/* SIGTERM, SIGINT, SIGHUP */
 static int	 sigpipe[2] = { -1, -1 };	/* wakes poll(2) on a signal */
 
@@ -95,33 +102,6 @@ usage(void)
 	exit(EX_USAGE);
 }
 
-static int
-parse_from(const char *s)
-{
-	const char *p, *errstr;
-
-	if (strcmp(s, "beginning") == 0) {
-		opt.src.from = FROM_BEGIN;
-		return 0;
-	}
-	if (strcmp(s, "end") == 0 || strcmp(s, "now") == 0) {
-		opt.src.from = FROM_END;
-		return 0;
-	}
-	for (p = s + (*s == '-'); *p >= '0' && *p <= '9'; p++)
-		;
-	if (*p == '\0' && p > s + (*s == '-')) {
-		opt.src.from = *s == '-' ? FROM_BACK : FROM_OFFSET;
-		opt.src.from_n = strtonum(s + (*s == '-'), 0, LLONG_MAX, &errstr);
-		return errstr ? -1 : 0;
-	}
-	if (parse_time(s, now_ns(), &opt.src.from_time) == 0) {
-		opt.src.from = FROM_TIME;
-		return 0;
-	}
-	return -1;
-}
-
 /* --from's times, plus "now" and "+DURATION" (from now on). */
 static int
 parse_until(const char *s, int64_t *t)
@@ -152,18 +132,6 @@ group_suffixed(const char *s)
 	size_t n = strlen(s), k = strlen(GROUP_SUFFIX);
 
 	return n >= k && strcmp(s + n - k, GROUP_SUFFIX) == 0;
-}
-
-/* A cursor or group name. */
-static void
-check_name(const char *flag, const char *s)
-{
-	if (cursor_name_check(s) == -1 || strstr(s, ".tmp") != NULL ||
-	    group_suffixed(s))
-		errx(EX_USAGE, "%s: '%s' is not a valid name (1 to %d of "
-		    "[A-Za-z0-9._-], not starting with '.', without '.tmp', "
-		    "not ending in '%s')", flag, s, CURSOR_NAME_MAX,
-		    GROUP_SUFFIX);
 }
 
 static void
@@ -218,10 +186,10 @@ flags(int argc, char *argv[])
 			opt.out.delim = '\0';
 			break;
 		case 'd':
-			opt.src.dir = optarg;
+			opt.dir = optarg;
 			break;
 		case 'e':
-			opt.src.follow = 0;
+			opt.follow = 0;
 			break;
 		case 'F':
 			opt.out.mode = OUT_FORMAT;
@@ -242,7 +210,7 @@ flags(int argc, char *argv[])
 				    optarg);
 			break;
 		case 'v':
-			opt.src.verbose = 1;
+			opt.verbose = 1;
 			break;
 		case 'V':
 			printf("bus-sub %s\n", BUS_VERSION);
@@ -253,17 +221,13 @@ flags(int argc, char *argv[])
 			opt.exec.cmd = optarg;
 			break;
 		case OPT_FROM:
-			if (parse_from(optarg) == -1)
-				errx(EX_USAGE, "--from: '%s' is not beginning, "
-				    "end, an offset, -COUNT, @TIME or -DURATION",
-				    optarg);
+			opt.from = optarg;
 			break;
 		case OPT_GREP:
 			filter_grep(optarg);
 			break;
 		case OPT_GROUP:
-			check_name("--group", optarg);
-			opt.pos.group = optarg;
+			opt.group = optarg;
 			break;
 		case OPT_KEY:
 			filter_key(optarg);
@@ -272,7 +236,6 @@ flags(int argc, char *argv[])
 			opt.list = 1;
 			break;
 		case OPT_NAME:
-			check_name("--name", optarg);
 			opt.name = optarg;
 			break;
 		case OPT_RETRIES:
@@ -282,16 +245,16 @@ flags(int argc, char *argv[])
 				    errstr);
 			break;
 		case OPT_SKIP:
-			opt.src.skip_corrupt = 1;
+			opt.skip_corrupt = 1;
 			break;
 		case OPT_TAG:
 			filter_tag(optarg);
 			break;
 		case OPT_UNTIL:
-			if (parse_until(optarg, &opt.src.until) == -1)
+			if (parse_until(optarg, &opt.until) == -1)
 				errx(EX_USAGE, "--until: '%s' is not now, "
 				    "@TIME, -DURATION or +DURATION", optarg);
-			opt.src.until_set = 1;
+			opt.until_set = 1;
 			break;
 		case 'h':
 		default:
@@ -308,80 +271,104 @@ flags(int argc, char *argv[])
 static __dead void
 run(void)
 {
-	struct sub *s;
+	struct pollfd pfd[2];
+	struct bus_msg m;
+	enum bus_sub_result r;
 	uint64_t count = 0;
 
 	for (;;) {
-		int64_t limit = src_limit();
-
-		while ((s = src_next(limit)) != NULL) {
-			if (s->rec.recv_ns > opt.src.until)
-				finish(0);
-			out_deliver(s, &s->rec);
+		while ((r = bus_sub_next(sub, &m, 0)) == BUS_SUB_MSG) {
+			/* Filtered out: dealt with, not delivered. */
+			if (!filter_match(&m))
+				continue;
+			out_deliver(&m);
 			if (opt.max_count && ++count >= opt.max_count)
 				finish(0);
-			src_advance(s);
 			if (quit)
 				finish(0);
 		}
+		if (r == BUS_SUB_ERROR)
+			failed();
 		out_flush();
-		if (!opt.src.follow || quit || src_until_done())
+		if (r == BUS_SUB_END || quit)
 			finish(0);
-		src_wait(next_timeout(), sigpipe[0]);
+		pfd[0].fd = bus_sub_fd(sub);
+		pfd[0].events = POLLIN;
+		pfd[1].fd = sigpipe[0];
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, bus_sub_timeout(sub)) == -1 && errno != EINTR)
+			err(EX_OSERR, "poll");
 		if (quit)
 			finish(0);
-		pos_tick();
 	}
 }
 
 /*
- * The flags are parsed: hand each concern its part, open the store and
- * the cursor, read the partitions there are.  --list-cursors ends here.
+ * The flags are parsed: open the subscription and read the partitions
+ * there are.  --list-cursors ends here.
  */
 static void
 setup(int argc, char **argv)
 {
-	char emsg[512];
+	const struct bus_error *e;
+	int i;
 
-	opt.src.dir = store_dir(opt.src.dir);
 	if (opt.list) {
-		list_cursors(opt.src.dir, opt.out.mode == OUT_JSON, argv,
-		    argc);
+		list_cursors(store_dir(opt.dir), opt.out.mode == OUT_JSON,
+		    argv, argc);
 		/* NOTREACHED */
 	}
 	if (argc == 0) {
 		warnx("at least one topic pattern is required");
 		usage();
 	}
-	if ((opt.src.pats = patset_new(argv, argc, emsg, sizeof(emsg))) ==
-	    NULL)
-		errx(EX_USAGE, "%s", emsg);
+	if ((sub = bus_sub_new(opt.dir)) == NULL)
+		err(EX_OSERR, NULL);
+	e = bus_sub_error(sub);
+	bus_sub_set_log(sub, say, NULL);
+	bus_sub_set_verbose(sub, opt.verbose);
+	bus_sub_set_end(sub, !opt.follow);
+	bus_sub_set_skip_corrupt(sub, opt.skip_corrupt);
+	if (opt.until_set)
+		bus_sub_set_until(sub, opt.until);
+	if (opt.from != NULL && bus_sub_set_from(sub, opt.from) == -1)
+		errx(EX_USAGE, "--from: %s", e->text);
+	if (opt.group != NULL && bus_sub_set_group(sub, opt.group,
+	    opt.name) == -1)
+		errx(EX_USAGE, "--group: %s", e->text);
+	if (opt.group == NULL && opt.name != NULL &&
+	    bus_sub_set_cursor(sub, opt.name) == -1)
+		errx(EX_USAGE, "--name: %s", e->text);
+	for (i = 0; i < argc; i++)
+		if (bus_sub_add_pattern(sub, argv[i]) == -1)
+			errx(e->status, "%s", e->text);
 	filter_init();
-	if (opt.pos.group != NULL) {
-		opt.pos.cursor = opt.pos.group;
-		snprintf(opt.pidname, sizeof(opt.pidname), "%ld",
-		    (long)getpid());
-		opt.pos.member = opt.name ? opt.name : opt.pidname;
-	} else
-		opt.pos.cursor = opt.name;
-	opt.pos.dir = opt.src.dir;
-	opt.pos.from = opt.src.from;
-	opt.pos.from_time = opt.src.from_time;
-	opt.pos.verbose = opt.src.verbose;
-	opt.pos.flush = out_flush;
-	opt.src.cursor = opt.pos.cursor;
-	opt.src.before_exit = flush_commit;
 	opt.out.exec = opt.exec.cmd != NULL;
-	opt.exec.cursor = opt.pos.cursor;
+	opt.exec.cursor = opt.group != NULL ? opt.group : opt.name;
 	signals();
 	out_open(&opt.out);
 	if (opt.out.exec)
 		exec_init(&opt.exec);
+	if (bus_sub_open(sub) == -1)
+		failed();
+}
 
-	src_open(&opt.src);
-	pos_open(&opt.pos);
-	src_scan();
-	pos_start();
+/* Warnings of the subscription: one line each. */
+static void
+say(void *arg, const char *line)
+{
+	warnx("%s", line);
+}
+
+/* The subscription failed: write what is buffered, commit, say why. */
+static __dead void
+failed(void)
+{
+	const struct bus_error *e = bus_sub_error(sub);
+
+	out_flush();
+	pos_commit(1);
+	errx(e->status, "%s", e->text);
 }
 
 /* Has a signal asked us to stop? */
@@ -391,32 +378,23 @@ quitting(void)
 	return quit;
 }
 
-/* Before dying of an error: write what is buffered, commit. */
-static void
-flush_commit(void)
+/*
+ * Every message delivered so far is written (or run), with the last one
+ * unless we are in the middle of it: it may be committed.
+ */
+void
+pos_written(int last)
 {
-	out_flush();
-	pos_commit(1);
+	if (sub != NULL)
+		bus_sub_done(sub, last);
 }
 
-/* Milliseconds until something is due without a file event; -1: none. */
-static int
-next_timeout(void)
+/* Commit what is written, now (force) or when due. */
+void
+pos_commit(int force)
 {
-	int64_t now = now_ns(), t = pos_due(), until = opt.src.until;
-
-	if (opt.src.until_set && until < INT64_MAX - (UNTIL_GRACE_MS + 1) * MS) {
-		int64_t u = until + (UNTIL_GRACE_MS + 1) * MS;
-
-		if (now < u && u < t)
-			t = u;
-	}
-	if (t == INT64_MAX)
-		return -1;
-	if (t <= now)
-		return 0;
-	t = (t - now) / MS + 1;
-	return t > INT_MAX ? INT_MAX : (int)t;
+	if (sub != NULL)
+		bus_sub_commit(sub, force);
 }
 
 /* Write what is buffered, commit, exit. */

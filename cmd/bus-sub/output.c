@@ -12,17 +12,18 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "json.h"
+#include "bus/bus.h"
 #include "sub.h"
 
 static void	write_out(const void *, size_t);
+static void	out_write(void);
 static void	out_grow(size_t);
 static void	out_slow(const void *, size_t);
-static size_t	utf8_len(const uint8_t *, size_t);
-static int	utf8_valid(const uint8_t *, size_t);
 static void	out_base64(const uint8_t *, size_t);
-static void	emit_json(struct sub *, const struct bus_rec *);
-static void	emit_format(struct sub *, const struct bus_rec *);
-static void	emit(struct sub *, const struct bus_rec *);
+static void	emit_json(const struct bus_msg *);
+static void	emit_format(const struct bus_msg *);
+static void	emit(const struct bus_msg *);
 
 static struct out_conf oc;		/* as given to out_open() */
 static char	*obuf;			/* what is not written yet */
@@ -39,23 +40,22 @@ out_open(const struct out_conf *c)
 }
 
 /*
- * r, the record of s, is to be printed or run by --exec.  Dealt with
- * then: with --exec, worth committing at once.
+ * r is to be printed or run by --exec.  Dealt with then: with --exec,
+ * worth committing at once.
  */
 void
-out_deliver(struct sub *s, const struct bus_rec *r)
+out_deliver(const struct bus_msg *r)
 {
 	if (oc.exec)
-		exec_deliver(s, r);
+		exec_deliver(r);
 	else if (oc.mode == OUT_RAW) {
 		out(r->payload, r->payload_len);
 		out_c(oc.delim);
 	} else
-		emit(s, r);
-	src_dealt(s);
+		emit(r);
 	if (oc.exec) {
 		/* Done once the command succeeded: commit-worthy now. */
-		pos_written();
+		pos_written(1);
 		pos_commit(0);
 	}
 }
@@ -89,14 +89,24 @@ write_out(const void *p, size_t n)
 	}
 }
 
-/* Write the buffer; what it held may then be committed. */
-void
-out_flush(void)
+/* Write the buffer out. */
+static void
+out_write(void)
 {
 	if (olen > 0 && !oc.exec)
 		write_out(obuf, olen);
 	olen = 0;
-	pos_written();
+}
+
+/*
+ * Write the buffer, between messages: every message delivered so far is
+ * then written, and may be committed.
+ */
+void
+out_flush(void)
+{
+	out_write();
+	pos_written(1);
 	pos_commit(0);
 }
 
@@ -108,18 +118,18 @@ out_discard(void)
 }
 
 /*
- * --exec: the bytes the command reads for r, the record of s: its
- * payload (raw), or r rendered (in the buffer, until out_discard()).
+ * --exec: the bytes the command reads for r: its payload (raw), or r
+ * rendered (in the buffer, until out_discard()).
  */
 const void *
-out_render(struct sub *s, const struct bus_rec *r, size_t *len)
+out_render(const struct bus_msg *r, size_t *len)
 {
 	if (oc.mode == OUT_RAW) {
 		*len = r->payload_len;
 		return r->payload;
 	}
 	olen = 0;
-	emit(s, r);
+	emit(r);
 	*len = olen;
 	return obuf;
 }
@@ -139,14 +149,19 @@ out_grow(size_t need)
 	ocap = nc;
 }
 
-/* The buffer is full: write it out, or grow it for --exec. */
+/*
+ * The buffer is full: write it out, or grow it for --exec.  We are in the
+ * middle of a message: the messages before it are written.
+ */
 static void __attribute__((noinline))
 out_slow(const void *p, size_t n)
 {
 	if (oc.exec)
 		out_grow(olen + n);
 	else {
-		out_flush();
+		out_write();
+		pos_written(0);
+		pos_commit(0);
 		if (n > ocap) {
 			write_out(p, n);
 			return;
@@ -204,92 +219,31 @@ out_time(int64_t ns)
 	out(b, format_time(b, sizeof(b), ns));
 }
 
-/* Length of the valid UTF-8 sequence at p, or 0. */
-static size_t
-utf8_len(const uint8_t *p, size_t n)
-{
-	size_t len, i;
-	uint32_t cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = p[0] & 0x1f;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = p[0] & 0x0f;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = p[0] & 0x07;
-	} else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-static int
-utf8_valid(const uint8_t *p, size_t n)
-{
-	size_t i = 0, l;
-
-	while (i < n) {
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((l = utf8_len(p + i, n - i)) == 0)
-			return 0;
-		i += l;
-	}
-	return 1;
-}
-
 /* A JSON string; bytes that are not UTF-8 become \u00XX. */
 void
 out_json_str(const void *v, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	const uint8_t *p = v;
-	size_t i = 0, l, run;
-	char e[6] = { '\\', 'u', '0', '0', 0, 0 };
+	const char *p = v;
+	size_t k;
 
+	if (json_str_max(n) > ocap - olen && oc.exec)
+		out_grow(olen + json_str_max(n));
+	if (json_str_max(n) <= ocap - olen) {
+		olen += json_str_put(obuf + olen, v, n);
+		return;
+	}
+	/* Longer than the room left: in pieces, writing in between. */
 	out_c('"');
-	while (i < n) {
-		for (run = i; run < n && p[run] >= 0x20 && p[run] < 0x80 &&
-		    p[run] != '"' && p[run] != '\\'; run++)
-			;
-		if (run > i) {
-			out(p + i, run - i);
-			i = run;
-			continue;
+	while (n > 0) {
+		if ((ocap - olen) / 6 < 4) {
+			out_write();
+			pos_written(0);
+			pos_commit(0);
 		}
-		switch (p[i]) {
-		case '"':  out("\\\"", 2); i++; continue;
-		case '\\': out("\\\\", 2); i++; continue;
-		case '\n': out("\\n", 2); i++; continue;
-		case '\t': out("\\t", 2); i++; continue;
-		case '\r': out("\\r", 2); i++; continue;
-		}
-		if (p[i] >= 0x80 && (l = utf8_len(p + i, n - i)) > 0) {
-			out(p + i, l);
-			i += l;
-			continue;
-		}
-		e[4] = hex[p[i] >> 4];
-		e[5] = hex[p[i] & 15];
-		out(e, 6);
-		i++;
+		k = json_esc_cut(p, n, (ocap - olen) / 6);
+		olen += json_esc_put(obuf + olen, p, k);
+		p += k;
+		n -= k;
 	}
 	out_c('"');
 }
@@ -328,7 +282,7 @@ out_base64(const uint8_t *p, size_t n)
 }
 
 static void
-emit_json(struct sub *s, const struct bus_rec *r)
+emit_json(const struct bus_msg *r)
 {
 	struct bus_tag t;
 	size_t pos = 0;
@@ -337,7 +291,7 @@ emit_json(struct sub *s, const struct bus_rec *r)
 	out("{\"topic\":", 9);
 	out_json_str(r->topic, r->topic_len);
 	out(",\"partition\":", 13);
-	out_json_str(s->name, strlen(s->name));
+	out_json_str(r->partition, strlen(r->partition));
 	out(",\"offset\":", 10);
 	out_u64(r->offset);
 	out(",\"key\":", 7);
@@ -362,7 +316,7 @@ emit_json(struct sub *s, const struct bus_rec *r)
 	out_i64(r->recv_ns);
 	if (r->flags & BUS_F_TOMBSTONE)
 		out(",\"tombstone\":true", 17);
-	if (utf8_valid(r->payload, r->payload_len)) {
+	if (json_utf8_valid(r->payload, r->payload_len)) {
 		out(",\"encoding\":\"utf-8\",\"payload\":", 30);
 		out_json_str(r->payload, r->payload_len);
 	} else {
@@ -374,7 +328,7 @@ emit_json(struct sub *s, const struct bus_rec *r)
 }
 
 static void
-emit_format(struct sub *s, const struct bus_rec *r)
+emit_format(const struct bus_msg *r)
 {
 	struct bus_tag t;
 	const char *f;
@@ -399,7 +353,7 @@ emit_format(struct sub *s, const struct bus_rec *r)
 		}
 		switch (*++f) {
 		case 't': out(r->topic, r->topic_len); break;
-		case 'p': out(s->name, strlen(s->name)); break;
+		case 'p': out(r->partition, strlen(r->partition)); break;
 		case 'o': out_u64(r->offset); break;
 		case 'k': out(r->key, r->key_len); break;
 		case 's': out(r->payload, r->payload_len); break;
@@ -426,7 +380,7 @@ emit_format(struct sub *s, const struct bus_rec *r)
 }
 
 static void
-emit(struct sub *s, const struct bus_rec *r)
+emit(const struct bus_msg *r)
 {
 	switch (oc.mode) {
 	case OUT_RAW:
@@ -434,10 +388,10 @@ emit(struct sub *s, const struct bus_rec *r)
 		out_c(oc.delim);
 		break;
 	case OUT_JSON:
-		emit_json(s, r);
+		emit_json(r);
 		break;
 	case OUT_FORMAT:
-		emit_format(s, r);
+		emit_format(r);
 		break;
 	}
 }

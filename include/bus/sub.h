@@ -74,11 +74,13 @@ int	bus_sub_fd(const struct bus_sub *);
 int	bus_sub_timeout(const struct bus_sub *);
 
 /*
- * Every message returned so far has been dealt with: its position may
- * be committed.  bus_sub_commit() writes the cursor (atomically) if it
- * is due, or now with force; 0 or -1.
+ * Every message returned so far has been dealt with (last: the one
+ * returned last too; 0: all but that one, as for a caller in the middle
+ * of writing it out): their positions may be committed.
+ * bus_sub_commit() writes the cursor (atomically) if it is due, or now
+ * with force; 0 or -1.
  */
-void	bus_sub_done(struct bus_sub *);
+void	bus_sub_done(struct bus_sub *, int);
 int	bus_sub_commit(struct bus_sub *, int);
 
 /* The last error (kind BUS_E_NONE if none). */
