@@ -4,6 +4,7 @@
 #   make demo       build (installing missing build dependencies) and show it work
 #   make check      build and run the whole test suite
 #   make bench      measure throughput and latency against cat on this machine
+#   make fuzz       fuzz the decoders and parsers for FUZZ_SECONDS each (clang)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX	?= /usr/local
@@ -79,6 +80,32 @@ tests/fault/noinotify.so: tests/fault/noinotify.c
 tests/fault/crashpoint.so: tests/fault/crashpoint.c
 	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl
 
+# Fuzz targets: clang, libFuzzer, ASan and UBSan, on their own objects of
+# the library; each runs FUZZ_SECONDS on a copy of its seed corpus.
+FUZZ_SECONDS ?= 30
+FUZZ_CC	?= clang
+FUZZ_TARGETS = fuzz_frames fuzz_record fuzz_text
+FUZZ	= $(FUZZ_TARGETS:%=tests/fuzz/%)
+FUZZ_OBJ = $(LIB_SRC:lib/%.c=tests/fuzz/obj/%.o)
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
+	   -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+	   -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+	   -D_GNU_SOURCE -DBUS_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS)
+
+tests/fuzz/obj/%.o: lib/%.c $(HDRS)
+	@mkdir -p tests/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ) $(HDRS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+# Writes the seed corpus (committed) from the encoders.
+tests/fuzz/mkcorpus: tests/fuzz/mkcorpus.c $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+fuzz:
+	@sh tests/deps.sh fuzz
+	@$(MAKE) -s $(FUZZ)
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 deps:
 	@sh tests/deps.sh
 
@@ -112,5 +139,6 @@ install: all
 
 clean:
 	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT) $(FAULT) tests/bench/latency
+	rm -f $(FUZZ) $(FUZZ_OBJ) tests/fuzz/mkcorpus
 
-.PHONY: all deps demo check bench lint install clean
+.PHONY: all deps demo check bench lint install clean fuzz
