@@ -5,6 +5,7 @@
 #   make check      build and run the whole test suite
 #   make bench      measure throughput and latency against cat on this machine
 #   make fuzz       fuzz the decoders and parsers for FUZZ_SECONDS each (clang)
+#   make check SANITIZE=1   the suite built with ASan and UBSan
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX	?= /usr/local
@@ -21,6 +22,19 @@ CFLAGS	?= -O2 -g
 CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	   -D_GNU_SOURCE -DBUS_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS)
 LDLIBS	+= $(PKG_LIBS) -lpthread
+
+# SANITIZE=1: everything built with ASan and UBSan, aborting on the first
+# error.  The flavour of the objects is kept in SAN_STAMP, so that a build
+# of the other flavour rebuilds them.  Programs exit holding memory they
+# never free, so leak detection is off.
+SAN_STAMP = .build-sanitize
+ifneq ($(SANITIZE),)
+CFLAGS	+= -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	   -fno-omit-frame-pointer
+export BUS_SANITIZE = 1
+export ASAN_OPTIONS = detect_leaks=0:abort_on_error=1
+export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
+endif
 
 LIB_SRC	= lib/crc32c.c lib/segment.c lib/index.c lib/store.c lib/proto.c \
 	  lib/cursor.c lib/verify.c lib/group.c \
@@ -46,6 +60,9 @@ MAN8	= man/busd.8 man/bus-rotate.8 man/bus-compact.8
 all: $(PROGS)
 
 $(LIB_OBJ): $(HDRS)
+$(LIB_OBJ): $(SAN_STAMP)
+$(SAN_STAMP): FORCE
+	@[ -f $@ ] && [ "$$(cat $@)" = "$(SANITIZE)" ] || echo "$(SANITIZE)" > $@
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $(LIB_OBJ)
 
@@ -139,6 +156,6 @@ install: all
 
 clean:
 	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT) $(FAULT) tests/bench/latency
-	rm -f $(FUZZ) $(FUZZ_OBJ) tests/fuzz/mkcorpus
+	rm -f $(SAN_STAMP) $(FUZZ) $(FUZZ_OBJ) tests/fuzz/mkcorpus
 
-.PHONY: all deps demo check bench lint install clean fuzz
+.PHONY: all deps demo check bench lint install clean fuzz FORCE
