@@ -4,6 +4,8 @@
 #   make demo       build (installing missing build dependencies) and show it work
 #   make check      build and run the whole test suite
 #   make bench      measure throughput and latency against cat on this machine
+#   make fuzz       fuzz the decoders and parsers for FUZZ_SECONDS each (clang)
+#   make check SANITIZE=1   the suite built with ASan and UBSan
 #   make install    PREFIX=/usr/local DESTDIR= (make uninstall: the same, undone)
 
 PREFIX	?= /usr/local
@@ -23,6 +25,19 @@ CFLAGS	?= -O2 -g
 CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	   -D_GNU_SOURCE -DBUS_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS)
 LDLIBS	+= $(PKG_LIBS) -lpthread
+
+# SANITIZE=1: everything built with ASan and UBSan, aborting on the first
+# error.  The flavour of the objects is kept in SAN_STAMP, so that a build
+# of the other flavour rebuilds them.  Programs exit holding memory they
+# never free, so leak detection is off.
+SAN_STAMP = .build-sanitize
+ifneq ($(SANITIZE),)
+CFLAGS	+= -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	   -fno-omit-frame-pointer
+export BUS_SANITIZE = 1
+export ASAN_OPTIONS = detect_leaks=0:abort_on_error=1
+export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
+endif
 
 LIB_SRC	= lib/crc32c.c lib/segment.c lib/index.c lib/store.c lib/proto.c \
 	  lib/cursor.c lib/verify.c lib/group.c \
@@ -61,6 +76,9 @@ MAN3	= $(wildcard man/*.3)
 all: $(PROGS) $(SHLIB) $(SHLINKS) lib/bus.pc
 
 $(LIB_OBJ): $(HDRS)
+$(LIB_OBJ): $(SAN_STAMP)
+$(SAN_STAMP): FORCE
+	@[ -f $@ ] && [ "$$(cat $@)" = "$(SANITIZE)" ] || echo "$(SANITIZE)" > $@
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $(LIB_OBJ)
 
@@ -115,6 +133,32 @@ tests/fault/noinotify.so: tests/fault/noinotify.c
 	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $<
 tests/fault/crashpoint.so: tests/fault/crashpoint.c
 	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl
+
+# Fuzz targets: clang, libFuzzer, ASan and UBSan, on their own objects of
+# the library; each runs FUZZ_SECONDS on a copy of its seed corpus.
+FUZZ_SECONDS ?= 30
+FUZZ_CC	?= clang
+FUZZ_TARGETS = fuzz_frames fuzz_record fuzz_text
+FUZZ	= $(FUZZ_TARGETS:%=tests/fuzz/%)
+FUZZ_OBJ = $(LIB_SRC:lib/%.c=tests/fuzz/obj/%.o)
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
+	   -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+	   -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+	   -D_GNU_SOURCE -DBUS_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS)
+
+tests/fuzz/obj/%.o: lib/%.c $(HDRS)
+	@mkdir -p tests/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ) $(HDRS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+# Writes the seed corpus (committed) from the encoders.
+tests/fuzz/mkcorpus: tests/fuzz/mkcorpus.c $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+fuzz:
+	@sh tests/deps.sh fuzz
+	@$(MAKE) -s $(FUZZ)
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 deps:
 	@sh tests/deps.sh
@@ -174,5 +218,6 @@ uninstall:
 clean:
 	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT) $(FAULT) tests/bench/latency
 	rm -f $(LIB_PIC) $(SHLIB) $(SHLINKS) lib/bus.pc
+	rm -f $(SAN_STAMP) $(FUZZ) $(FUZZ_OBJ) tests/fuzz/mkcorpus
 
-.PHONY: all deps demo check bench lint install uninstall clean FORCE
+.PHONY: all deps demo check bench lint install uninstall clean fuzz FORCE

@@ -145,6 +145,26 @@ days_in_month(int y, int m)
 	return dm[m - 1];
 }
 
+/*
+ * sec seconds and frac ns since the epoch in ns; -1 if that does not fit
+ * in 64 bits (before 1677-09-21 or after 2262-04-11).
+ */
+static int
+sec_ns(int64_t sec, int64_t frac, int64_t *out)
+{
+	int64_t ns;
+
+	if (sec < 0 && frac > 0) {	/* the very first second fits too */
+		sec++;
+		frac -= NS;
+	}
+	if (__builtin_mul_overflow(sec, NS, &ns) ||
+	    __builtin_add_overflow(ns, frac, &ns))
+		return -1;
+	*out = ns;
+	return 0;
+}
+
 static int
 digits(const char **sp, int n, int *out)
 {
@@ -171,10 +191,8 @@ parse_rfc3339(const char *s, int64_t *out)
 		return -1;
 	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
 		return -1;
-	if (*s == '\0') {
-		*out = days_from_civil(y, mo, d) * 86400 * NS;
-		return 0;
-	}
+	if (*s == '\0')
+		return sec_ns(days_from_civil(y, mo, d) * 86400, 0, out);
 	if ((*s != 'T' && *s != 't' && *s != ' ') || (s++, 0) ||
 	    digits(&s, 2, &h) || *s++ != ':' || digits(&s, 2, &mi) ||
 	    *s++ != ':' || digits(&s, 2, &sec))
@@ -206,8 +224,7 @@ parse_rfc3339(const char *s, int64_t *out)
 		return -1;
 	if (*s != '\0')
 		return -1;
-	*out = t * NS + frac * (NS / div);
-	return 0;
+	return sec_ns(t, frac * (NS / div), out);
 }
 
 int

@@ -1,8 +1,14 @@
 #!/bin/sh
 # Install what building and testing bus needs, when it is missing.
 # As root on Debian/Ubuntu it runs apt-get; otherwise it prints the command.
+#   sh tests/deps.sh        what make, make check and make demo need
+#   sh tests/deps.sh fuzz   that, and clang with libFuzzer (make fuzz)
 set -e
 need=""
+case "${1:-}" in
+""|fuzz) ;;
+*)	echo "usage: sh tests/deps.sh [fuzz]" >&2; exit 2 ;;
+esac
 have_pc() { pkg-config --exists "$1" 2>/dev/null; }
 command -v cc >/dev/null 2>&1 || need="$need gcc libc6-dev"
 command -v make >/dev/null 2>&1 || need="$need make"
@@ -11,6 +17,12 @@ have_pc libbsd-overlay || need="$need libbsd-dev"
 have_pc libpcre2-8 || need="$need libpcre2-dev"
 command -v bats >/dev/null 2>&1 || need="$need bats"
 command -v mandoc >/dev/null 2>&1 || need="$need mandoc"
+if [ "${1:-}" = fuzz ]; then
+	# clang, and its runtime of libFuzzer and the sanitizers.
+	command -v clang >/dev/null 2>&1 &&
+	    [ -f "$(clang -print-file-name=libclang_rt.fuzzer-$(uname -m).a)" ] ||
+	    need="$need clang libclang-rt-dev"
+fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 	echo "installing build dependencies:$need"

@@ -362,6 +362,7 @@ pipe_under_crashes() {
 }
 
 @test "durability: kill -9 just after a seal wrote the producers' state, with another partition's records of the same batch not yet written: the resend stores every message once" {
+	[ -z "${BUS_SANITIZE:-}" ] || skip "LD_PRELOAD fault shim: ASan must be first in LD_PRELOAD (SANITIZE build)"
 	local d=$BATS_TEST_TMPDIR so=$BUS_ROOT/tests/fault/crashpoint.so pub i
 	[ -f "$so" ] || make -s -C "$BUS_ROOT" tests/fault/crashpoint.so
 	# One batch: 5 lines for b, then enough for a to fill its 4 KiB
@@ -397,6 +398,7 @@ pipe_under_crashes() {
 }
 
 @test "durability: kill -9 between the writes of two partitions of one batch: the partition not yet written takes the resend, the written one drops it" {
+	[ -z "${BUS_SANITIZE:-}" ] || skip "LD_PRELOAD fault shim: ASan must be first in LD_PRELOAD (SANITIZE build)"
 	local d=$BATS_TEST_TMPDIR so=$BUS_ROOT/tests/fault/crashpoint.so
 	local rp=$BUS_ROOT/tests/fault/rawpub
 	[ -f "$so" ] || make -s -C "$BUS_ROOT" tests/fault/crashpoint.so
@@ -687,6 +689,7 @@ seg_bytes_expected() {
 }
 
 @test "durability: disk full (ENOSPC shim): publish fails with 75 and one line saying so; works again once space is back; only acknowledged messages are stored, no partial record" {
+	[ -z "${BUS_SANITIZE:-}" ] || skip "LD_PRELOAD fault shim: ASan must be first in LD_PRELOAD (SANITIZE build)"
 	local d=$BATS_TEST_TMPDIR trig=$BATS_TEST_TMPDIR/full mode i
 	[ -f "$FAULT_SO" ] || make -s -C "$BUS_ROOT" tests/fault/enospc.so
 	# In the foreground, for its log (only busd has the shim).
@@ -747,6 +750,7 @@ seg_bytes_expected() {
 }
 
 @test "durability: disk full on one partition of a two-partition batch: what busd did not acknowledge is stored in neither partition" {
+	[ -z "${BUS_SANITIZE:-}" ] || skip "LD_PRELOAD fault shim: ASan must be first in LD_PRELOAD (SANITIZE build)"
 	local trig=$BATS_TEST_TMPDIR/full acked
 	[ -f "$FAULT_SO" ] || make -s -C "$BUS_ROOT" tests/fault/enospc.so
 	# Only partition b's disk is full.

@@ -240,6 +240,24 @@ test_time_date_only_ranges(void)
 	TIME_BAD("@2026-11-99");
 }
 
+/* A time whose ns do not fit in 64 bits is refused, not wrapped. */
+static void
+test_time_ns_range(void)
+{
+	TIME_OK("@2262-04-11T23:47:16.854775807Z", 0, INT64_MAX);
+	TIME_OK("@1677-09-21T00:12:43.145224192Z", 0, INT64_MIN);
+	TIME_OK("@2262-04-11", 0, utc(2262, 4, 11, 0, 0, 0));
+	TIME_BAD("@2262-04-11T23:47:16.854775808Z");
+	TIME_BAD("@2262-04-11T23:47:17Z");
+	TIME_BAD("@9999-12-31T23:59:59Z");
+	TIME_BAD("@9999-12-31");
+	TIME_BAD("@2262-04-12");
+	TIME_BAD("@1677-09-21T00:12:43.145224191Z");
+	TIME_BAD("@1677-09-21");
+	TIME_BAD("@0000-01-01T00:00:00Z");
+	TIME_BAD("@2262-04-11T23:00:00-01:00");
+}
+
 /* "@SECONDS.NANOSECONDS" (how a record time is usually copied) is exact. */
 static void
 test_time_epoch_fraction_exact(void)
@@ -401,6 +419,7 @@ main(void)
 	RUN(test_time);
 	RUN(test_time_date_only_ranges);
 	RUN(test_time_calendar_ranges);
+	RUN(test_time_ns_range);
 	RUN(test_time_epoch_fraction_exact);
 	RUN(test_time_epoch_two_points);
 	RUN(test_size);
