@@ -5,12 +5,14 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
 #include "bus.h"
+#include "errval.h"
 #include "ops.h"
 #include "verify.h"
 #include "bus/store.h"
@@ -21,20 +23,20 @@ struct bus_store {
 };
 
 static int	store_fail(struct bus_error *, enum bus_error_kind, int,
-		    const char *);
+		    const char *, ...) __attribute__((format(printf, 4, 5)));
 static int	store_exists(const char *, struct bus_error *);
 
 static int
 store_fail(struct bus_error *e, enum bus_error_kind kind, int status,
-    const char *text)
+    const char *fmt, ...)
 {
+	va_list ap;
+
 	if (e == NULL)
 		return -1;
-	memset(e, 0, sizeof(*e));
-	e->kind = kind;
-	e->status = status;
-	e->errnum = errno;
-	strlcpy(e->text, text, sizeof(e->text));
+	va_start(ap, fmt);
+	errval_vset(e, kind, status, 0, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 
@@ -42,14 +44,13 @@ store_fail(struct bus_error *e, enum bus_error_kind kind, int status,
 static int
 store_exists(const char *dir, struct bus_error *e)
 {
-	char p[PATH_MAX], msg[PATH_MAX + 32];
+	char p[PATH_MAX];
 	struct stat sb;
 
 	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1 ||
-	    stat(p, &sb) == -1 || !S_ISDIR(sb.st_mode)) {
-		snprintf(msg, sizeof(msg), "no bus store at %s", dir);
-		return store_fail(e, BUS_E_NOINPUT, EX_NOINPUT, msg);
-	}
+	    stat(p, &sb) == -1 || !S_ISDIR(sb.st_mode))
+		return store_fail(e, BUS_E_NOINPUT, EX_NOINPUT,
+		    "no bus store at %s", dir);
 	return 0;
 }
 
@@ -63,18 +64,18 @@ bus_store_open(const char *dir, const char *pattern, struct bus_error *e)
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->dir = strdup(store_dir(dir))) == NULL) {
 		free(s);
-		store_fail(e, BUS_E_SYSTEM, EX_OSERR, strerror(errno));
+		store_fail(e, BUS_E_SYSTEM, EX_OSERR, "%s", strerror(errno));
 		return NULL;
 	}
 	if (store_exists(s->dir, e) == -1)
 		goto fail;
 	if (pattern != NULL &&
 	    (ps = patset_new(&pat, 1, msg, sizeof(msg))) == NULL) {
-		store_fail(e, BUS_E_USAGE, EX_USAGE, msg);
+		store_fail(e, BUS_E_USAGE, EX_USAGE, "%s", msg);
 		goto fail;
 	}
 	if (status_gather(s->dir, ps, &s->st, msg, sizeof(msg)) != OPS_OK) {
-		store_fail(e, BUS_E_SYSTEM, EX_IOERR, msg);
+		store_fail(e, BUS_E_SYSTEM, EX_IOERR, "%s", msg);
 		status_free(&s->st);
 		goto fail;
 	}
@@ -151,7 +152,6 @@ bus_store_verify(const char *dir, int repair, FILE *report,
     struct bus_verify *v, struct bus_error *e)
 {
 	struct verify_stats st;
-	char msg[PATH_MAX + 64];
 	pid_t pid;
 	FILE *out = report;
 	int rc;
@@ -159,13 +159,13 @@ bus_store_verify(const char *dir, int repair, FILE *report,
 	dir = store_dir(dir);
 	if (store_exists(dir, e) == -1)
 		return -1;
-	if (repair && store_busd_alive(dir, &pid)) {
-		snprintf(msg, sizeof(msg), "busd (pid %ld) is running on %s; "
-		    "stop it before --repair", (long)pid, dir);
-		return store_fail(e, BUS_E_BUSY, EX_TEMPFAIL, msg);
-	}
+	if (repair && store_busd_alive(dir, &pid))
+		return store_fail(e, BUS_E_BUSY, EX_TEMPFAIL, "busd (pid %ld) "
+		    "is running on %s; stop it before --repair", (long)pid,
+		    dir);
 	if (out == NULL && (out = fopen("/dev/null", "w")) == NULL)
-		return store_fail(e, BUS_E_SYSTEM, EX_OSERR, strerror(errno));
+		return store_fail(e, BUS_E_SYSTEM, EX_OSERR, "%s",
+		    strerror(errno));
 	rc = store_verify(dir, repair, out, &st);
 	if (out != report)
 		fclose(out);

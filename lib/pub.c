@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "errval.h"
 #include "proto.h"
 #include "bus/pub.h"
 
@@ -405,13 +406,8 @@ pub_fail(struct bus_pub *p, enum bus_error_kind kind, int status,
 {
 	va_list ap;
 
-	memset(&p->err, 0, sizeof(p->err));
-	p->err.kind = kind;
-	p->err.status = status;
-	p->err.errnum = errno;
-	p->err.seq = seq;
 	va_start(ap, fmt);
-	vsnprintf(p->err.text, sizeof(p->err.text), fmt, ap);
+	errval_vset(&p->err, kind, status, seq, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -419,15 +415,11 @@ pub_fail(struct bus_pub *p, enum bus_error_kind kind, int status,
 static void
 pub_log(struct bus_pub *p, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 
-	if (p->log == NULL)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	errval_vsay(p->log, p->log_arg, fmt, ap);
 	va_end(ap);
-	p->log(p->log_arg, msg);
 }
 
 /* Connect; start busd when none listens and start is set. */

@@ -42,6 +42,7 @@
 
 #include "bus.h"
 #include "cursor.h"
+#include "errval.h"
 #include "group.h"
 #include "bus/sub.h"
 
@@ -584,35 +585,25 @@ sub_fail(struct bus_sub *s, enum bus_error_kind kind, int status,
     const char *fmt, ...)
 {
 	va_list ap;
-	int e = errno;
 
 	if (s->failed)
 		return -1;	/* the first error is the one to tell */
-	memset(&s->err, 0, sizeof(s->err));
-	s->err.kind = kind;
-	s->err.status = status;
-	s->err.errnum = e;
 	va_start(ap, fmt);
-	vsnprintf(s->err.text, sizeof(s->err.text), fmt, ap);
+	errval_vset(&s->err, kind, status, 0, fmt, ap);
 	va_end(ap);
 	if (s->opened)
 		s->failed = 1;
-	errno = e;
 	return -1;
 }
 
 static void
 sub_say(struct bus_sub *s, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 
-	if (s->log == NULL)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	errval_vsay(s->log, s->log_arg, fmt, ap);
 	va_end(ap);
-	s->log(s->log_arg, msg);
 }
 
 static int
