@@ -55,20 +55,8 @@ fi
 
 W=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/bus-bench.XXXXXX") ||
     die "cannot make a temp dir"
-busd_pid=
+. tests/busd.sh
 fail=0
-
-stop_busd() {
-	[ -n "$busd_pid" ] || return 0
-	kill -TERM "$busd_pid" 2>/dev/null
-	i=0
-	while kill -0 "$busd_pid" 2>/dev/null && [ "$i" -lt 100 ]; do
-		sleep 0.05
-		i=$((i + 1))
-	done
-	kill -KILL "$busd_pid" 2>/dev/null
-	busd_pid=
-}
 cleanup() {
 	stop_busd
 	rm -rf "$W"

@@ -25,20 +25,8 @@ root=$tmp$prefix		# what make install wrote
 libdir=$root/lib
 work=$tmp/work			# where programs are built: not the build tree
 store=$tmp/store		# the examples' store, with its own busd
-busd_pid=
+. tests/busd.sh
 failed=0
-
-stop_busd() {
-	[ -n "$busd_pid" ] || return 0
-	kill -TERM "$busd_pid" 2>/dev/null
-	i=0
-	while kill -0 "$busd_pid" 2>/dev/null && [ "$i" -lt 100 ]; do
-		sleep 0.05
-		i=$((i + 1))
-	done
-	kill -KILL "$busd_pid" 2>/dev/null
-	busd_pid=
-}
 cleanup() {
 	stop_busd
 	rm -rf "$tmp"
