@@ -15,6 +15,10 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 top=$(pwd)
 CC=${CC:-cc}
+# Under make check SANITIZE=1 libbus is built with ASan and UBSan: a
+# program using it must then link their runtimes first.
+san=
+[ -n "${BUS_SANITIZE:-}" ] && san="-fsanitize=address,undefined"
 MAKE=${MAKE:-make}
 VERSION=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' Makefile)
 SOMAJOR=${VERSION%%.*}
@@ -157,7 +161,7 @@ headers() {
 # then the binary needs libbus.so.0 by its soname, carries no rpath, and
 # loads libbus from the installed tree.
 build() {
-	(cd "$work" && $CC -o "$2" "$1" -Wl,--no-as-needed \
+	(cd "$work" && $CC $san -o "$2" "$1" -Wl,--no-as-needed \
 	    $(pc --cflags --libs bus)) || exit 1
 	dyn=$(readelf -d "$work/$2") || exit 1
 	printf '%s\n' "$dyn" | grep -q "(NEEDED).*\[libbus\.so\.$SOMAJOR\]" ||
