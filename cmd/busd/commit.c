@@ -141,7 +141,6 @@ commit_turn_end(void)
 {
 	struct client *c, *nc;
 	struct part *p;
-	uint8_t b[8];
 	int e, want_sync = 0;
 
 	/*
@@ -155,11 +154,9 @@ commit_turn_end(void)
 		if (p->unsynced && unsynced_since == 0)
 			unsynced_since = now_ns();
 	}
-	if (clock_last != clock_published) {
-		le64_put(b, (uint64_t)clock_last);
-		if (pwrite(clockfd, b, 8, 0) == 8)
-			clock_published = clock_last;
-	}
+	if (clock_last != clock_published &&
+	    store_clock_write(clockfd, clock_last) == 0)
+		clock_published = clock_last;
 	if ((e = turn_error) != 0)
 		TAILQ_FOREACH(p, &dirty, dlink)
 			part_undo(p);

@@ -157,7 +157,7 @@ void
 part_topic(struct part *p, const char *t, size_t len)
 {
 	struct topic key, *tp;
-	char name[BUS_TOPIC_MAX + 2];
+	char name[BUS_TOPIC_MAX + 1];
 
 	memcpy(name, t, len);
 	name[len] = '\0';
@@ -168,8 +168,7 @@ part_topic(struct part *p, const char *t, size_t len)
 	    (tp->name = strdup(name)) == NULL)
 		fatal(EX_OSERR, NULL);
 	RB_INSERT(topic_tree, &p->topics, tp);
-	name[len] = '\n';
-	if (write(p->topicsfd, name, len + 1) != (ssize_t)len + 1)
+	if (store_topics_append(p->topicsfd, t, len) == -1)
 		log_warn("partition %s: %s", p->name, BUS_TOPICS);
 }
 

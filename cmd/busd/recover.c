@@ -30,6 +30,7 @@ static uint64_t	scan_records(struct part *, int, uint64_t, uint64_t *, int *,
 		    int);
 static struct part *part_dir_open(const char *, int);
 static void	topics_load(struct part *);
+static int	topic_add(const char *, size_t, void *);
 static int	sealed_check(struct part *, const uint64_t *, size_t,
 		    uint64_t *, int *);
 static void	active_load(struct part *, uint64_t, uint64_t *, int *);
@@ -66,13 +67,8 @@ recover(void)
 			unlink(path);
 	}
 	clock_published = clock_last;
-	{
-		uint8_t b[8];
-
-		le64_put(b, (uint64_t)clock_last);
-		if (pwrite(clockfd, b, 8, 0) != 8)
-			fatal(EX_IOERR, "%s/%s/%s", dir, BUS_LOGDIR, BUS_CLOCK);
-	}
+	if (store_clock_write(clockfd, clock_last) == -1)
+		fatal(EX_IOERR, "%s/%s/%s", dir, BUS_LOGDIR, BUS_CLOCK);
 }
 
 /* Scan fd from pos; track the clock, the last offset and what flags say. */
@@ -202,38 +198,28 @@ part_dir_open(const char *name, int create)
 static void
 topics_load(struct part *p)
 {
-	FILE *f;
-	char *line = NULL;
-	const char *why;
-	size_t cap = 0;
-	ssize_t len;
-	int tfd;
-
-	if ((p->topicsfd = openat(p->dirfd, BUS_TOPICS, O_RDWR | O_CREAT |
-	    O_APPEND | O_CLOEXEC, 0644)) == -1)
+	if ((p->topicsfd = store_topics_open(p->dirfd)) == -1)
 		fatal(EX_IOERR, "partition %s: %s", p->name, BUS_TOPICS);
-	tfd = dup(p->topicsfd);
-	if (tfd != -1 && (f = fdopen(tfd, "r")) != NULL) {
-		rewind(f);
-		while ((len = getline(&line, &cap, f)) > 0) {
-			if (line[len - 1] == '\n')
-				line[--len] = '\0';
-			if (len > 0 && topic_check(line, len, &why) == 0) {
-				struct topic *t = calloc(1, sizeof(*t));
+	if (store_topics_read(p->dirfd, topic_add, p) == -1 &&
+	    errno != ENOENT)
+		log_warn("partition %s: %s", p->name, BUS_TOPICS);
+}
 
-				if (t == NULL ||
-				    (t->name = strdup(line)) == NULL)
-					fatal(EX_OSERR, NULL);
-				if (RB_INSERT(topic_tree, &p->topics, t)) {
-					free(t->name);
-					free(t);
-				}
-			}
-		}
-		free(line);
-		fclose(f);
-	} else if (tfd != -1)
-		close(tfd);
+/* One topic of the topics file, for p's tree. */
+static int
+topic_add(const char *name, size_t len, void *arg)
+{
+	struct part *p = arg;
+	struct topic *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (t->name = strdup(name)) == NULL)
+		fatal(EX_OSERR, NULL);
+	if (RB_INSERT(topic_tree, &p->topics, t) != NULL) {
+		free(t->name);
+		free(t);
+	}
+	return 0;
 }
 
 /*
