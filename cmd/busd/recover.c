@@ -26,8 +26,9 @@
 #define SCAN_ACTIVE	1	/* count the records of the active segment */
 #define SCAN_PRODUCERS	2	/* learn the producers' sequence numbers */
 
-static uint64_t	scan_records(struct part *, int, uint64_t, uint64_t *, int *,
+static uint64_t	scan_records(struct part *, struct segscan *, uint64_t *, int *,
 		    int);
+static uint64_t	scan_fd(struct part *, int, uint64_t, uint64_t *, int *, int);
 static struct part *part_dir_open(const char *, int);
 static void	topics_load(struct part *);
 static int	topic_add(const char *, size_t, void *);
@@ -36,8 +37,8 @@ static int	sealed_check(struct part *, const uint64_t *, size_t,
 static void	active_load(struct part *, uint64_t, uint64_t *, int *);
 static int	active_header(struct part *, const char *, struct stat *,
 		    uint64_t *, int *);
-static int	active_tail(struct part *, const char *, off_t, uint64_t,
-		    uint64_t *, int *);
+static int	active_tail(struct part *, struct segscan *, const char *, off_t,
+		    uint64_t, uint64_t *, int *);
 static void	active_index(struct part *);
 
 /*
@@ -71,56 +72,53 @@ recover(void)
 		fatal(EX_IOERR, "%s/%s/%s", dir, BUS_LOGDIR, BUS_CLOCK);
 }
 
-/* Scan fd from pos; track the clock, the last offset and what flags say. */
+/*
+ * Scan records with ss up to the first that does not check out or whose
+ * offset does not follow the last one; track the clock, the last offset
+ * and what flags say.  Returns the position where the scan stopped.
+ */
 static uint64_t
-scan_records(struct part *p, int fd, uint64_t pos, uint64_t *last_off,
+scan_records(struct part *p, struct segscan *ss, uint64_t *last_off,
     int *any, int flags)
 {
-	uint8_t *buf;
-	size_t cap = 4 << 20, have = 0, off = 0;
 	struct bus_rec r;
-	const char *why;
-	ssize_t n, k;
+	int rc;
 
-	if ((buf = malloc(cap)) == NULL)
-		fatal(EX_OSERR, NULL);
-	for (;;) {
-		if (off > 0) {
-			memmove(buf, buf + off, have - off);
-			have -= off;
-			off = 0;
-		}
-		if (have == cap) {
-			if (cap >= BUS_REC_MAX)
-				break;
-			cap *= 2;
-			if ((buf = realloc(buf, cap)) == NULL)
-				fatal(EX_OSERR, NULL);
-		}
-		if ((n = pread(fd, buf + have, cap - have, pos + have)) < 0)
-			fatal(EX_IOERR, "partition %s: read", p->name);
-		have += n;
-		while ((k = seg_rec_decode(buf + off, have - off, &r, &why)) > 0) {
-			if (*any && r.offset <= *last_off)
-				break;
-			*last_off = r.offset;
-			*any = 1;
-			if (r.recv_ns > clock_last)
-				clock_last = r.recv_ns;
-			if (r.recv_ns > p->last_recv)
-				p->last_recv = r.recv_ns;
-			if (flags & SCAN_ACTIVE)
-				p->nrecs++;
-			if ((flags & SCAN_PRODUCERS) && r.producer != 0)
-				pprod_learn(p, &r);
-			off += k;
-			pos += k;
-		}
-		if (k != 0 || n == 0)
+	while ((rc = segscan_next(ss, &r)) == SS_REC) {
+		if (*any && r.offset <= *last_off) {
+			/* The scan ends before it. */
+			segscan_seek(ss, ss->rpos);
 			break;
+		}
+		*last_off = r.offset;
+		*any = 1;
+		if (r.recv_ns > clock_last)
+			clock_last = r.recv_ns;
+		if (r.recv_ns > p->last_recv)
+			p->last_recv = r.recv_ns;
+		if (flags & SCAN_ACTIVE)
+			p->nrecs++;
+		if ((flags & SCAN_PRODUCERS) && r.producer != 0)
+			pprod_learn(p, &r);
 	}
-	free(buf);
-	return pos;
+	if (rc == SS_IOERR)
+		fatal(EX_IOERR, "partition %s: read", p->name);
+	return segscan_at(ss);
+}
+
+/* scan_records() of fd from pos. */
+static uint64_t
+scan_fd(struct part *p, int fd, uint64_t pos, uint64_t *last_off, int *any,
+    int flags)
+{
+	struct segscan ss;
+	uint64_t end;
+
+	if (segscan_init(&ss, fd, pos) != 0)
+		fatal(EX_OSERR, "partition %s", p->name);
+	end = scan_records(p, &ss, last_off, any, flags);
+	segscan_close(&ss);
+	return end;
 }
 
 /*
@@ -259,11 +257,11 @@ sealed_check(struct part *p, const uint64_t *segs, size_t nsegs,
 		/* The newest record (and clock) may be in the last sealed. */
 		if (segs[i + 1] > p->prods_mark) {
 			/* Sealed after the producers file was written. */
-			scan_records(p, fd, BUS_SEG_HDR, last_off, any,
+			scan_fd(p, fd, BUS_SEG_HDR, last_off, any,
 			    SCAN_PRODUCERS);
 			scanned = 1;
 		} else if (i + 2 == nsegs)
-			scan_records(p, fd, at, last_off, any, 0);
+			scan_fd(p, fd, at, last_off, any, 0);
 		close(fd);
 	}
 	return scanned;
@@ -277,9 +275,11 @@ sealed_check(struct part *p, const uint64_t *segs, size_t nsegs,
 static void
 active_load(struct part *p, uint64_t base, uint64_t *last_off, int *any)
 {
+	struct segscan ss;
 	struct stat st;
 	uint64_t end;
 	char n[32];
+	int rc;
 
 	store_seg_name(n, sizeof(n), base, "seg");
 	if ((p->fd = openat(p->dirfd, n, O_RDWR | O_APPEND |
@@ -288,10 +288,15 @@ active_load(struct part *p, uint64_t base, uint64_t *last_off, int *any)
 	p->base = base;
 	if (active_header(p, n, &st, last_off, any) == -1)
 		return;
-	end = scan_records(p, p->fd, BUS_SEG_HDR, last_off, any,
+	if (segscan_init(&ss, p->fd, BUS_SEG_HDR) != 0)
+		fatal(EX_OSERR, "partition %s", p->name);
+	end = scan_records(p, &ss, last_off, any,
 	    SCAN_ACTIVE | SCAN_PRODUCERS);
-	if (end < (uint64_t)st.st_size &&
-	    active_tail(p, n, st.st_size, end, last_off, any) == -1)
+	rc = 0;
+	if (end < (uint64_t)st.st_size)
+		rc = active_tail(p, &ss, n, st.st_size, end, last_off, any);
+	segscan_close(&ss);
+	if (rc == -1)
 		return;
 	p->size = end;
 	p->next_off = *any && *last_off + 1 > p->base ? *last_off + 1 :
@@ -327,7 +332,7 @@ active_header(struct part *p, const char *n, struct stat *st,
 		 * busd --verify --repair can rewrite it), and go on
 		 * in a new segment past whatever offsets it holds.
 		 */
-		scan_records(p, p->fd, BUS_SEG_HDR, last_off, any,
+		scan_fd(p, p->fd, BUS_SEG_HDR, last_off, any,
 		    SCAN_ACTIVE | SCAN_PRODUCERS);
 		log_warnx("partition %s: %s: damaged segment header; "
 		    "%lld bytes kept as they are, segment sealed",
@@ -351,17 +356,16 @@ active_header(struct part *p, const char *n, struct stat *st,
 }
 
 /*
- * A bad record at byte end of p's active segment n, of size bytes.  If
- * valid records follow it, every byte is kept and p goes on in a new
- * segment: -1.  Otherwise it is a torn tail, and cut.
+ * A bad record at byte end of p's active segment n, of size bytes, where
+ * the scan ss stopped.  If valid records follow it, every byte is kept
+ * and p goes on in a new segment: -1.  Otherwise it is a torn tail, and
+ * cut.
  */
 static int
-active_tail(struct part *p, const char *n, off_t size, uint64_t end,
-    uint64_t *last_off, int *any)
+active_tail(struct part *p, struct segscan *ss, const char *n, off_t size,
+    uint64_t end, uint64_t *last_off, int *any)
 {
-	uint64_t at;
-
-	if (seg_resync(p->fd, end + 1, *any ? *last_off : 0, &at) == 1) {
+	if (segscan_resync(ss, end + 1, *any ? *last_off : 0) == 1) {
 		/*
 		 * Valid records follow the damage: this is not a
 		 * torn tail.  Keep every byte, seal it, go on in a
@@ -373,10 +377,10 @@ active_tail(struct part *p, const char *n, off_t size, uint64_t end,
 		    (unsigned long long)end);
 		/* Count every valid record past every damaged one. */
 		for (;;) {
-			end = scan_records(p, p->fd, at, last_off, any,
+			end = scan_records(p, ss, last_off, any,
 			    SCAN_ACTIVE | SCAN_PRODUCERS);
 			if (end >= (uint64_t)size ||
-			    seg_resync(p->fd, end + 1, *last_off, &at) != 1)
+			    segscan_resync(ss, end + 1, *last_off) != 1)
 				break;
 		}
 		close(p->fd);
