@@ -217,7 +217,7 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 	struct part *p;
 	struct pprod *pp;
 	const char *why;
-	uint8_t *ack = NULL;
+	uint8_t *ack = NULL, *dst;
 	size_t pos, rs, ackoff = 0;
 	uint64_t first_seq = 0;
 	uint32_t count, i, code = 0, done = 0;
@@ -295,23 +295,13 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 		}
 		rs = seg_rec_size(m.topic_len, m.key_len, m.tags_len,
 		    m.payload_len);
-		if (p->wlen > 0 && p->wlen + rs > p->wcap)
-			part_flush(p);
-		if (p->size + p->wlen + rs > seg_size && p->nrecs > 0)
+		if (app_pos(&p->app) + rs > seg_size && p->nrecs > 0)
 			part_seal(p);
-		if (p->failed) {
-			client_error(c, m.seq, p->failed == ENOSPC ? PE_NOSPC :
-			    PE_IO, strerror(p->failed));
+		if (p->app.failed) {
+			client_error(c, m.seq, p->app.failed == ENOSPC ?
+			    PE_NOSPC : PE_IO, strerror(p->app.failed));
 			code = PE_IO;
 			break;
-		}
-		if (rs > p->wcap) {
-			uint8_t *nb = realloc(p->wbuf, rs);
-
-			if (nb == NULL)
-				fatal(EX_OSERR, NULL);
-			p->wbuf = nb;
-			p->wcap = rs;
 		}
 		if (!p->dirty) {
 			/* First write of the turn: remember how to undo it. */
@@ -319,26 +309,23 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			p->dirty = 1;
 			TAILQ_INSERT_TAIL(&dirty, p, dlink);
 		}
+		if ((dst = app_reserve(&p->app, rs)) == NULL) {
+			/* Its flush failed (or there is no memory). */
+			if (!p->app.failed)
+				fatal(EX_OSERR, NULL);
+			part_flush_failed(p);
+			client_error(c, m.seq, p->app.failed == ENOSPC ?
+			    PE_NOSPC : PE_IO, strerror(p->app.failed));
+			code = PE_IO;
+			break;
+		}
 		m.offset = p->next_off++;
 		m.recv_ns = now > clock_last ? now : clock_last + 1;
 		clock_last = m.recv_ns;
 		m.producer = c->prod->id;
-		if (!p->idx_any ||
-		    p->size + p->wlen - p->idx_pos >= BUS_IDX_EVERY) {
-			struct bus_idx_ent e;
-
-			if (p->ilen == sizeof(p->ibuf))
-				part_flush(p);
-			e.offset = m.offset;
-			e.recv_ns = m.recv_ns;
-			e.pos = p->size + p->wlen;
-			idx_ent_encode(p->ibuf + p->ilen, &e);
-			p->ilen += BUS_IDX_ENT;
-			p->idx_pos = e.pos;
-			p->idx_any = 1;
-		}
 		/* The CRCs are filled in at flush time, three at once. */
-		p->wlen += seg_rec_encode_nocrc(p->wbuf + p->wlen, &m);
+		seg_rec_encode_nocrc(dst, &m);
+		app_commit_rec(&p->app, rs, m.offset, m.recv_ns);
 		p->last_recv = m.recv_ns;
 		p->nrecs++;
 		if (pp->turn != turn_no) {
@@ -429,7 +416,7 @@ client_seal(struct client *c, const uint8_t *b, size_t len)
 	RB_FOREACH(p, part_tree, &parts) {
 		if (ps != NULL && !patset_match(ps, p->name, strlen(p->name)))
 			continue;
-		if (p->nrecs == 0 && p->wlen == 0)
+		if (p->nrecs == 0 && p->app.wlen == 0)
 			continue;
 		part_seal(p);
 		sealed++;
@@ -467,7 +454,7 @@ client_status(struct client *c)
 		    "\"active_base\":%llu,\"active_bytes\":%llu}",
 		    (unsigned long long)p->next_off,
 		    (unsigned long long)p->base,
-		    (unsigned long long)(p->size + p->wlen));
+		    (unsigned long long)app_pos(&p->app));
 		first = 0;
 	}
 	fprintf(f, "]}");

@@ -200,7 +200,7 @@ commit_turn_end(void)
 	while ((p = TAILQ_FIRST(&dirty)) != NULL) {
 		TAILQ_REMOVE(&dirty, p, dlink);
 		p->dirty = 0;
-		p->failed = 0;
+		p->app.failed = 0;
 		p->touched = NULL;
 	}
 	turn_error = 0;
@@ -217,7 +217,7 @@ sync_all(void)
 	RB_FOREACH(p, part_tree, &parts) {
 		if (!p->unsynced)
 			continue;
-		if (fdatasync(p->fd) == -1) {
+		if (fdatasync(p->app.sfd) == -1) {
 			log_warn("partition %s: fdatasync", p->name);
 			failed = 1;
 		} else {
@@ -277,8 +277,8 @@ sync_start(void)
 				fatal(EX_OSERR, NULL);
 			sy_fds = nf;
 		}
-		/* A dup: sealing may close p->fd while the thread syncs. */
-		if ((sy_fds[sy_nfds] = dup(p->fd)) == -1) {
+		/* A dup: sealing may close the segment while it syncs. */
+		if ((sy_fds[sy_nfds] = dup(p->app.sfd)) == -1) {
 			log_warn("partition %s: dup", p->name);
 			continue;
 		}

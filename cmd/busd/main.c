@@ -555,9 +555,9 @@ shutdown_busd(void)
 	commit_shutdown();
 	RB_FOREACH(p, part_tree, &parts) {
 		part_flush(p);
-		if (fdatasync(p->fd) == -1)
+		if (fdatasync(p->app.sfd) == -1)
 			log_warn("partition %s: fdatasync", p->name);
-		fdatasync(p->idxfd);
+		fdatasync(p->app.ifd);
 	}
 	TAILQ_FOREACH_SAFE(c, &clients, link, nc)
 		client_close(c);

@@ -39,7 +39,7 @@ static int	active_header(struct part *, const char *, struct stat *,
 		    uint64_t *, int *);
 static int	active_tail(struct part *, struct segscan *, const char *, off_t,
 		    uint64_t, uint64_t *, int *);
-static void	active_index(struct part *);
+static void	active_index(struct part *, uint64_t);
 
 /*
  * Open every partition; for each, check the active segment from its first
@@ -152,13 +152,10 @@ part_load(const char *name, int create)
 	free(segs);
 	if (stale) {
 		/* Cover what the scan found: the next start need not. */
-		if (p->fd != -1)
-			fdatasync(p->fd);
+		if (p->app.sfd != -1)
+			fdatasync(p->app.sfd);
 		pprods_save(p);
 	}
-	if ((p->wbuf = malloc(WBUF_SIZE)) == NULL)
-		fatal(EX_OSERR, NULL);
-	p->wcap = WBUF_SIZE;
 	RB_INSERT(part_tree, &parts, p);
 	return p;
 }
@@ -174,10 +171,13 @@ part_dir_open(const char *name, int create)
 	strlcpy(p->name, name, sizeof(p->name));
 	RB_INIT(&p->topics);
 	RB_INIT(&p->prods);
-	p->fd = p->idxfd = p->topicsfd = -1;
+	p->topicsfd = -1;
+	if (app_init(&p->app, -1, -1, 0, 0, 0, 0, WBUF_SIZE, 1) == -1)
+		fatal(EX_OSERR, NULL);
 	if (create) {
 		if (mkdirat(logfd, name, 0750) == -1 && errno != EEXIST) {
 			log_warn("partition %s: mkdir", name);
+			app_free(&p->app);
 			free(p);
 			return NULL;
 		}
@@ -186,6 +186,7 @@ part_dir_open(const char *name, int create)
 	if ((p->dirfd = openat(logfd, name, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1) {
 		log_warn("partition %s", name);
+		app_free(&p->app);
 		free(p);
 		return NULL;
 	}
@@ -282,13 +283,13 @@ active_load(struct part *p, uint64_t base, uint64_t *last_off, int *any)
 	int rc;
 
 	store_seg_name(n, sizeof(n), base, "seg");
-	if ((p->fd = openat(p->dirfd, n, O_RDWR | O_APPEND |
-	    O_CLOEXEC)) == -1 || fstat(p->fd, &st) == -1)
+	if ((p->app.sfd = openat(p->dirfd, n, O_RDWR | O_APPEND |
+	    O_CLOEXEC)) == -1 || fstat(p->app.sfd, &st) == -1)
 		fatal(EX_IOERR, "partition %s: %s", p->name, n);
 	p->base = base;
 	if (active_header(p, n, &st, last_off, any) == -1)
 		return;
-	if (segscan_init(&ss, p->fd, BUS_SEG_HDR) != 0)
+	if (segscan_init(&ss, p->app.sfd, BUS_SEG_HDR) != 0)
 		fatal(EX_OSERR, "partition %s", p->name);
 	end = scan_records(p, &ss, last_off, any,
 	    SCAN_ACTIVE | SCAN_PRODUCERS);
@@ -298,10 +299,9 @@ active_load(struct part *p, uint64_t base, uint64_t *last_off, int *any)
 	segscan_close(&ss);
 	if (rc == -1)
 		return;
-	p->size = end;
 	p->next_off = *any && *last_off + 1 > p->base ? *last_off + 1 :
 	    p->base;
-	active_index(p);
+	active_index(p, end);
 	if (p->nrecs)
 		log_debug("partition %s: %llu records in the active segment, "
 		    "next offset %llu", p->name, (unsigned long long)p->nrecs,
@@ -321,7 +321,7 @@ active_header(struct part *p, const char *n, struct stat *st,
 	uint64_t at;
 	const char *why;
 
-	if (st->st_size >= BUS_SEG_HDR && pread(p->fd, h, sizeof(h), 0) ==
+	if (st->st_size >= BUS_SEG_HDR && pread(p->app.sfd, h, sizeof(h), 0) ==
 	    sizeof(h) && seg_hdr_decode(h, &at, NULL, &why) != -1 &&
 	    at == p->base)
 		return 0;
@@ -332,13 +332,13 @@ active_header(struct part *p, const char *n, struct stat *st,
 		 * busd --verify --repair can rewrite it), and go on
 		 * in a new segment past whatever offsets it holds.
 		 */
-		scan_fd(p, p->fd, BUS_SEG_HDR, last_off, any,
+		scan_fd(p, p->app.sfd, BUS_SEG_HDR, last_off, any,
 		    SCAN_ACTIVE | SCAN_PRODUCERS);
 		log_warnx("partition %s: %s: damaged segment header; "
 		    "%lld bytes kept as they are, segment sealed",
 		    p->name, n, (long long)st->st_size);
-		close(p->fd);
-		p->fd = -1;
+		close(p->app.sfd);
+		p->app.sfd = -1;
 		p->next_off = *any && *last_off + 1 > p->base ? *last_off + 1 :
 		    p->base + 1;
 		if (part_new_segment(p, p->next_off) == -1)
@@ -348,8 +348,8 @@ active_header(struct part *p, const char *n, struct stat *st,
 	log_warnx("partition %s: %s: torn segment header rewritten",
 	    p->name, n);
 	seg_hdr_encode(h, p->base, now_ns());
-	if (ftruncate(p->fd, 0) == -1 ||
-	    pwrite(p->fd, h, sizeof(h), 0) != sizeof(h))
+	if (ftruncate(p->app.sfd, 0) == -1 ||
+	    pwrite(p->app.sfd, h, sizeof(h), 0) != sizeof(h))
 		fatal(EX_IOERR, "partition %s: %s", p->name, n);
 	st->st_size = BUS_SEG_HDR;
 	return 0;
@@ -383,8 +383,8 @@ active_tail(struct part *p, struct segscan *ss, const char *n, off_t size,
 			    segscan_resync(ss, end + 1, *last_off) != 1)
 				break;
 		}
-		close(p->fd);
-		p->fd = -1;
+		close(p->app.sfd);
+		p->app.sfd = -1;
 		p->next_off = *any ? *last_off + 1 : p->base;
 		if (part_new_segment(p, p->next_off) == -1)
 			fatal(EX_IOERR, "partition %s", p->name);
@@ -393,32 +393,34 @@ active_tail(struct part *p, struct segscan *ss, const char *n, off_t size,
 	log_warnx("partition %s: %s: torn tail cut at byte offset %llu "
 	    "(%llu bytes dropped)", p->name, n, (unsigned long long)end,
 	    (unsigned long long)(size - end));
-	if (ftruncate(p->fd, end) == -1)
+	if (ftruncate(p->app.sfd, end) == -1)
 		fatal(EX_IOERR, "partition %s: %s: truncate", p->name, n);
-	fdatasync(p->fd);
+	fdatasync(p->app.sfd);
 	return 0;
 }
 
-/* Rebuild the index of p's active segment and open it for appending. */
+/*
+ * Rebuild the index of p's active segment, size bytes, and append to
+ * both from there.
+ */
 static void
-active_index(struct part *p)
+active_index(struct part *p, uint64_t size)
 {
 	struct bus_idx_ent *e;
 	struct stat st;
 	uint64_t end;
 	size_t cnt;
 	char n[32];
+	int ifd;
 
 	store_seg_name(n, sizeof(n), p->base, "idx");
-	if (idx_rebuild(p->dirfd, p->fd, n, p->base, &end) == -1)
+	if (idx_rebuild(p->dirfd, p->app.sfd, n, p->base, &end) == -1)
 		fatal(EX_IOERR, "partition %s: %s", p->name, n);
-	if ((p->idxfd = openat(p->dirfd, n, O_WRONLY | O_APPEND |
-	    O_CLOEXEC)) == -1 || fstat(p->idxfd, &st) == -1)
+	if ((ifd = openat(p->dirfd, n, O_WRONLY | O_APPEND |
+	    O_CLOEXEC)) == -1 || fstat(ifd, &st) == -1)
 		fatal(EX_IOERR, "partition %s: %s", p->name, n);
-	p->idx_size = st.st_size;
-	if ((e = idx_load(p->dirfd, n, p->base, &cnt)) != NULL) {
-		p->idx_pos = e[cnt - 1].pos;
-		p->idx_any = 1;
-		free(e);
-	}
+	e = idx_load(p->dirfd, n, p->base, &cnt);
+	app_reset(&p->app, p->app.sfd, ifd, size, st.st_size,
+	    e != NULL ? e[cnt - 1].pos : 0, e != NULL);
+	free(e);
 }
