@@ -405,6 +405,14 @@ EOF
 	[ "$status" -eq 64 ]
 }
 
+@test "busd: --status where there is no store exits 66 naming the directory, as --verify and bus-rotate --status do" {
+	run --separate-stderr busd --status -d "$BATS_TEST_TMPDIR/none"
+	[ "$status" -eq 66 ]
+	[ "$stderr" = "busd: no bus store at $BATS_TEST_TMPDIR/none" ]
+	[ "$output" = "" ]
+	[ ! -e "$BATS_TEST_TMPDIR/none" ]
+}
+
 @test "busd: --sync-interval syncs written data on a timer; 0 never does; a bad value exits 64" {
 	start_busd_fg "$BATS_TEST_TMPDIR/log" -v --sync-interval 100ms
 	bus-pub -t timed x

@@ -19,7 +19,6 @@
 #include "json.h"
 #include "log.h"
 #include "proto.h"
-#include "ops.h"
 #include "busd.h"
 
 #define OUT_HIGH	(4 * 1024 * 1024) /* stop reading a client above */
