@@ -405,6 +405,14 @@ EOF
 	[ "$status" -eq 64 ]
 }
 
+@test "busd: --status where there is no store exits 66 naming the directory, as --verify and bus-rotate --status do" {
+	run --separate-stderr busd --status -d "$BATS_TEST_TMPDIR/none"
+	[ "$status" -eq 66 ]
+	[ "$stderr" = "busd: no bus store at $BATS_TEST_TMPDIR/none" ]
+	[ "$output" = "" ]
+	[ ! -e "$BATS_TEST_TMPDIR/none" ]
+}
+
 @test "busd: --sync-interval syncs written data on a timer; 0 never does; a bad value exits 64" {
 	start_busd_fg "$BATS_TEST_TMPDIR/log" -v --sync-interval 100ms
 	bus-pub -t timed x
@@ -436,4 +444,68 @@ EOF
 	run busd --verify -d "$BUS_DIR"
 	echo "$output"
 	[ "$status" -eq 0 ]
+}
+
+@test "busd: a PUBLISH with a byte after its last message: its messages are stored and acknowledged, then ERROR 1 and the connection closes" {
+	local rp=$BATS_TEST_DIRNAME/fault/rawpub
+	[ -x "$rp" ] || make -s -C "$BATS_TEST_DIRNAME/.." tests/fault/rawpub
+	start_busd
+	run "$rp" -x publish "$BUS_DIR" 7 1 t:one t:two
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$(printf '%s\n' 'hello 0' '1 0' '2 1' \
+	    'error 1 0 bytes after the last message' closed)" ]
+	[ "$(all_of t | tr '\n' ' ')" = "one two " ]
+	# busd still serves, and knows the producer has both.
+	run "$rp" "$BUS_DIR" 7 1 t:one t:two t:three
+	[ "$output" = "$(printf '%s\n' 'hello 2' '1 dup' '2 dup' '3 2')" ]
+}
+
+@test "busd: a HELLO with a byte after its body is refused with ERROR 1 and the connection closes" {
+	local rp=$BATS_TEST_DIRNAME/fault/rawpub
+	[ -x "$rp" ] || make -s -C "$BATS_TEST_DIRNAME/.." tests/fault/rawpub
+	start_busd
+	run "$rp" -x hello "$BUS_DIR" 7 1 t:one
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$(printf '%s\n' 'error 1 0 bad HELLO' closed)" ]
+	run "$rp" "$BUS_DIR" 7 1
+	[ "$output" = "hello 0" ]
+	[ "$(all_of t | wc -l)" -eq 0 ]
+}
+
+@test "busd: SEAL and STATUS with a byte after their body are refused with ERROR 1 and the connection closes" {
+	local rp=$BATS_TEST_DIRNAME/fault/rawpub
+	[ -x "$rp" ] || make -s -C "$BATS_TEST_DIRNAME/.." tests/fault/rawpub
+	start_busd
+	bus-pub --no-autostart -t t x
+	run "$rp" -x seal -s t "$BUS_DIR"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$(printf '%s\n' 'error 1 0 malformed SEAL' closed)" ]
+	ls "$BUS_DIR/log/t"
+	[ "$(ls "$BUS_DIR/log/t" | grep -c '\.seg$')" -eq 1 ]
+	run "$rp" -x status -S "$BUS_DIR"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$(printf '%s\n' 'error 1 0 malformed STATUS' closed)" ]
+	# Well-formed, both are answered.
+	run "$rp" -s t "$BUS_DIR"
+	[ "$output" = "sealed 1" ]
+	run "$rp" -S "$BUS_DIR"
+	[ "$status" -eq 0 ]
+	[[ "$output" == '{"pid":'* ]]
+}
+
+@test "busd: a SEAL pattern with a NUL byte in it is refused as an invalid pattern (ERROR 8), not cut at the NUL" {
+	local rp=$BATS_TEST_DIRNAME/fault/rawpub
+	[ -x "$rp" ] || make -s -C "$BATS_TEST_DIRNAME/.." tests/fault/rawpub
+	start_busd
+	bus-pub --no-autostart -t t x
+	run "$rp" -s 't%00u' "$BUS_DIR"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$(printf '%s\n' 'error 8 0 pattern contains a NUL byte' open)" ]
+	# Nothing was sealed.
+	[ "$(ls "$BUS_DIR/log/t" | grep -c '\.seg$')" -eq 1 ]
 }

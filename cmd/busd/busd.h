@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "append.h"
 #include "bus.h"
 
 struct topic {
@@ -31,26 +32,18 @@ struct part {
 	struct pprod	*touched;	/* pprods stored to this turn */
 	uint64_t	 prods_mark;	/* DIR/log/P/producers covers below */
 	int		 dirfd;		/* DIR/log/<name> */
-	int		 fd;		/* active segment */
-	int		 idxfd;		/* its index */
 	int		 topicsfd;	/* the topics file, append only */
+	/*
+	 * The active segment and its index (app.sfd, app.ifd, -1 while
+	 * there is none) with what is not yet written to them; app.failed
+	 * is the errno of a write that failed this turn.
+	 */
+	struct app	 app;
 	uint64_t	 base;		/* active segment base offset */
-	uint64_t	 size;		/* bytes of it on disk */
 	uint64_t	 next_off;	/* offset of the next record */
-	uint64_t	 idx_pos;	/* position of the last index entry */
-	int		 idx_any;	/* the segment has an index entry */
-	uint8_t		*wbuf;		/* records not yet written */
-	size_t		 wlen, wcap;
-	uint8_t		 ibuf[BUS_IDX_ENT * 64]; /* index entries pending */
-	size_t		 ilen;
 	int		 dirty;		/* on the dirty list */
 	int		 unsynced;	/* written since the last fdatasync */
-	int		 failed;	/* write failed this turn: errno */
-	uint64_t	 idx_size;	/* bytes of the index file */
-	/* The state before this turn, to undo a failed turn. */
-	uint64_t	 turn_size, turn_idx_size, turn_idx_pos;
-	uint64_t	 turn_nrecs;
-	int		 turn_idx_any;
+	uint64_t	 turn_nrecs;	/* nrecs before this turn, for undo */
 	int64_t		 last_recv;	/* receive time of the newest record */
 	uint64_t	 nrecs;		/* records in the active segment */
 	struct topic_tree topics;	/* topics seen in this partition */
@@ -179,6 +172,7 @@ int	part_new_segment(struct part *, uint64_t);
 void	part_seal(struct part *);
 void	part_turn_mark(struct part *);
 int	part_flush(struct part *);
+void	part_flush_failed(struct part *);
 void	part_topic(struct part *, const char *, size_t);
 void	part_undo(struct part *);
 

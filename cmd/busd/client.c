@@ -19,7 +19,6 @@
 #include "json.h"
 #include "log.h"
 #include "proto.h"
-#include "ops.h"
 #include "busd.h"
 
 #define OUT_HIGH	(4 * 1024 * 1024) /* stop reading a client above */
@@ -94,7 +93,7 @@ client_read(struct client *c)
 		return;
 	if (c->rlen == c->rcap) {
 		/* A frame bigger than the buffer (bounded by max_frame). */
-		size_t need = 4 + (size_t)le32_get(c->rbuf);
+		size_t need = proto_frame_size(c->rbuf);
 		uint8_t *nb;
 
 		if (need > max_frame || need <= c->rcap ||
@@ -158,6 +157,11 @@ client_frames(struct client *c)
 			client_seal(c, body, blen);
 			break;
 		case PT_STATUS:
+			if (proto_status_decode(body, blen) == -1) {
+				client_error(c, 0, PE_PROTO, "malformed STATUS");
+				c->closing = 1;
+				break;
+			}
 			client_status(c);
 			break;
 		default:
@@ -176,39 +180,28 @@ client_frames(struct client *c)
 static void
 client_hello(struct client *c, const uint8_t *b, size_t len)
 {
+	struct proto_hello h;
 	uint8_t *o;
 
-	if (c->hello || len < 16 || le32_get(b) != PROTO_MAGIC) {
+	if (c->hello || proto_hello_decode(b, len, &h) == -1) {
 		client_error(c, 0, PE_PROTO, "bad HELLO");
 		c->closing = 1;
 		return;
 	}
-	if (le16_get(b + 4) != PROTO_VERSION) {
+	if (h.version != PROTO_VERSION) {
 		client_error(c, 0, PE_VERSION, "unsupported protocol version");
 		c->closing = 1;
 		return;
 	}
-	if (b[6] > ACK_SYNCED || le64_get(b + 8) == 0) {
-		client_error(c, 0, PE_PROTO, "bad ack level or producer id");
-		c->closing = 1;
-		return;
-	}
 	c->hello = 1;
-	c->ack = b[6];
-	c->prod = producer_get(le64_get(b + 8), 1);
+	c->ack = h.ack;
+	c->prod = producer_get(h.producer, 1);
 	c->prod->refs++;
 	c->prod->last_use = now_ns();
 	c->seq_mark = c->prod->last_seq;
-	o = client_reserve(c, PROTO_FRAME_HDR + 32);
-	proto_hdr(o, PT_HELLO_OK, 32);
-	o += PROTO_FRAME_HDR;
-	le16_put(o, PROTO_VERSION);
-	le16_put(o + 2, 0);
-	le32_put(o + 4, max_message);
-	le32_put(o + 8, max_frame);
-	le32_put(o + 12, 0);
-	le64_put(o + 16, c->prod->id);
-	le64_put(o + 24, c->prod->last_seq);
+	o = client_reserve(c, PROTO_HELLO_OK_SIZE);
+	proto_hello_ok_encode(o, &(struct proto_hello_ok){ PROTO_VERSION,
+	    max_message, max_frame, c->prod->id, c->prod->last_seq });
 }
 
 /*
@@ -223,24 +216,19 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 	struct part *p;
 	struct pprod *pp;
 	const char *why;
-	uint8_t *ack = NULL;
-	size_t pos = 4, rs, ackoff = 0;
+	uint8_t *ack = NULL, *dst;
+	size_t pos, rs, ackoff = 0;
 	uint64_t first_seq = 0;
 	uint32_t count, i, code = 0, done = 0;
 	int64_t now;
 	char emsg[128];
 
-	if (len < 4) {
-		client_error(c, 0, PE_PROTO, "short PUBLISH");
-		return -1;
-	}
-	count = le32_get(b);
-	if (count > len / PROTO_MSG_HDR) {
-		client_error(c, 0, PE_PROTO, "PUBLISH count exceeds frame");
+	if (proto_publish_decode(b, len, &count, &pos) == -1) {
+		client_error(c, 0, PE_PROTO, "malformed PUBLISH");
 		return -1;
 	}
 	if (c->ack != ACK_NONE && count > 0) {
-		ack = client_reserve(c, PROTO_FRAME_HDR + 16 + 8 * (size_t)count);
+		ack = client_reserve(c, proto_ack_size(count));
 		ackoff = ack - c->obuf;
 	}
 	now = now_ns();
@@ -299,30 +287,20 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 				c->prod->last_seq = m.seq;
 			stat_dups++;
 			if (ack)
-				le64_put(c->obuf + ackoff + PROTO_FRAME_HDR +
-				    16 + 8 * (size_t)i, BUS_OFFSET_DUP);
+				proto_ack_set(c->obuf + ackoff, i,
+				    BUS_OFFSET_DUP);
 			done++;
 			continue;
 		}
 		rs = seg_rec_size(m.topic_len, m.key_len, m.tags_len,
 		    m.payload_len);
-		if (p->wlen > 0 && p->wlen + rs > p->wcap)
-			part_flush(p);
-		if (p->size + p->wlen + rs > seg_size && p->nrecs > 0)
+		if (app_pos(&p->app) + rs > seg_size && p->nrecs > 0)
 			part_seal(p);
-		if (p->failed) {
-			client_error(c, m.seq, p->failed == ENOSPC ? PE_NOSPC :
-			    PE_IO, strerror(p->failed));
+		if (p->app.failed) {
+			client_error(c, m.seq, p->app.failed == ENOSPC ?
+			    PE_NOSPC : PE_IO, strerror(p->app.failed));
 			code = PE_IO;
 			break;
-		}
-		if (rs > p->wcap) {
-			uint8_t *nb = realloc(p->wbuf, rs);
-
-			if (nb == NULL)
-				fatal(EX_OSERR, NULL);
-			p->wbuf = nb;
-			p->wcap = rs;
 		}
 		if (!p->dirty) {
 			/* First write of the turn: remember how to undo it. */
@@ -330,26 +308,23 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			p->dirty = 1;
 			TAILQ_INSERT_TAIL(&dirty, p, dlink);
 		}
+		if ((dst = app_reserve(&p->app, rs)) == NULL) {
+			/* Its flush failed (or there is no memory). */
+			if (!p->app.failed)
+				fatal(EX_OSERR, NULL);
+			part_flush_failed(p);
+			client_error(c, m.seq, p->app.failed == ENOSPC ?
+			    PE_NOSPC : PE_IO, strerror(p->app.failed));
+			code = PE_IO;
+			break;
+		}
 		m.offset = p->next_off++;
 		m.recv_ns = now > clock_last ? now : clock_last + 1;
 		clock_last = m.recv_ns;
 		m.producer = c->prod->id;
-		if (!p->idx_any ||
-		    p->size + p->wlen - p->idx_pos >= BUS_IDX_EVERY) {
-			struct bus_idx_ent e;
-
-			if (p->ilen == sizeof(p->ibuf))
-				part_flush(p);
-			e.offset = m.offset;
-			e.recv_ns = m.recv_ns;
-			e.pos = p->size + p->wlen;
-			idx_ent_encode(p->ibuf + p->ilen, &e);
-			p->ilen += BUS_IDX_ENT;
-			p->idx_pos = e.pos;
-			p->idx_any = 1;
-		}
 		/* The CRCs are filled in at flush time, three at once. */
-		p->wlen += seg_rec_encode_nocrc(p->wbuf + p->wlen, &m);
+		seg_rec_encode_nocrc(dst, &m);
+		app_commit_rec(&p->app, rs, m.offset, m.recv_ns);
 		p->last_recv = m.recv_ns;
 		p->nrecs++;
 		if (pp->turn != turn_no) {
@@ -366,9 +341,13 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 		stat_msgs++;
 		stat_bytes += m.payload_len;
 		if (ack)
-			le64_put(c->obuf + ackoff + PROTO_FRAME_HDR + 16 +
-			    8 * (size_t)i, m.offset);
+			proto_ack_set(c->obuf + ackoff, i, m.offset);
 		done++;
+	}
+	if (code == 0 && proto_publish_end(b, len, pos) == -1) {
+		/* What came before is stored and acked; the rest is not. */
+		client_error(c, 0, PE_PROTO, "bytes after the last message");
+		code = PE_PROTO;
 	}
 	if (ack) {
 		client_ack_finish(c, ackoff, first_seq, count, done);
@@ -388,17 +367,12 @@ client_ack_finish(struct client *c, size_t ackoff, uint64_t first_seq,
     uint32_t count, uint32_t done)
 {
 	uint8_t *ack = c->obuf + ackoff;
+	size_t full, used;
 
-	proto_hdr(ack, PT_ACK, 16 + 8 * (size_t)count);
-	le64_put(ack + PROTO_FRAME_HDR, first_seq);
-	le32_put(ack + PROTO_FRAME_HDR + 8, done);
-	le32_put(ack + PROTO_FRAME_HDR + 12, 0);
+	full = proto_ack_size(count);
+	used = proto_ack_begin(ack, first_seq, done);
 	if (done < count) {
 		/* Shrink the ACK to what was done, keep what follows. */
-		size_t full = PROTO_FRAME_HDR + 16 + 8 * (size_t)count;
-		size_t used = PROTO_FRAME_HDR + 16 + 8 * (size_t)done;
-
-		proto_hdr(ack, PT_ACK, 16 + 8 * (size_t)done);
 		memmove(ack + used, ack + full, c->olen - (ackoff + full));
 		c->olen -= full - used;
 		if (done == 0) {
@@ -411,19 +385,25 @@ client_ack_finish(struct client *c, size_t ackoff, uint64_t first_seq,
 static void
 client_seal(struct client *c, const uint8_t *b, size_t len)
 {
+	struct proto_seal s;
 	struct patset *ps = NULL;
 	struct part *p;
 	char *pat, err[300];
-	uint32_t plen, sealed = 0;
+	uint32_t sealed = 0;
 	uint8_t *o;
 
-	if (len < 4 || (plen = le32_get(b)) > len - 4) {
+	if (proto_seal_decode(b, len, &s) == -1) {
 		client_error(c, 0, PE_PROTO, "malformed SEAL");
 		c->closing = 1;
 		return;
 	}
-	if (plen > 0) {
-		if ((pat = strndup((const char *)b + 4, plen)) == NULL)
+	if (s.len > 0) {
+		if (memchr(s.pattern, '\0', s.len) != NULL) {
+			client_error(c, 0, PE_PATTERN,
+			    "pattern contains a NUL byte");
+			return;
+		}
+		if ((pat = strndup(s.pattern, s.len)) == NULL)
 			fatal(EX_OSERR, NULL);
 		ps = patset_new(&pat, 1, err, sizeof(err));
 		free(pat);
@@ -435,15 +415,14 @@ client_seal(struct client *c, const uint8_t *b, size_t len)
 	RB_FOREACH(p, part_tree, &parts) {
 		if (ps != NULL && !patset_match(ps, p->name, strlen(p->name)))
 			continue;
-		if (p->nrecs == 0 && p->wlen == 0)
+		if (p->nrecs == 0 && p->app.wlen == 0)
 			continue;
 		part_seal(p);
 		sealed++;
 	}
 	patset_free(ps);
-	o = client_reserve(c, PROTO_FRAME_HDR + 4);
-	proto_hdr(o, PT_SEAL_OK, 4);
-	le32_put(o + PROTO_FRAME_HDR, sealed);
+	o = client_reserve(c, PROTO_SEAL_OK_SIZE);
+	proto_seal_ok_encode(o, &(struct proto_seal_ok){ sealed });
 }
 
 static void
@@ -468,18 +447,19 @@ client_status(struct client *c)
 	    nclients - 1, (unsigned long long)stat_msgs,
 	    (unsigned long long)stat_bytes, (unsigned long long)stat_dups, t);
 	RB_FOREACH(p, part_tree, &parts) {
-		fprintf(f, "%s{\"name\":\"%s\",\"next_offset\":%llu,"
+		fprintf(f, "%s{\"name\":", first ? "" : ",");
+		json_str(f, p->name);
+		fprintf(f, ",\"next_offset\":%llu,"
 		    "\"active_base\":%llu,\"active_bytes\":%llu}",
-		    first ? "" : ",", p->name, (unsigned long long)p->next_off,
+		    (unsigned long long)p->next_off,
 		    (unsigned long long)p->base,
-		    (unsigned long long)(p->size + p->wlen));
+		    (unsigned long long)app_pos(&p->app));
 		first = 0;
 	}
 	fprintf(f, "]}");
 	fclose(f);
-	o = client_reserve(c, PROTO_FRAME_HDR + jl);
-	proto_hdr(o, PT_STATUS_OK, jl);
-	memcpy(o + PROTO_FRAME_HDR, js, jl);
+	o = client_reserve(c, proto_status_ok_size(jl));
+	proto_status_ok_encode(o, &(struct proto_status_ok){ js, jl });
 	free(js);
 }
 
@@ -490,12 +470,8 @@ client_error(struct client *c, uint64_t seq, uint32_t code, const char *text)
 	uint8_t *o;
 
 	log_debug("client %d: %s: %s", c->fd, proto_err_name(code), text);
-	o = client_reserve(c, PROTO_FRAME_HDR + 16 + tl);
-	proto_hdr(o, PT_ERROR, 16 + tl);
-	le64_put(o + PROTO_FRAME_HDR, seq);
-	le32_put(o + PROTO_FRAME_HDR + 8, code);
-	le32_put(o + PROTO_FRAME_HDR + 12, tl);
-	memcpy(o + PROTO_FRAME_HDR + 16, text, tl);
+	o = client_reserve(c, proto_error_size(tl));
+	proto_error_encode(o, &(struct proto_error){ seq, code, text, tl });
 }
 
 static uint8_t *

@@ -141,7 +141,6 @@ commit_turn_end(void)
 {
 	struct client *c, *nc;
 	struct part *p;
-	uint8_t b[8];
 	int e, want_sync = 0;
 
 	/*
@@ -155,11 +154,9 @@ commit_turn_end(void)
 		if (p->unsynced && unsynced_since == 0)
 			unsynced_since = now_ns();
 	}
-	if (clock_last != clock_published) {
-		le64_put(b, (uint64_t)clock_last);
-		if (pwrite(clockfd, b, 8, 0) == 8)
-			clock_published = clock_last;
-	}
+	if (clock_last != clock_published &&
+	    store_clock_write(clockfd, clock_last) == 0)
+		clock_published = clock_last;
 	if ((e = turn_error) != 0)
 		TAILQ_FOREACH(p, &dirty, dlink)
 			part_undo(p);
@@ -203,7 +200,7 @@ commit_turn_end(void)
 	while ((p = TAILQ_FIRST(&dirty)) != NULL) {
 		TAILQ_REMOVE(&dirty, p, dlink);
 		p->dirty = 0;
-		p->failed = 0;
+		p->app.failed = 0;
 		p->touched = NULL;
 	}
 	turn_error = 0;
@@ -220,7 +217,7 @@ sync_all(void)
 	RB_FOREACH(p, part_tree, &parts) {
 		if (!p->unsynced)
 			continue;
-		if (fdatasync(p->fd) == -1) {
+		if (fdatasync(p->app.sfd) == -1) {
 			log_warn("partition %s: fdatasync", p->name);
 			failed = 1;
 		} else {
@@ -280,8 +277,8 @@ sync_start(void)
 				fatal(EX_OSERR, NULL);
 			sy_fds = nf;
 		}
-		/* A dup: sealing may close p->fd while the thread syncs. */
-		if ((sy_fds[sy_nfds] = dup(p->fd)) == -1) {
+		/* A dup: sealing may close the segment while it syncs. */
+		if ((sy_fds[sy_nfds] = dup(p->app.sfd)) == -1) {
 			log_warn("partition %s: dup", p->name);
 			continue;
 		}

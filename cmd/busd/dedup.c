@@ -6,12 +6,9 @@
 #include <sys/queue.h>
 #include <sys/tree.h>
 
-#include <fcntl.h>
-#include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sysexits.h>
-#include <unistd.h>
 
 #include "bus.h"
 #include "log.h"
@@ -21,6 +18,14 @@
 
 RB_HEAD(prod_tree, producer);
 
+/* Where pprods_save() is in a partition's producers. */
+struct pprod_iter {
+	struct part	*p;		/* the partition */
+	struct pprod	*next;		/* the next to write; NULL: done */
+};
+
+static int	pprod_next(void *, struct store_producer *);
+static int	pprod_load(uint64_t, uint64_t, int64_t, void *);
 static int	prod_cmp(struct producer *, struct producer *);
 static int	pprod_cmp(struct pprod *, struct pprod *);
 RB_PROTOTYPE_STATIC(prod_tree, producer, entry, prod_cmp);
@@ -117,74 +122,67 @@ producers_prune(int64_t now)
  * partition P, covering its records below the "next" offset.  Written
  * when P is sealed, once its records are on disk; with the records from
  * that offset on it gives back P's dedup state after a restart, however
- * many segments a quiet producer's last records are behind.  Format:
- * "bus-producers 2", "next OFFSET", then "ID LAST_SEQ LAST_USE_NS" lines.
+ * many segments a quiet producer's last records are behind.
  */
 void
 pprods_save(struct part *p)
 {
-	struct pprod *pp;
-	FILE *f;
+	struct pprod_iter it;
 
-	if ((f = store_tmp_open(p->dirfd, BUS_PRODUCERS ".tmp")) == NULL) {
-		log_warn("partition %s: %s.tmp", p->name, BUS_PRODUCERS);
-		return;
-	}
-	fprintf(f, "bus-producers 2\nnext %llu\n",
-	    (unsigned long long)p->next_off);
-	RB_FOREACH(pp, pprod_tree, &p->prods)
-		fprintf(f, "%016llx %llu %lld\n", (unsigned long long)pp->id,
-		    (unsigned long long)pp->last_seq, (long long)pp->last_use);
+	it.p = p;
+	it.next = RB_MIN(pprod_tree, &p->prods);
 	/*
 	 * On failure the old file stays: it covers less, so more is read
 	 * at start.  The directory is synced by the seal's new segment.
 	 */
-	if (store_tmp_commit(f, p->dirfd, BUS_PRODUCERS ".tmp", BUS_PRODUCERS,
-	    0) == -1)
+	if (store_producers_write(p->dirfd, p->next_off, pprod_next, &it) == -1)
 		log_warn("partition %s: %s", p->name, BUS_PRODUCERS);
 	else
 		p->prods_mark = p->next_off;
+}
+
+/* Each producer of a partition in turn, for store_producers_write(). */
+static int
+pprod_next(void *arg, struct store_producer *ent)
+{
+	struct pprod_iter *it = arg;
+
+	if (it->next == NULL)
+		return 0;
+	ent->id = it->next->id;
+	ent->last_seq = it->next->last_seq;
+	ent->last_use = it->next->last_use;
+	it->next = RB_NEXT(pprod_tree, &it->p->prods, it->next);
+	return 1;
 }
 
 /* Read P's producers file; -1 if there is none or it is damaged. */
 int
 pprods_load(struct part *p)
 {
-	char line[128];
-	unsigned long long id, seq, next;
-	long long used;
-	struct pprod *pp;
-	FILE *f;
-	int fd;
+	uint64_t next;
 
 	p->prods_mark = 0;
-	if ((fd = openat(p->dirfd, BUS_PRODUCERS, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	if ((f = fdopen(fd, "r")) == NULL) {
-		close(fd);
-		return -1;
-	}
-	if (fgets(line, sizeof(line), f) == NULL ||
-	    strcmp(line, "bus-producers 2\n") != 0 ||
-	    fgets(line, sizeof(line), f) == NULL ||
-	    sscanf(line, "next %llu", &next) != 1) {
+	if (store_producers_read(p->dirfd, &next, pprod_load, p) == -1) {
 		/* A cache of what the records say: damaged means ignored. */
-		log_warnx("partition %s: %s: not a producer state file; "
-		    "ignored", p->name, BUS_PRODUCERS);
-		fclose(f);
+		if (errno == EBADMSG)
+			log_warnx("partition %s: %s: not a producer state "
+			    "file; ignored", p->name, BUS_PRODUCERS);
 		return -1;
 	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "%llx %llu %lld", &id, &seq, &used) != 3 ||
-		    id == 0)
-			continue;
-		pp = pprod_get(p, id);
-		if (seq > pp->last_seq)
-			pp->last_seq = seq;
-		pp->last_use = used;
-	}
-	fclose(f);
 	p->prods_mark = next;
+	return 0;
+}
+
+/* One line of a producers file, for pprods_load(). */
+static int
+pprod_load(uint64_t id, uint64_t last_seq, int64_t last_use, void *arg)
+{
+	struct pprod *pp = pprod_get(arg, id);
+
+	if (last_seq > pp->last_seq)
+		pp->last_seq = last_seq;
+	pp->last_use = last_use;
 	return 0;
 }
 

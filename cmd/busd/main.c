@@ -37,8 +37,7 @@ extern char **environ;
 #include "bus.h"
 #include "log.h"
 #include "proto.h"
-#include "ops.h"
-#include "verify.h"
+#include "bus/store.h"
 #include "busd.h"
 
 static __dead void usage(void);
@@ -555,9 +554,9 @@ shutdown_busd(void)
 	commit_shutdown();
 	RB_FOREACH(p, part_tree, &parts) {
 		part_flush(p);
-		if (fdatasync(p->fd) == -1)
+		if (fdatasync(p->app.sfd) == -1)
 			log_warn("partition %s: fdatasync", p->name);
-		fdatasync(p->idxfd);
+		fdatasync(p->app.ifd);
 	}
 	TAILQ_FOREACH_SAFE(c, &clients, link, nc)
 		client_close(c);
@@ -597,29 +596,24 @@ sd_notify(const char *state)
 static __dead void
 verify_store(int repair)
 {
-	struct verify_stats st;
-	struct stat sb;
-	char p[PATH_MAX];
-	pid_t pid;
+	struct bus_verify v;
+	struct bus_error e;
 	int rc;
 
-	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1 ||
-	    stat(p, &sb) == -1)
-		errx(EX_NOINPUT, "no bus store at %s", dir);
-	if (repair && store_busd_alive(dir, &pid))
-		errx(EX_TEMPFAIL, "busd (pid %ld) is running on %s; stop it "
-		    "before --repair", (long)pid, dir);
-	rc = store_verify(dir, repair, stdout, &st);
+	/* An I/O error still gives the summary of what was checked. */
+	if ((rc = bus_store_verify(dir, repair, stdout, &v, &e)) == -1 &&
+	    e.status != EX_IOERR)
+		errx(e.status, "%s", e.text);
 	printf("checked %lu partition(s), %lu segment(s), %llu record(s): "
-	    "%lu problem(s)", st.partitions, st.segments, st.records,
-	    st.problems);
+	    "%lu problem(s)", v.partitions, v.segments, v.records,
+	    v.problems);
 	if (repair)
-		printf(", %lu repaired", st.repaired);
+		printf(", %lu repaired", v.repaired);
 	printf("\n");
 	fflush(stdout);
 	if (rc == -1)
 		exit(EX_IOERR);
-	exit(st.problems > (repair ? st.repaired : 0) ? EX_DATAERR : 0);
+	exit(v.problems > (repair ? v.repaired : 0) ? EX_DATAERR : 0);
 }
 
 static char *
@@ -636,13 +630,13 @@ xstrdup(const char *s)
 static __dead void
 print_status(int json)
 {
-	struct bus_status st;
-	char emsg[512];
+	struct bus_store *s;
+	struct bus_error e;
 
-	if (status_gather(dir, NULL, &st, emsg, sizeof(emsg)) == -1)
-		errx(EX_NOINPUT, "%s", emsg);
-	status_print(stdout, &st, json);
-	status_free(&st);
+	if ((s = bus_store_open(dir, NULL, &e)) == NULL)
+		errx(e.status, "%s", e.text);
+	bus_store_print(s, stdout, json);
+	bus_store_close(s);
 	if (fflush(stdout) == EOF)
 		err(EX_IOERR, "stdout");
 	exit(0);

@@ -55,17 +55,12 @@ part_new_segment(struct part *p, uint64_t base)
 	if (write(ifd, ih, sizeof(ih)) != sizeof(ih))
 		log_warn("partition %s: write %s", p->name, in);
 	fsync(p->dirfd);
-	if (p->fd != -1)
-		close(p->fd);
-	if (p->idxfd != -1)
-		close(p->idxfd);
-	p->fd = fd;
-	p->idxfd = ifd;
+	if (p->app.sfd != -1)
+		close(p->app.sfd);
+	if (p->app.ifd != -1)
+		close(p->app.ifd);
+	app_reset(&p->app, fd, ifd, BUS_SEG_HDR, BUS_IDX_HDR, 0, 0);
 	p->base = base;
-	p->size = BUS_SEG_HDR;
-	p->idx_size = BUS_IDX_HDR;
-	p->idx_any = 0;
-	p->idx_pos = 0;
 	p->nrecs = 0;
 	return 0;
 }
@@ -82,7 +77,7 @@ part_seal(struct part *p)
 
 	if (part_flush(p) == -1)
 		return;
-	if (fdatasync(p->fd) == -1 || fdatasync(p->idxfd) == -1)
+	if (fdatasync(p->app.sfd) == -1 || fdatasync(p->app.ifd) == -1)
 		log_warn("partition %s: sync on seal", p->name);
 	else {
 		/* The records it covers are on disk: now the snapshot. */
@@ -111,53 +106,42 @@ part_seal(struct part *p)
 int
 part_flush(struct part *p)
 {
-	ssize_t n;
-	size_t done = 0;
+	int had = p->app.wlen > 0;
 
-	if (p->wlen == 0)
-		return p->failed ? -1 : 0;
-	seg_crc_fill(p->wbuf, p->wlen);
-	while (done < p->wlen) {
-		n = write(p->fd, p->wbuf + done, p->wlen - done);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			p->failed = n == 0 ? EIO : errno;
-			log_warnx("partition %s: %020llu.seg: write at byte "
-			    "offset %llu: %s", p->name,
-			    (unsigned long long)p->base,
-			    (unsigned long long)(p->size + done),
-			    strerror(p->failed));
-			if (ftruncate(p->fd, p->size) == -1)
-				log_warn("partition %s: truncate after a "
-				    "failed write", p->name);
-			/* Offsets handed out are never handed out again. */
-			turn_error = p->failed;
-			p->wlen = 0;
-			p->ilen = 0;
-			return -1;
-		}
-		done += n;
-	}
-	p->size += p->wlen;
-	p->wlen = 0;
-	p->unsynced = 1;
-	if (p->ilen > 0) {
+	switch (app_flush(&p->app)) {
+	case 0:
+		if (had)
+			p->unsynced = 1;
+		return 0;
+	case -2:
 		/* The index is a cache: a failure here costs a rebuild. */
-		if (write(p->idxfd, p->ibuf, p->ilen) != (ssize_t)p->ilen)
-			log_warn("partition %s: index write", p->name);
-		else
-			p->idx_size += p->ilen;
-		p->ilen = 0;
+		log_warn("partition %s: index write", p->name);
+		p->unsynced = 1;
+		return 0;
 	}
-	return 0;
+	if (had)
+		part_flush_failed(p);
+	return -1;
+}
+
+/*
+ * The write of p's pending records just failed: the segment is cut back
+ * to where it was.  The offsets handed out are never handed out again.
+ */
+void
+part_flush_failed(struct part *p)
+{
+	log_warnx("partition %s: %020llu.seg: write at byte offset %llu: %s",
+	    p->name, (unsigned long long)p->base,
+	    (unsigned long long)p->app.size, strerror(p->app.failed));
+	turn_error = p->app.failed;
 }
 
 void
 part_topic(struct part *p, const char *t, size_t len)
 {
 	struct topic key, *tp;
-	char name[BUS_TOPIC_MAX + 2];
+	char name[BUS_TOPIC_MAX + 1];
 
 	memcpy(name, t, len);
 	name[len] = '\0';
@@ -168,8 +152,7 @@ part_topic(struct part *p, const char *t, size_t len)
 	    (tp->name = strdup(name)) == NULL)
 		fatal(EX_OSERR, NULL);
 	RB_INSERT(topic_tree, &p->topics, tp);
-	name[len] = '\n';
-	if (write(p->topicsfd, name, len + 1) != (ssize_t)len + 1)
+	if (store_topics_append(p->topicsfd, t, len) == -1)
 		log_warn("partition %s: %s", p->name, BUS_TOPICS);
 }
 
@@ -177,10 +160,7 @@ part_topic(struct part *p, const char *t, size_t len)
 void
 part_turn_mark(struct part *p)
 {
-	p->turn_size = p->size;
-	p->turn_idx_size = p->idx_size;
-	p->turn_idx_pos = p->idx_pos;
-	p->turn_idx_any = p->idx_any;
+	app_mark(&p->app);
 	p->turn_nrecs = p->nrecs;
 }
 
@@ -196,15 +176,9 @@ part_undo(struct part *p)
 {
 	struct pprod *pp;
 
-	if (ftruncate(p->fd, p->turn_size) == -1 ||
-	    ftruncate(p->idxfd, p->turn_idx_size) == -1)
+	if (app_undo(&p->app) == -1)
 		log_warn("partition %s: undo of a failed turn", p->name);
-	p->size = p->turn_size;
-	p->idx_size = p->turn_idx_size;
-	p->idx_pos = p->turn_idx_pos;
-	p->idx_any = p->turn_idx_any;
 	p->nrecs = p->turn_nrecs;
-	p->wlen = p->ilen = 0;
 	for (pp = p->touched; pp != NULL; pp = pp->tnext)
 		pp->last_seq = pp->turn_seq;
 }

@@ -26,18 +26,20 @@
 #define SCAN_ACTIVE	1	/* count the records of the active segment */
 #define SCAN_PRODUCERS	2	/* learn the producers' sequence numbers */
 
-static uint64_t	scan_records(struct part *, int, uint64_t, uint64_t *, int *,
+static uint64_t	scan_records(struct part *, struct segscan *, uint64_t *, int *,
 		    int);
+static uint64_t	scan_fd(struct part *, int, uint64_t, uint64_t *, int *, int);
 static struct part *part_dir_open(const char *, int);
 static void	topics_load(struct part *);
+static int	topic_add(const char *, size_t, void *);
 static int	sealed_check(struct part *, const uint64_t *, size_t,
 		    uint64_t *, int *);
 static void	active_load(struct part *, uint64_t, uint64_t *, int *);
 static int	active_header(struct part *, const char *, struct stat *,
 		    uint64_t *, int *);
-static int	active_tail(struct part *, const char *, off_t, uint64_t,
-		    uint64_t *, int *);
-static void	active_index(struct part *);
+static int	active_tail(struct part *, struct segscan *, const char *, off_t,
+		    uint64_t, uint64_t *, int *);
+static void	active_index(struct part *, uint64_t);
 
 /*
  * Open every partition; for each, check the active segment from its first
@@ -66,65 +68,57 @@ recover(void)
 			unlink(path);
 	}
 	clock_published = clock_last;
-	{
-		uint8_t b[8];
-
-		le64_put(b, (uint64_t)clock_last);
-		if (pwrite(clockfd, b, 8, 0) != 8)
-			fatal(EX_IOERR, "%s/%s/%s", dir, BUS_LOGDIR, BUS_CLOCK);
-	}
+	if (store_clock_write(clockfd, clock_last) == -1)
+		fatal(EX_IOERR, "%s/%s/%s", dir, BUS_LOGDIR, BUS_CLOCK);
 }
 
-/* Scan fd from pos; track the clock, the last offset and what flags say. */
+/*
+ * Scan records with ss up to the first that does not check out or whose
+ * offset does not follow the last one; track the clock, the last offset
+ * and what flags say.  Returns the position where the scan stopped.
+ */
 static uint64_t
-scan_records(struct part *p, int fd, uint64_t pos, uint64_t *last_off,
+scan_records(struct part *p, struct segscan *ss, uint64_t *last_off,
     int *any, int flags)
 {
-	uint8_t *buf;
-	size_t cap = 4 << 20, have = 0, off = 0;
 	struct bus_rec r;
-	const char *why;
-	ssize_t n, k;
+	int rc;
 
-	if ((buf = malloc(cap)) == NULL)
-		fatal(EX_OSERR, NULL);
-	for (;;) {
-		if (off > 0) {
-			memmove(buf, buf + off, have - off);
-			have -= off;
-			off = 0;
-		}
-		if (have == cap) {
-			if (cap >= BUS_REC_MAX)
-				break;
-			cap *= 2;
-			if ((buf = realloc(buf, cap)) == NULL)
-				fatal(EX_OSERR, NULL);
-		}
-		if ((n = pread(fd, buf + have, cap - have, pos + have)) < 0)
-			fatal(EX_IOERR, "partition %s: read", p->name);
-		have += n;
-		while ((k = seg_rec_decode(buf + off, have - off, &r, &why)) > 0) {
-			if (*any && r.offset <= *last_off)
-				break;
-			*last_off = r.offset;
-			*any = 1;
-			if (r.recv_ns > clock_last)
-				clock_last = r.recv_ns;
-			if (r.recv_ns > p->last_recv)
-				p->last_recv = r.recv_ns;
-			if (flags & SCAN_ACTIVE)
-				p->nrecs++;
-			if ((flags & SCAN_PRODUCERS) && r.producer != 0)
-				pprod_learn(p, &r);
-			off += k;
-			pos += k;
-		}
-		if (k != 0 || n == 0)
+	while ((rc = segscan_next(ss, &r)) == SS_REC) {
+		if (*any && r.offset <= *last_off) {
+			/* The scan ends before it. */
+			segscan_seek(ss, ss->rpos);
 			break;
+		}
+		*last_off = r.offset;
+		*any = 1;
+		if (r.recv_ns > clock_last)
+			clock_last = r.recv_ns;
+		if (r.recv_ns > p->last_recv)
+			p->last_recv = r.recv_ns;
+		if (flags & SCAN_ACTIVE)
+			p->nrecs++;
+		if ((flags & SCAN_PRODUCERS) && r.producer != 0)
+			pprod_learn(p, &r);
 	}
-	free(buf);
-	return pos;
+	if (rc == SS_IOERR)
+		fatal(EX_IOERR, "partition %s: read", p->name);
+	return segscan_at(ss);
+}
+
+/* scan_records() of fd from pos. */
+static uint64_t
+scan_fd(struct part *p, int fd, uint64_t pos, uint64_t *last_off, int *any,
+    int flags)
+{
+	struct segscan ss;
+	uint64_t end;
+
+	if (segscan_init(&ss, fd, pos) != 0)
+		fatal(EX_OSERR, "partition %s", p->name);
+	end = scan_records(p, &ss, last_off, any, flags);
+	segscan_close(&ss);
+	return end;
 }
 
 /*
@@ -158,13 +152,10 @@ part_load(const char *name, int create)
 	free(segs);
 	if (stale) {
 		/* Cover what the scan found: the next start need not. */
-		if (p->fd != -1)
-			fdatasync(p->fd);
+		if (p->app.sfd != -1)
+			fdatasync(p->app.sfd);
 		pprods_save(p);
 	}
-	if ((p->wbuf = malloc(WBUF_SIZE)) == NULL)
-		fatal(EX_OSERR, NULL);
-	p->wcap = WBUF_SIZE;
 	RB_INSERT(part_tree, &parts, p);
 	return p;
 }
@@ -180,10 +171,13 @@ part_dir_open(const char *name, int create)
 	strlcpy(p->name, name, sizeof(p->name));
 	RB_INIT(&p->topics);
 	RB_INIT(&p->prods);
-	p->fd = p->idxfd = p->topicsfd = -1;
+	p->topicsfd = -1;
+	if (app_init(&p->app, -1, -1, 0, 0, 0, 0, WBUF_SIZE, 1) == -1)
+		fatal(EX_OSERR, NULL);
 	if (create) {
 		if (mkdirat(logfd, name, 0750) == -1 && errno != EEXIST) {
 			log_warn("partition %s: mkdir", name);
+			app_free(&p->app);
 			free(p);
 			return NULL;
 		}
@@ -192,6 +186,7 @@ part_dir_open(const char *name, int create)
 	if ((p->dirfd = openat(logfd, name, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1) {
 		log_warn("partition %s", name);
+		app_free(&p->app);
 		free(p);
 		return NULL;
 	}
@@ -202,38 +197,28 @@ part_dir_open(const char *name, int create)
 static void
 topics_load(struct part *p)
 {
-	FILE *f;
-	char *line = NULL;
-	const char *why;
-	size_t cap = 0;
-	ssize_t len;
-	int tfd;
-
-	if ((p->topicsfd = openat(p->dirfd, BUS_TOPICS, O_RDWR | O_CREAT |
-	    O_APPEND | O_CLOEXEC, 0644)) == -1)
+	if ((p->topicsfd = store_topics_open(p->dirfd)) == -1)
 		fatal(EX_IOERR, "partition %s: %s", p->name, BUS_TOPICS);
-	tfd = dup(p->topicsfd);
-	if (tfd != -1 && (f = fdopen(tfd, "r")) != NULL) {
-		rewind(f);
-		while ((len = getline(&line, &cap, f)) > 0) {
-			if (line[len - 1] == '\n')
-				line[--len] = '\0';
-			if (len > 0 && topic_check(line, len, &why) == 0) {
-				struct topic *t = calloc(1, sizeof(*t));
+	if (store_topics_read(p->dirfd, topic_add, p) == -1 &&
+	    errno != ENOENT)
+		log_warn("partition %s: %s", p->name, BUS_TOPICS);
+}
 
-				if (t == NULL ||
-				    (t->name = strdup(line)) == NULL)
-					fatal(EX_OSERR, NULL);
-				if (RB_INSERT(topic_tree, &p->topics, t)) {
-					free(t->name);
-					free(t);
-				}
-			}
-		}
-		free(line);
-		fclose(f);
-	} else if (tfd != -1)
-		close(tfd);
+/* One topic of the topics file, for p's tree. */
+static int
+topic_add(const char *name, size_t len, void *arg)
+{
+	struct part *p = arg;
+	struct topic *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (t->name = strdup(name)) == NULL)
+		fatal(EX_OSERR, NULL);
+	if (RB_INSERT(topic_tree, &p->topics, t) != NULL) {
+		free(t->name);
+		free(t);
+	}
+	return 0;
 }
 
 /*
@@ -273,11 +258,11 @@ sealed_check(struct part *p, const uint64_t *segs, size_t nsegs,
 		/* The newest record (and clock) may be in the last sealed. */
 		if (segs[i + 1] > p->prods_mark) {
 			/* Sealed after the producers file was written. */
-			scan_records(p, fd, BUS_SEG_HDR, last_off, any,
+			scan_fd(p, fd, BUS_SEG_HDR, last_off, any,
 			    SCAN_PRODUCERS);
 			scanned = 1;
 		} else if (i + 2 == nsegs)
-			scan_records(p, fd, at, last_off, any, 0);
+			scan_fd(p, fd, at, last_off, any, 0);
 		close(fd);
 	}
 	return scanned;
@@ -291,26 +276,32 @@ sealed_check(struct part *p, const uint64_t *segs, size_t nsegs,
 static void
 active_load(struct part *p, uint64_t base, uint64_t *last_off, int *any)
 {
+	struct segscan ss;
 	struct stat st;
 	uint64_t end;
 	char n[32];
+	int rc;
 
 	store_seg_name(n, sizeof(n), base, "seg");
-	if ((p->fd = openat(p->dirfd, n, O_RDWR | O_APPEND |
-	    O_CLOEXEC)) == -1 || fstat(p->fd, &st) == -1)
+	if ((p->app.sfd = openat(p->dirfd, n, O_RDWR | O_APPEND |
+	    O_CLOEXEC)) == -1 || fstat(p->app.sfd, &st) == -1)
 		fatal(EX_IOERR, "partition %s: %s", p->name, n);
 	p->base = base;
 	if (active_header(p, n, &st, last_off, any) == -1)
 		return;
-	end = scan_records(p, p->fd, BUS_SEG_HDR, last_off, any,
+	if (segscan_init(&ss, p->app.sfd, BUS_SEG_HDR) != 0)
+		fatal(EX_OSERR, "partition %s", p->name);
+	end = scan_records(p, &ss, last_off, any,
 	    SCAN_ACTIVE | SCAN_PRODUCERS);
-	if (end < (uint64_t)st.st_size &&
-	    active_tail(p, n, st.st_size, end, last_off, any) == -1)
+	rc = 0;
+	if (end < (uint64_t)st.st_size)
+		rc = active_tail(p, &ss, n, st.st_size, end, last_off, any);
+	segscan_close(&ss);
+	if (rc == -1)
 		return;
-	p->size = end;
 	p->next_off = *any && *last_off + 1 > p->base ? *last_off + 1 :
 	    p->base;
-	active_index(p);
+	active_index(p, end);
 	if (p->nrecs)
 		log_debug("partition %s: %llu records in the active segment, "
 		    "next offset %llu", p->name, (unsigned long long)p->nrecs,
@@ -330,7 +321,7 @@ active_header(struct part *p, const char *n, struct stat *st,
 	uint64_t at;
 	const char *why;
 
-	if (st->st_size >= BUS_SEG_HDR && pread(p->fd, h, sizeof(h), 0) ==
+	if (st->st_size >= BUS_SEG_HDR && pread(p->app.sfd, h, sizeof(h), 0) ==
 	    sizeof(h) && seg_hdr_decode(h, &at, NULL, &why) != -1 &&
 	    at == p->base)
 		return 0;
@@ -341,13 +332,13 @@ active_header(struct part *p, const char *n, struct stat *st,
 		 * busd --verify --repair can rewrite it), and go on
 		 * in a new segment past whatever offsets it holds.
 		 */
-		scan_records(p, p->fd, BUS_SEG_HDR, last_off, any,
+		scan_fd(p, p->app.sfd, BUS_SEG_HDR, last_off, any,
 		    SCAN_ACTIVE | SCAN_PRODUCERS);
 		log_warnx("partition %s: %s: damaged segment header; "
 		    "%lld bytes kept as they are, segment sealed",
 		    p->name, n, (long long)st->st_size);
-		close(p->fd);
-		p->fd = -1;
+		close(p->app.sfd);
+		p->app.sfd = -1;
 		p->next_off = *any && *last_off + 1 > p->base ? *last_off + 1 :
 		    p->base + 1;
 		if (part_new_segment(p, p->next_off) == -1)
@@ -357,25 +348,24 @@ active_header(struct part *p, const char *n, struct stat *st,
 	log_warnx("partition %s: %s: torn segment header rewritten",
 	    p->name, n);
 	seg_hdr_encode(h, p->base, now_ns());
-	if (ftruncate(p->fd, 0) == -1 ||
-	    pwrite(p->fd, h, sizeof(h), 0) != sizeof(h))
+	if (ftruncate(p->app.sfd, 0) == -1 ||
+	    pwrite(p->app.sfd, h, sizeof(h), 0) != sizeof(h))
 		fatal(EX_IOERR, "partition %s: %s", p->name, n);
 	st->st_size = BUS_SEG_HDR;
 	return 0;
 }
 
 /*
- * A bad record at byte end of p's active segment n, of size bytes.  If
- * valid records follow it, every byte is kept and p goes on in a new
- * segment: -1.  Otherwise it is a torn tail, and cut.
+ * A bad record at byte end of p's active segment n, of size bytes, where
+ * the scan ss stopped.  If valid records follow it, every byte is kept
+ * and p goes on in a new segment: -1.  Otherwise it is a torn tail, and
+ * cut.
  */
 static int
-active_tail(struct part *p, const char *n, off_t size, uint64_t end,
-    uint64_t *last_off, int *any)
+active_tail(struct part *p, struct segscan *ss, const char *n, off_t size,
+    uint64_t end, uint64_t *last_off, int *any)
 {
-	uint64_t at;
-
-	if (seg_resync(p->fd, end + 1, *any ? *last_off : 0, &at) == 1) {
+	if (segscan_resync(ss, end + 1, *any ? *last_off : 0) == 1) {
 		/*
 		 * Valid records follow the damage: this is not a
 		 * torn tail.  Keep every byte, seal it, go on in a
@@ -387,14 +377,14 @@ active_tail(struct part *p, const char *n, off_t size, uint64_t end,
 		    (unsigned long long)end);
 		/* Count every valid record past every damaged one. */
 		for (;;) {
-			end = scan_records(p, p->fd, at, last_off, any,
+			end = scan_records(p, ss, last_off, any,
 			    SCAN_ACTIVE | SCAN_PRODUCERS);
 			if (end >= (uint64_t)size ||
-			    seg_resync(p->fd, end + 1, *last_off, &at) != 1)
+			    segscan_resync(ss, end + 1, *last_off) != 1)
 				break;
 		}
-		close(p->fd);
-		p->fd = -1;
+		close(p->app.sfd);
+		p->app.sfd = -1;
 		p->next_off = *any ? *last_off + 1 : p->base;
 		if (part_new_segment(p, p->next_off) == -1)
 			fatal(EX_IOERR, "partition %s", p->name);
@@ -403,32 +393,34 @@ active_tail(struct part *p, const char *n, off_t size, uint64_t end,
 	log_warnx("partition %s: %s: torn tail cut at byte offset %llu "
 	    "(%llu bytes dropped)", p->name, n, (unsigned long long)end,
 	    (unsigned long long)(size - end));
-	if (ftruncate(p->fd, end) == -1)
+	if (ftruncate(p->app.sfd, end) == -1)
 		fatal(EX_IOERR, "partition %s: %s: truncate", p->name, n);
-	fdatasync(p->fd);
+	fdatasync(p->app.sfd);
 	return 0;
 }
 
-/* Rebuild the index of p's active segment and open it for appending. */
+/*
+ * Rebuild the index of p's active segment, size bytes, and append to
+ * both from there.
+ */
 static void
-active_index(struct part *p)
+active_index(struct part *p, uint64_t size)
 {
 	struct bus_idx_ent *e;
 	struct stat st;
 	uint64_t end;
 	size_t cnt;
 	char n[32];
+	int ifd;
 
 	store_seg_name(n, sizeof(n), p->base, "idx");
-	if (idx_rebuild(p->dirfd, p->fd, n, p->base, &end) == -1)
+	if (idx_rebuild(p->dirfd, p->app.sfd, n, p->base, &end) == -1)
 		fatal(EX_IOERR, "partition %s: %s", p->name, n);
-	if ((p->idxfd = openat(p->dirfd, n, O_WRONLY | O_APPEND |
-	    O_CLOEXEC)) == -1 || fstat(p->idxfd, &st) == -1)
+	if ((ifd = openat(p->dirfd, n, O_WRONLY | O_APPEND |
+	    O_CLOEXEC)) == -1 || fstat(ifd, &st) == -1)
 		fatal(EX_IOERR, "partition %s: %s", p->name, n);
-	p->idx_size = st.st_size;
-	if ((e = idx_load(p->dirfd, n, p->base, &cnt)) != NULL) {
-		p->idx_pos = e[cnt - 1].pos;
-		p->idx_any = 1;
-		free(e);
-	}
+	e = idx_load(p->dirfd, n, p->base, &cnt);
+	app_reset(&p->app, p->app.sfd, ifd, size, st.st_size,
+	    e != NULL ? e[cnt - 1].pos : 0, e != NULL);
+	free(e);
 }
