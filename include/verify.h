@@ -6,13 +6,7 @@
 
 #include <stdio.h>
 
-struct verify_stats {
-	unsigned long	 partitions;
-	unsigned long	 segments;
-	unsigned long long records;
-	unsigned long	 problems;	/* found */
-	unsigned long	 repaired;	/* of those, repaired */
-};
+#include "bus/store.h"	/* struct bus_verify */
 
 /*
  * Check every segment and index under dir, one line per problem on out.
@@ -20,6 +14,6 @@ struct verify_stats {
  * move segments with damaged records to DIR/quarantine/<partition>/,
  * replacing them with their valid records.  -1 on an I/O error.
  */
-int	store_verify(const char *, int, FILE *, struct verify_stats *);
+int	store_verify(const char *, int, FILE *, struct bus_verify *);
 
 #endif

@@ -151,7 +151,7 @@ int
 bus_store_verify(const char *dir, int repair, FILE *report,
     struct bus_verify *v, struct bus_error *e)
 {
-	struct verify_stats st;
+	struct bus_verify st;
 	pid_t pid;
 	FILE *out = report;
 	int rc;
@@ -169,13 +169,8 @@ bus_store_verify(const char *dir, int repair, FILE *report,
 	rc = store_verify(dir, repair, out, &st);
 	if (out != report)
 		fclose(out);
-	if (v != NULL) {
-		v->partitions = st.partitions;
-		v->segments = st.segments;
-		v->records = st.records;
-		v->problems = st.problems;
-		v->repaired = st.repaired;
-	}
+	if (v != NULL)
+		*v = st;
 	if (rc == -1)
 		return store_fail(e, BUS_E_SYSTEM, EX_IOERR,
 		    "an I/O error stopped the check");

@@ -28,7 +28,7 @@ struct vctx {
 	int		 dirfd;
 	int		 repair;
 	FILE		*out;
-	struct verify_stats *st;
+	struct bus_verify *st;
 	uint64_t	 last_off;	/* across the partition's segments */
 	int64_t		 last_recv;
 	int		 any;
@@ -329,7 +329,7 @@ check_segment(struct vctx *v, uint64_t base, int active)
 }
 
 int
-store_verify(const char *dir, int repair, FILE *out, struct verify_stats *st)
+store_verify(const char *dir, int repair, FILE *out, struct bus_verify *st)
 {
 	char **names, p[PATH_MAX];
 	uint64_t *segs;
