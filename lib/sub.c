@@ -155,6 +155,8 @@ static void	cursor_open(struct bus_sub *);
 static int	save_positions(struct bus_sub *);
 static void	rebalance(struct bus_sub *);
 static int	wait_events(struct bus_sub *, int);
+static enum bus_sub_result sub_next_slow(struct bus_sub *, struct bus_msg *,
+		    int);
 
 struct bus_sub *
 bus_sub_new(const char *dir)
@@ -350,10 +352,63 @@ bus_sub_open(struct bus_sub *s)
 	return s->failed ? -1 : 0;
 }
 
+/* Hand out the record of the partition on top of the heap as m. */
+static inline enum bus_sub_result
+sub_give(struct bus_sub *s, struct bus_msg *m)
+{
+	struct part *p = heap_pop(s);
+
+	m->topic = p->rec.topic;
+	m->topic_len = p->rec.topic_len;
+	m->key = p->rec.key;
+	m->key_len = p->rec.key_len;
+	m->tags = p->rec.tags;
+	m->tags_len = p->rec.tags_len;
+	m->payload = p->rec.payload;
+	m->payload_len = p->rec.payload_len;
+	m->event_ns = p->rec.event_ns;
+	m->send_ns = p->rec.send_ns;
+	m->recv_ns = p->rec.recv_ns;
+	m->offset = p->rec.offset;
+	m->producer = p->rec.producer;
+	m->seq = p->rec.seq;
+	m->flags = p->rec.flags;
+	m->partition = p->name;
+	p->next = p->rec.offset + 1;
+	s->erecv_prev = s->erecv;
+	s->erecv = p->rec.recv_ns;
+	s->moved = 1;
+	s->pending = 1;
+	s->last = p;
+	return BUS_SUB_MSG;
+}
+
+/*
+ * The next message.  The common case, a record waiting that may go now,
+ * is kept short; everything else (the clock, the end, waiting) is in
+ * sub_next_slow().
+ */
 enum bus_sub_result
 bus_sub_next(struct bus_sub *s, struct bus_msg *m, int timeout)
 {
 	struct part *p;
+
+	if ((p = s->last) != NULL) {
+		/* The record returned last is dealt with: go past it. */
+		s->last = NULL;
+		preader_advance(p->pr);
+		refill(s, p);
+	}
+	if (!s->failed && s->nheap > 0 &&
+	    s->heap[0]->rec.recv_ns <= s->limit &&
+	    s->heap[0]->rec.recv_ns <= s->until)
+		return sub_give(s, m);
+	return sub_next_slow(s, m, timeout);
+}
+
+static enum bus_sub_result __attribute__((noinline))
+sub_next_slow(struct bus_sub *s, struct bus_msg *m, int timeout)
+{
 	int64_t deadline = 0, now, c;
 	int t, pass, intr = 0;
 
@@ -363,12 +418,6 @@ bus_sub_next(struct bus_sub *s, struct bus_msg *m, int timeout)
 	}
 	if (timeout > 0)
 		deadline = now_ns() + (int64_t)timeout * MS;
-	if ((p = s->last) != NULL) {
-		/* The record returned last is dealt with: go past it. */
-		s->last = NULL;
-		preader_advance(p->pr);
-		refill(s, p);
-	}
 	for (pass = 0;; pass++) {
 		if (s->failed)
 			return BUS_SUB_ERROR;
@@ -387,30 +436,7 @@ bus_sub_next(struct bus_sub *s, struct bus_msg *m, int timeout)
 		if (s->nheap > 0 && s->heap[0]->rec.recv_ns <= s->limit) {
 			if (s->heap[0]->rec.recv_ns > s->until)
 				return BUS_SUB_END;
-			p = heap_pop(s);
-			m->topic = p->rec.topic;
-			m->topic_len = p->rec.topic_len;
-			m->key = p->rec.key;
-			m->key_len = p->rec.key_len;
-			m->tags = p->rec.tags;
-			m->tags_len = p->rec.tags_len;
-			m->payload = p->rec.payload;
-			m->payload_len = p->rec.payload_len;
-			m->event_ns = p->rec.event_ns;
-			m->send_ns = p->rec.send_ns;
-			m->recv_ns = p->rec.recv_ns;
-			m->offset = p->rec.offset;
-			m->producer = p->rec.producer;
-			m->seq = p->rec.seq;
-			m->flags = p->rec.flags;
-			m->partition = p->name;
-			p->next = p->rec.offset + 1;
-			s->erecv_prev = s->erecv;
-			s->erecv = p->rec.recv_ns;
-			s->moved = 1;
-			s->pending = 1;
-			s->last = p;
-			return BUS_SUB_MSG;
+			return sub_give(s, m);
 		}
 		if (s->at_end || until_done(s))
 			return s->failed ? BUS_SUB_ERROR : BUS_SUB_END;
