@@ -168,7 +168,7 @@ demo: deps
 	@sh examples/demo.sh
 
 check: deps
-	@$(MAKE) -s all $(UNIT) $(FAULT)
+	@$(MAKE) -s all $(UNIT) $(FAULT) tests/fuzz/mkcorpus
 	@sh tests/run.sh
 
 bench: deps

@@ -83,5 +83,10 @@ int	app_flush(struct app *);
 /* Remember where the files are now; app_undo() cuts them back there. */
 void	app_mark(struct app *);
 int	app_undo(struct app *);
+/*
+ * All of buf (len bytes) to fd, as the appender writes: 0, or -1 with
+ * errno (EIO for a write of nothing).
+ */
+int	app_write(int, const void *, size_t);
 
 #endif /* BUS_APPEND_H */

@@ -15,9 +15,13 @@
  * Fill e (kind, sysexits status, the message's sequence number or 0, the
  * text; errnum from errno, which is kept); returns -1.
  */
+int	errval_set(struct bus_error *, enum bus_error_kind, int, uint64_t,
+	    const char *, ...) __attribute__((format(printf, 5, 6)));
 int	errval_vset(struct bus_error *, enum bus_error_kind, int, uint64_t,
 	    const char *, va_list) __attribute__((format(printf, 5, 0)));
 /* One line to log(arg, line), if there is a log function. */
+void	errval_say(void (*)(void *, const char *), void *, const char *,
+	    ...) __attribute__((format(printf, 3, 4)));
 void	errval_vsay(void (*)(void *, const char *), void *, const char *,
 	    va_list) __attribute__((format(printf, 3, 0)));
 

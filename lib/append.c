@@ -12,8 +12,6 @@
 #include "append.h"
 #include "bus.h"
 
-static int	app_write(int, const uint8_t *, size_t);
-
 int
 app_init(struct app *a, int sfd, int ifd, uint64_t size, uint64_t idx_size,
     uint64_t idx_pos, int idx_any, size_t wcap, int crc)
@@ -94,10 +92,10 @@ app_commit_rec(struct app *a, size_t len, uint64_t offset, int64_t recv_ns)
 	a->wlen += len;
 }
 
-/* All of b to fd; 0, or -1 with errno (EIO for a write of nothing). */
-static int
-app_write(int fd, const uint8_t *b, size_t len)
+int
+app_write(int fd, const void *buf, size_t len)
 {
+	const uint8_t *b = buf;
 	ssize_t n;
 	size_t done = 0;
 
@@ -115,11 +113,26 @@ app_write(int fd, const uint8_t *b, size_t len)
 	return 0;
 }
 
+/*
+ * A write to fd failed: cut fd back to size and drop the index entries
+ * not written; returns rc with errno kept.
+ */
+static int
+app_cut(struct app *a, int fd, uint64_t size, int rc)
+{
+	int e = errno;
+
+	(void)ftruncate(fd, size);
+	a->ilen = 0;
+	a->idx_pos = a->done_idx_pos;
+	a->idx_any = a->done_idx_any;
+	errno = e;
+	return rc;
+}
+
 int
 app_flush(struct app *a)
 {
-	int e;
-
 	if (a->wlen == 0 && a->ilen == 0)
 		return a->failed ? -1 : 0;
 	if (a->wlen > 0) {
@@ -127,28 +140,16 @@ app_flush(struct app *a)
 			seg_crc_fill(a->wbuf, a->wlen);
 		if (app_write(a->sfd, a->wbuf, a->wlen) == -1) {
 			/* Nothing partial stays: cut back, drop it all. */
-			e = errno;
-			(void)ftruncate(a->sfd, a->size);
-			a->failed = e;
-			a->wlen = a->ilen = 0;
-			a->idx_pos = a->done_idx_pos;
-			a->idx_any = a->done_idx_any;
-			errno = e;
-			return -1;
+			a->failed = errno;
+			a->wlen = 0;
+			return app_cut(a, a->sfd, a->size, -1);
 		}
 		a->size += a->wlen;
 		a->wlen = 0;
 	}
 	if (a->ilen > 0) {
-		if (app_write(a->ifd, a->ibuf, a->ilen) == -1) {
-			e = errno;
-			(void)ftruncate(a->ifd, a->idx_size);
-			a->ilen = 0;
-			a->idx_pos = a->done_idx_pos;
-			a->idx_any = a->done_idx_any;
-			errno = e;
-			return -2;
-		}
+		if (app_write(a->ifd, a->ibuf, a->ilen) == -1)
+			return app_cut(a, a->ifd, a->idx_size, -2);
 		a->idx_size += a->ilen;
 		a->ilen = 0;
 		a->done_idx_pos = a->idx_pos;

@@ -103,7 +103,6 @@ static struct kent *key_find(struct compactor *, const struct bus_rec *);
 static int	key_put(struct compactor *, const struct bus_rec *);
 static void	keys_free(struct compactor *);
 static int	keep(struct compactor *, const struct bus_rec *);
-static int	write_all(int, const void *, size_t);
 static int	out_rec(struct compactor *, const uint8_t *,
 		    const struct bus_rec *);
 static int	walk(struct compactor *, size_t, int);
@@ -189,24 +188,6 @@ keep(struct compactor *c, const struct bus_rec *r)
 	if ((r->flags & BUS_F_TOMBSTONE) && r->recv_ns < c->cutoff)
 		return 0;
 	return 1;
-}
-
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	ssize_t w;
-
-	while (n > 0) {
-		if ((w = write(fd, b, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		b += w;
-		n -= w;
-	}
-	return 0;
 }
 
 /* Append one record, raw as it was read, to the output. */
@@ -717,8 +698,8 @@ rewrite(struct compactor *c, size_t gi, size_t gj)
 		goto fail;
 	}
 	idx_hdr_encode(ih, b);
-	if (write_all(c->sfd, h, sizeof(h)) == -1 ||
-	    write_all(c->ifd, ih, sizeof(ih)) == -1)
+	if (app_write(c->sfd, h, sizeof(h)) == -1 ||
+	    app_write(c->ifd, ih, sizeof(ih)) == -1)
 		goto ioerr;
 	app_reset(&c->out, c->sfd, c->ifd, BUS_SEG_HDR, BUS_IDX_HDR, 0, 0);
 	for (k = gi; k < gj; k++)

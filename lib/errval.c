@@ -24,6 +24,29 @@ errval_vset(struct bus_error *e, enum bus_error_kind kind, int status,
 	return -1;
 }
 
+int
+errval_set(struct bus_error *e, enum bus_error_kind kind, int status,
+    uint64_t seq, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	errval_vset(e, kind, status, seq, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void
+errval_say(void (*log)(void *, const char *), void *arg, const char *fmt,
+    ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	errval_vsay(log, arg, fmt, ap);
+	va_end(ap);
+}
+
 void
 errval_vsay(void (*log)(void *, const char *), void *arg, const char *fmt,
     va_list ap)

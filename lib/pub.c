@@ -63,10 +63,6 @@ struct bus_pub {
 	size_t		 ok_tags_len;
 };
 
-static int	pub_fail(struct bus_pub *, enum bus_error_kind, int, uint64_t,
-		    const char *, ...) __attribute__((format(printf, 5, 6)));
-static void	pub_log(struct bus_pub *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
 static int	pub_dial(struct bus_pub *, int);
 static int	pub_start_busd(struct bus_pub *);
 static int	pub_hello(struct bus_pub *);
@@ -112,7 +108,7 @@ bus_pub_set_ack(struct bus_pub *p, enum bus_ack ack)
 {
 	if (ack != BUS_ACK_NONE && ack != BUS_ACK_WRITTEN &&
 	    ack != BUS_ACK_SYNCED)
-		return pub_fail(p, BUS_E_USAGE, EX_USAGE, 0,
+		return errval_set(&p->err, BUS_E_USAGE, EX_USAGE, 0,
 		    "ack level %d is not none, written or synced", (int)ack);
 	p->ack = ack;
 	return 0;
@@ -122,7 +118,7 @@ int
 bus_pub_set_producer(struct bus_pub *p, uint64_t id)
 {
 	if (id == 0)
-		return pub_fail(p, BUS_E_USAGE, EX_USAGE, 0,
+		return errval_set(&p->err, BUS_E_USAGE, EX_USAGE, 0,
 		    "a producer id is not 0");
 	p->producer = id;
 	return 0;
@@ -132,7 +128,7 @@ int
 bus_pub_set_seq(struct bus_pub *p, uint64_t seq)
 {
 	if (seq == 0 || p->next_seq != 1 + p->acked || p->olen > 0)
-		return pub_fail(p, BUS_E_USAGE, EX_USAGE, 0,
+		return errval_set(&p->err, BUS_E_USAGE, EX_USAGE, 0,
 		    "a sequence number is set before publishing and is not 0");
 	p->next_seq = seq;
 	p->acked = seq - 1;
@@ -193,16 +189,16 @@ bus_pub_add(struct bus_pub *p, const struct bus_msg *m, int64_t send_ns,
 	if (m->topic_len == 0 || m->topic_len > BUS_TOPIC_MAX ||
 	    m->key_len > BUS_KEY_MAX || m->tags_len > UINT32_MAX ||
 	    m->payload_len > UINT32_MAX || (m->flags & ~BUS_F_MASK))
-		return pub_fail(p, BUS_E_INVALID, EX_DATAERR, p->next_seq,
-		    "message %llu: bad topic, key, tags or flags",
+		return errval_set(&p->err, BUS_E_INVALID, EX_DATAERR,
+		    p->next_seq, "message %llu: bad topic, key, tags or flags",
 		    (unsigned long long)p->next_seq);
 	if (p->sock == -1)
-		return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE,
+		return errval_set(&p->err, BUS_E_UNAVAILABLE, EX_UNAVAILABLE,
 		    p->next_seq, "not connected to busd");
 	/* The same topic and tags as last time were checked then. */
 	if (m->topic != p->ok_topic || m->topic_len != p->ok_topic_len) {
 		if (topic_check(m->topic, m->topic_len, &why) == -1)
-			return pub_fail(p, BUS_E_INVALID, EX_DATAERR,
+			return errval_set(&p->err, BUS_E_INVALID, EX_DATAERR,
 			    p->next_seq, "message %llu: invalid topic '%.*s': "
 			    "%s", (unsigned long long)p->next_seq,
 			    (int)m->topic_len, m->topic, why);
@@ -212,7 +208,7 @@ bus_pub_add(struct bus_pub *p, const struct bus_msg *m, int64_t send_ns,
 	if (m->tags_len > 0 && (m->tags != p->ok_tags ||
 	    m->tags_len != p->ok_tags_len)) {
 		if (tags_check(m->tags, m->tags_len) == -1)
-			return pub_fail(p, BUS_E_INVALID, EX_DATAERR,
+			return errval_set(&p->err, BUS_E_INVALID, EX_DATAERR,
 			    p->next_seq, "message %llu: malformed tags",
 			    (unsigned long long)p->next_seq);
 		p->ok_tags = m->tags;
@@ -220,7 +216,8 @@ bus_pub_add(struct bus_pub *p, const struct bus_msg *m, int64_t send_ns,
 	}
 	body = m->topic_len + m->key_len + m->tags_len + m->payload_len;
 	if (body > p->max_message)
-		return pub_fail(p, BUS_E_TOOBIG, EX_DATAERR, p->next_seq,
+		return errval_set(&p->err, BUS_E_TOOBIG, EX_DATAERR,
+		    p->next_seq,
 		    "message %llu: message of %zu bytes exceeds the limit of "
 		    "%zu bytes", (unsigned long long)p->next_seq, body,
 		    p->max_message);
@@ -237,8 +234,8 @@ bus_pub_add(struct bus_pub *p, const struct bus_msg *m, int64_t send_ns,
 			if (poll(&pfd, 1, -1) == -1) {
 				if (errno == EINTR)
 					continue;
-				return pub_fail(p, BUS_E_SYSTEM, EX_OSERR, 0,
-				    "poll: %s", strerror(errno));
+				return errval_set(&p->err, BUS_E_SYSTEM,
+				    EX_OSERR, 0, "poll: %s", strerror(errno));
 			}
 			if (bus_pub_process(p, pfd.revents) == -1)
 				return -1;
@@ -293,8 +290,8 @@ bus_pub_wait(struct bus_pub *p, int timeout)
 		if (p->shut && p->sock == -1)
 			return 1;
 		if (p->sock == -1)
-			return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
-			    "not connected to busd");
+			return errval_set(&p->err, BUS_E_UNAVAILABLE,
+			    EX_UNAVAILABLE, 0, "not connected to busd");
 		if (p->sent == p->olen && p->next_seq - 1 == p->acked)
 			return 1;
 		if (p->sent == p->olen && p->ack == BUS_ACK_NONE && !p->shut) {
@@ -315,7 +312,7 @@ bus_pub_wait(struct bus_pub *p, int timeout)
 		if (poll(&pfd, 1, ms) == -1) {
 			if (errno == EINTR)
 				continue;
-			return pub_fail(p, BUS_E_SYSTEM, EX_OSERR, 0,
+			return errval_set(&p->err, BUS_E_SYSTEM, EX_OSERR, 0,
 			    "poll: %s", strerror(errno));
 		}
 		if (pfd.revents && bus_pub_process(p, pfd.revents) == -1)
@@ -400,28 +397,6 @@ bus_pub_free(struct bus_pub *p)
 
 /* ------------------------------------------------------------ internals */
 
-static int
-pub_fail(struct bus_pub *p, enum bus_error_kind kind, int status,
-    uint64_t seq, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	errval_vset(&p->err, kind, status, seq, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static void
-pub_log(struct bus_pub *p, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	errval_vsay(p->log, p->log_arg, fmt, ap);
-	va_end(ap);
-}
-
 /* Connect; start busd when none listens and start is set. */
 static int
 pub_dial(struct bus_pub *p, int start)
@@ -431,11 +406,11 @@ pub_dial(struct bus_pub *p, int start)
 	if ((p->sock = proto_connect(p->dir)) != -1)
 		return 0;
 	if (errno != ENOENT && errno != ECONNREFUSED)
-		return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
+		return errval_set(&p->err, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
 		    "cannot connect to busd at %s/%s: %s", p->dir, BUS_SOCK,
 		    strerror(errno));
 	if (!start)
-		return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
+		return errval_set(&p->err, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
 		    "no busd is listening on %s/%s", p->dir, BUS_SOCK);
 	if (pub_start_busd(p) == -1)
 		return -1;
@@ -445,7 +420,7 @@ pub_dial(struct bus_pub *p, int start)
 			return 0;
 		usleep(25000);
 	}
-	return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
+	return errval_set(&p->err, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
 	    "busd started but %s/%s does not accept: %s", p->dir, BUS_SOCK,
 	    strerror(errno));
 }
@@ -478,8 +453,8 @@ pub_start_busd(struct bus_pub *p)
 		}
 	}
 	if ((pid = fork()) == -1)
-		return pub_fail(p, BUS_E_SYSTEM, EX_OSERR, 0, "fork: %s",
-		    strerror(errno));
+		return errval_set(&p->err, BUS_E_SYSTEM, EX_OSERR, 0,
+		    "fork: %s", strerror(errno));
 	if (pid == 0) {
 		execlp(busd, "busd", "-b", "-d", p->dir, (char *)NULL);
 		dprintf(STDERR_FILENO, "cannot run %s: %s\n", busd,
@@ -488,12 +463,12 @@ pub_start_busd(struct bus_pub *p)
 	}
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)
-			return pub_fail(p, BUS_E_SYSTEM, EX_OSERR, 0,
+			return errval_set(&p->err, BUS_E_SYSTEM, EX_OSERR, 0,
 			    "waitpid: %s", strerror(errno));
 	if (WIFEXITED(status) && (WEXITSTATUS(status) == 0 ||
 	    WEXITSTATUS(status) == EX_TEMPFAIL))
 		return 0;	/* started, or another one holds the store */
-	return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
+	return errval_set(&p->err, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
 	    "could not start busd for %s (%s %d)", p->dir,
 	    WIFEXITED(status) ? "exit status" : "signal",
 	    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
@@ -525,8 +500,9 @@ pub_hello(struct bus_pub *p)
 		return -1;
 	}
 	if (type == PT_ERROR && proto_error_decode(body, blen, &e) == 0) {
-		pub_fail(p, BUS_E_REFUSED, e.code == PE_BUSY ? EX_TEMPFAIL :
-		    EX_PROTOCOL, 0, "%.*s", (int)e.text_len, e.text);
+		errval_set(&p->err, BUS_E_REFUSED, e.code == PE_BUSY ?
+		    EX_TEMPFAIL : EX_PROTOCOL, 0, "%.*s", (int)e.text_len,
+		    e.text);
 		p->err.code = e.code;
 		free(buf);
 		return -2;
@@ -534,7 +510,7 @@ pub_hello(struct bus_pub *p)
 	if (type != PT_HELLO_OK || proto_hello_ok_decode(body, blen,
 	    &ok) == -1) {
 		free(buf);
-		pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL, 0,
+		errval_set(&p->err, BUS_E_PROTOCOL, EX_PROTOCOL, 0,
 		    "busd sent an unexpected reply to HELLO");
 		return -2;
 	}
@@ -561,21 +537,22 @@ pub_reconnect(struct bus_pub *p, const char *why)
 	p->sock = -1;
 	if (p->ack == BUS_ACK_NONE) {
 		/* Nothing is kept to resend: say what may be gone. */
-		pub_log(p, "lost busd (%s); with --ack none, messages sent "
+		errval_say(p->log, p->log_arg,
+		    "lost busd (%s); with --ack none, messages sent "
 		    "just before may be lost", why);
 		if (p->shut)
-			return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE,
-			    0, "lost busd (%s)", why);
+			return errval_set(&p->err, BUS_E_UNAVAILABLE,
+			    EX_UNAVAILABLE, 0, "lost busd (%s)", why);
 	}
 	if (p->retry == 0)
-		return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
+		return errval_set(&p->err, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
 		    "lost busd (%s) with %llu message(s) unacknowledged", why,
 		    (unsigned long long)pending);
 	if (p->ack != BUS_ACK_NONE)
-		pub_log(p, "lost busd (%s); reconnecting for up to %llds to "
-		    "resend %llu unacknowledged message(s)", why,
-		    (long long)(p->retry / 1000000000),
-		    (unsigned long long)pending);
+		errval_say(p->log, p->log_arg,
+		    "lost busd (%s); reconnecting for up to %llds to "
+		    "resend %llu unacknowledged message(s)", why, (long
+		    long)(p->retry / 1000000000), (unsigned long long)pending);
 	for (;;) {
 		if ((p->sock = proto_connect(p->dir)) == -1 && p->autostart &&
 		    (errno == ENOENT || errno == ECONNREFUSED))
@@ -590,14 +567,14 @@ pub_reconnect(struct bus_pub *p, const char *why)
 				return -1;
 		}
 		if (now_ns() >= deadline)
-			return pub_fail(p, BUS_E_UNAVAILABLE, EX_UNAVAILABLE,
-			    0, "busd did not come back within %llds; %llu "
-			    "message(s) unacknowledged",
-			    (long long)(p->retry / 1000000000),
-			    (unsigned long long)pending);
+			return errval_set(&p->err, BUS_E_UNAVAILABLE,
+			    EX_UNAVAILABLE, 0,
+			    "busd did not come back within %llds; %llu "
+			    "message(s) unacknowledged", (long long)(p->retry /
+			    1000000000), (unsigned long long)pending);
 		usleep(50000);
 	}
-	pub_log(p, "reconnected to busd; resending");
+	errval_say(p->log, p->log_arg, "reconnected to busd; resending");
 	p->sent = p->head;
 	p->ilen = 0;
 	return 0;
@@ -639,7 +616,7 @@ pub_reserve(struct bus_pub *p, size_t n, uint8_t **o)
 		while (p->olen + n > nc)
 			nc *= 2;
 		if ((nb = realloc(p->obuf, nc)) == NULL)
-			return pub_fail(p, BUS_E_SYSTEM, EX_OSERR, 0,
+			return errval_set(&p->err, BUS_E_SYSTEM, EX_OSERR, 0,
 			    "out of memory");
 		p->obuf = nb;
 		p->ocap = nc;
@@ -692,7 +669,7 @@ pub_read(struct bus_pub *p)
 
 	if (p->ilen == p->icap) {
 		if ((nb = realloc(p->ibuf, p->icap * 2)) == NULL)
-			return pub_fail(p, BUS_E_SYSTEM, EX_OSERR, 0,
+			return errval_set(&p->err, BUS_E_SYSTEM, EX_OSERR, 0,
 			    "out of memory");
 		p->ibuf = nb;
 		p->icap *= 2;
@@ -731,34 +708,36 @@ pub_replies(struct bus_pub *p)
 		switch (type) {
 		case PT_ACK:
 			if (proto_ack_decode(body, blen, &ack) == -1)
-				return pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL,
-				    0, "malformed ACK from busd");
+				return errval_set(&p->err, BUS_E_PROTOCOL,
+				    EX_PROTOCOL, 0, "malformed ACK from busd");
 			p->acked += ack.count;
 			/* The acked frame is the oldest one sent. */
 			if (p->sent - p->head < 4 ||
 			    (flen = proto_frame_size(p->obuf + p->head)) >
 			    p->sent - p->head)
-				return pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL,
-				    0, "ACK for a frame not sent");
+				return errval_set(&p->err, BUS_E_PROTOCOL,
+				    EX_PROTOCOL, 0, "ACK for a frame not sent");
 			p->head += flen;
 			if (p->head == p->olen && p->frame_at == SIZE_MAX)
 				p->head = p->sent = p->olen = 0;
 			break;
 		case PT_ERROR:
 			if (proto_error_decode(body, blen, &e) == -1)
-				return pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL,
-				    0, "malformed ERROR from busd");
-			pub_fail(p, BUS_E_REFUSED, pub_err_status(e.code),
-			    e.seq, "%.*s", (int)e.text_len, e.text);
+				return errval_set(&p->err, BUS_E_PROTOCOL,
+				    EX_PROTOCOL, 0,
+				    "malformed ERROR from busd");
+			errval_set(&p->err, BUS_E_REFUSED,
+			    pub_err_status(e.code), e.seq, "%.*s",
+			    (int)e.text_len, e.text);
 			p->err.code = e.code;
 			return -1;
 		default:
-			return pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL, 0,
-			    "unexpected frame type %u from busd", type);
+			return errval_set(&p->err, BUS_E_PROTOCOL, EX_PROTOCOL,
+			    0, "unexpected frame type %u from busd", type);
 		}
 	}
 	if (fl < 0)
-		return pub_fail(p, BUS_E_PROTOCOL, EX_PROTOCOL, 0,
+		return errval_set(&p->err, BUS_E_PROTOCOL, EX_PROTOCOL, 0,
 		    "malformed frame from busd");
 	memmove(p->ibuf, p->ibuf + used, p->ilen - used);
 	p->ilen -= used;

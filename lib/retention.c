@@ -11,6 +11,7 @@
  * a deleted segment open keep reading it to its end.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,34 +117,43 @@ report(const struct retention *rt, const char *part, uint64_t base,
 	    (unsigned long long)base, verdict, why);
 }
 
+/* Add one more reason to why (len bytes), after a "; " if not the first. */
+static void __attribute__((format(printf, 3, 4)))
+why_add(char *why, size_t len, const char *fmt, ...)
+{
+	size_t n = strlen(why);
+	va_list ap;
+
+	if (n > 0 && n + 2 < len) {
+		memcpy(why + n, "; ", 3);
+		n += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(why + n, len - n, fmt, ap);
+	va_end(ap);
+}
+
 /* Why a sealed segment is within every limit given. */
 static void
 keep_reason(const struct retention *rt, const struct seg_summary *s,
     uint64_t bytes, uint64_t recs, char *why, size_t len)
 {
 	char t[48];
-	size_t n;
 
 	why[0] = '\0';
 	if (rt->by_age) {
 		format_time(t, sizeof(t), s->any ? s->last_recv : s->created);
-		snprintf(why, len, "%s %s is within --max-age", s->any ?
+		why_add(why, len, "%s %s is within --max-age", s->any ?
 		    "newest record" : "empty, created", t);
 	}
-	if (rt->by_size) {
-		n = strlen(why);
-		snprintf(why + n, len - n, "%spartition holds %llu bytes, "
-		    "within --max-size %llu", n ? "; " : "",
-		    (unsigned long long)bytes,
+	if (rt->by_size)
+		why_add(why, len, "partition holds %llu bytes, within "
+		    "--max-size %llu", (unsigned long long)bytes,
 		    (unsigned long long)rt->max_size);
-	}
-	if (rt->by_count) {
-		n = strlen(why);
-		snprintf(why + n, len - n, "%spartition holds %llu records, "
-		    "within --max-count %llu", n ? "; " : "",
-		    (unsigned long long)recs,
+	if (rt->by_count)
+		why_add(why, len, "partition holds %llu records, within "
+		    "--max-count %llu", (unsigned long long)recs,
 		    (unsigned long long)rt->max_count);
-	}
 }
 
 int
@@ -225,15 +235,13 @@ retention_run(const char *part, int pdirfd, const struct retention *rt,
 			    "empty, created", t);
 		}
 		if (rt->by_size && total_bytes > rt->max_size)
-			snprintf(why + strlen(why), sizeof(why) - strlen(why),
-			    "%spartition holds %llu bytes, over --max-size "
-			    "%llu", why[0] ? "; " : "",
+			why_add(why, sizeof(why), "partition holds %llu "
+			    "bytes, over --max-size %llu",
 			    (unsigned long long)total_bytes,
 			    (unsigned long long)rt->max_size);
 		if (rt->by_count && total_recs > rt->max_count)
-			snprintf(why + strlen(why), sizeof(why) - strlen(why),
-			    "%spartition holds %llu records, over --max-count "
-			    "%llu", why[0] ? "; " : "",
+			why_add(why, sizeof(why), "partition holds %llu "
+			    "records, over --max-count %llu",
 			    (unsigned long long)total_recs,
 			    (unsigned long long)rt->max_count);
 		if (why[0] == '\0') {

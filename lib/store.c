@@ -113,14 +113,6 @@ store_busd_alive(const char *dir, pid_t *pid)
 	return alive;
 }
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 FILE *
 store_tmp_open(int dirfd, const char *tmp)
 {
@@ -180,38 +172,31 @@ store_name_base(const char *name, const char *suffix, uint64_t *base)
 	return 1;
 }
 
+static int
+is_seg(int dirfd, const char *name, void *arg)
+{
+	uint64_t base;
+
+	return store_name_base(name, ".seg", &base);
+}
+
 int
 store_list_segments(int dirfd, uint64_t **out, size_t *n)
 {
-	struct dirent *de;
-	uint64_t *v = NULL, *nv, base;
-	size_t cnt = 0, cap = 0;
-	DIR *d;
-	int fd;
+	char **names;
+	uint64_t *v;
+	size_t cnt, i;
 
-	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if (store_list_names(dirfd, is_seg, NULL, &names, &cnt) == -1)
 		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
+	if ((v = calloc(cnt ? cnt : 1, sizeof(*v))) == NULL) {
+		store_free_names(names, cnt);
 		return -1;
 	}
-	while ((de = readdir(d)) != NULL) {
-		if (!store_name_base(de->d_name, ".seg", &base))
-			continue;
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL) {
-				free(v);
-				closedir(d);
-				return -1;
-			}
-			v = nv;
-		}
-		v[cnt++] = base;
-	}
-	closedir(d);
-	if (cnt > 1)
-		qsort(v, cnt, sizeof(*v), cmp_u64);
+	/* 20-digit names sort as their numbers do. */
+	for (i = 0; i < cnt; i++)
+		store_name_base(names[i], ".seg", &v[i]);
+	store_free_names(names, cnt);
 	*out = v;
 	*n = cnt;
 	return 0;
@@ -304,6 +289,23 @@ store_seg_name(char *buf, size_t len, uint64_t base, const char *ext)
 
 /* ---------------------------------------------------------- topics file */
 
+/* dirfd/name opened for reading as a stream; NULL with errno. */
+static FILE *
+store_fopen(int dirfd, const char *name)
+{
+	FILE *f;
+	int fd, e;
+
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	if ((f = fdopen(fd, "r")) == NULL) {
+		e = errno;
+		close(fd);
+		errno = e;
+	}
+	return f;
+}
+
 int
 store_topics_open(int dirfd)
 {
@@ -342,16 +344,10 @@ store_topics_read(int dirfd, int (*each)(const char *, size_t, void *),
 	size_t cap = 0;
 	ssize_t len;
 	FILE *f;
-	int fd, rc = 0, e;
+	int rc = 0, e;
 
-	if ((fd = openat(dirfd, BUS_TOPICS, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((f = store_fopen(dirfd, BUS_TOPICS)) == NULL)
 		return -1;
-	if ((f = fdopen(fd, "r")) == NULL) {
-		e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
 	while ((len = getline(&line, &cap, f)) > 0) {
 		if (line[len - 1] == '\n')
 			line[--len] = '\0';
@@ -436,16 +432,10 @@ store_producers_read(int dirfd, uint64_t *next,
 	unsigned long long id, seq, nx;
 	long long used;
 	FILE *f;
-	int fd, e;
+	int e;
 
-	if ((fd = openat(dirfd, BUS_PRODUCERS, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((f = store_fopen(dirfd, BUS_PRODUCERS)) == NULL)
 		return -1;
-	if ((f = fdopen(fd, "r")) == NULL) {
-		e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
 	if (fgets(line, sizeof(line), f) == NULL ||
 	    strcmp(line, PRODUCERS_MAGIC) != 0 ||
 	    fgets(line, sizeof(line), f) == NULL ||

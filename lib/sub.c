@@ -132,8 +132,6 @@ struct bus_sub {
 static int	sub_fail(struct bus_sub *, enum bus_error_kind, int,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
 static int	name_check(struct bus_sub *, const char *);
-static void	sub_say(struct bus_sub *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
 static int	parse_from(struct bus_sub *, const char *);
 static int64_t	read_clock(struct bus_sub *);
 static int	until_done(struct bus_sub *);
@@ -323,8 +321,9 @@ bus_sub_open(struct bus_sub *s)
 		if ((s->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
 		    (s->logwd = inotify_add_watch(s->ifd, p, IN_CREATE |
 		    IN_MOVED_TO | IN_MODIFY | IN_DELETE)) == -1) {
-			sub_say(s, "inotify unavailable; polling every %d ms: "
-			    "%s", SUB_POLL_MS, strerror(errno));
+			errval_say(s->log, s->log_arg,
+			    "inotify unavailable; polling every %d ms: " "%s",
+			    SUB_POLL_MS, strerror(errno));
 			s->polling = 1;
 		}
 	}
@@ -549,13 +548,15 @@ bus_sub_commit(struct bus_sub *s, int force)
 	s->last_commit = now;
 	if (save_positions(s) == -1) {
 		if (!s->commit_failing)
-			sub_say(s, "cursor %s: cannot save the position: %s",
-			    s->cname, strerror(errno));
+			errval_say(s->log, s->log_arg,
+			    "cursor %s: cannot save the position: %s", s->cname,
+			    strerror(errno));
 		s->commit_failing = 1;
 		return -1;
 	}
 	if (s->commit_failing)
-		sub_say(s, "cursor %s: saved again", s->cname);
+		errval_say(s->log, s->log_arg, "cursor %s: saved again",
+		    s->cname);
 	s->commit_failing = 0;
 	s->dirty = 0;
 	return 0;
@@ -620,16 +621,6 @@ sub_fail(struct bus_sub *s, enum bus_error_kind kind, int status,
 	if (s->opened)
 		s->failed = 1;
 	return -1;
-}
-
-static void
-sub_say(struct bus_sub *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	errval_vsay(s->log, s->log_arg, fmt, ap);
-	va_end(ap);
 }
 
 static int
@@ -757,7 +748,8 @@ consider(struct bus_sub *s, const char *name)
 			p->wd = inotify_add_watch(s->ifd, path, IN_MODIFY |
 			    IN_CREATE | IN_MOVED_TO | IN_DELETE);
 			if (p->wd == -1) {
-				sub_say(s, "inotify watch on %s; polling every "
+				errval_say(s->log, s->log_arg,
+				    "inotify watch on %s; polling every "
 				    "%d ms: %s", path, SUB_POLL_MS,
 				    strerror(errno));
 				s->polling = 1;
@@ -823,7 +815,8 @@ start_part(struct bus_sub *s, struct part *p, const struct cursor *pos)
 	int rc, found = 0, by_time = 0;
 
 	if ((p->pr = preader_open(s->dir, p->name)) == NULL) {
-		sub_say(s, "partition %s: %s", p->name, strerror(errno));
+		errval_say(s->log, s->log_arg, "partition %s: %s", p->name,
+		    strerror(errno));
 		return;
 	}
 	s->nselected++;
@@ -897,7 +890,7 @@ start_part(struct bus_sub *s, struct part *p, const struct cursor *pos)
 	if (!s->polling && p->wd != -1)
 		preader_dir_hint(p->pr, 0);
 	if (s->verbose)
-		sub_say(s, "reading partition %s", p->name);
+		errval_say(s->log, s->log_arg, "reading partition %s", p->name);
 	refill(s, p);
 	return;
 ioerr:
@@ -916,10 +909,10 @@ gap_check(struct bus_sub *s, struct part *p)
 
 	if ((gap = preader_gap(p->pr)) == 0)
 		return;
-	sub_say(s, "cursor %s: partition %s: %llu message%s deleted by "
-	    "retention before being read; going on from offset %llu",
-	    s->cname, p->name, (unsigned long long)gap,
-	    gap == 1 ? " was" : "s were",
+	errval_say(s->log, s->log_arg,
+	    "cursor %s: partition %s: %llu message%s deleted by "
+	    "retention before being read; going on from offset %llu", s->cname,
+	    p->name, (unsigned long long)gap, gap == 1 ? " was" : "s were",
 	    (unsigned long long)(p->next + gap));
 	p->next += gap;
 	s->moved = 1;
@@ -989,13 +982,14 @@ refill(struct bus_sub *s, struct part *p)
 				    preader_error(p->pr));
 				return;
 			}
-			sub_say(s, "skipping damaged data: %s",
-			    preader_error(p->pr));
+			errval_say(s->log, s->log_arg,
+			    "skipping damaged data: %s", preader_error(p->pr));
 			if (preader_skip_corrupt(p->pr, &skipped) == -1)
 				return;
 			if (skipped)
-				sub_say(s, "partition %s: skipped %llu bytes",
-				    p->name, (unsigned long long)skipped);
+				errval_say(s->log, s->log_arg,
+				    "partition %s: skipped %llu bytes", p->name,
+				    (unsigned long long)skipped);
 			continue;
 		}
 		sub_fail(s, BUS_E_SYSTEM, EX_IOERR, "partition %s: %s",
@@ -1164,13 +1158,15 @@ cursor_open(struct bus_sub *s)
 	if (s->gname == NULL) {
 		rc = cursor_load(s->dir, s->cname, &s->cur, e, sizeof(e));
 		if (rc == -1)
-			sub_say(s, "cursor %s is damaged (%s); starting it "
-			    "again", s->cname, e);
+			errval_say(s->log, s->log_arg,
+			    "cursor %s is damaged (%s); starting it " "again",
+			    s->cname, e);
 		if (rc == 1) {
 			s->resumed = 1;
 			s->base_time = s->erecv = s->wrecv = s->cur.recv_ns;
 			if (s->verbose)
-				sub_say(s, "resuming cursor %s (--from applies "
+				errval_say(s->log, s->log_arg,
+				    "resuming cursor %s (--from applies "
 				    "to new cursors only)", s->cname);
 		} else {
 			s->erecv = s->wrecv = initial_recv(s);
@@ -1190,8 +1186,9 @@ cursor_open(struct bus_sub *s)
 	}
 	rc = cursor_load(s->dir, s->cname, &c, e, sizeof(e));
 	if (rc == -1)
-		sub_say(s, "cursor %s is damaged (%s); starting it again",
-		    s->cname, e);
+		errval_say(s->log, s->log_arg,
+		    "cursor %s is damaged (%s); starting it again", s->cname,
+		    e);
 	if (group_start(s->grp, rc == 1 ? c.recv_ns : initial_recv(s),
 	    &s->base_time) == -1)
 		sub_fail(s, BUS_E_SYSTEM, EX_IOERR, "group %s: start time: %s",
@@ -1224,8 +1221,8 @@ save_positions(struct bus_sub *s)
 	if (group_cursor_lock(s->grp) == -1)
 		return -1;
 	if (cursor_load(s->dir, s->cname, &c, e, sizeof(e)) == -1)
-		sub_say(s, "cursor %s is damaged (%s); writing it again",
-		    s->cname, e);
+		errval_say(s->log, s->log_arg,
+		    "cursor %s is damaged (%s); writing it again", s->cname, e);
 	for (k = 0; k < s->nparts && rc == 0; k++) {
 		p = s->parts[k];
 		if (p->own != -1 && p->pr != NULL && p->wknown)
@@ -1261,7 +1258,7 @@ log_owned(struct bus_sub *s, int live, int nmatch)
 	if (len < sizeof(msg))
 		snprintf(msg + len, sizeof(msg) - len, "%s (%d of %d "
 		    "partitions)", n ? "" : " nothing", n, nmatch);
-	sub_say(s, "%s", msg);
+	errval_say(s->log, s->log_arg, "%s", msg);
 }
 
 /*
@@ -1282,7 +1279,8 @@ rebalance(struct bus_sub *s)
 
 	s->next_eval = now_ns() + SUB_GROUP_MS * MS;
 	if ((live = group_live(s->grp, &rank)) == -1) {
-		sub_say(s, "group %s: %s", s->gname, strerror(errno));
+		errval_say(s->log, s->log_arg, "group %s: %s", s->gname,
+		    strerror(errno));
 		return;
 	}
 	for (k = 0; k < s->nparts; k++) {
@@ -1320,8 +1318,9 @@ rebalance(struct bus_sub *s)
 			continue;
 		if ((fd = group_own(s->grp, p->name)) == -1) {
 			if (errno != EWOULDBLOCK)
-				sub_say(s, "group %s: partition %s: %s",
-				    s->gname, p->name, strerror(errno));
+				errval_say(s->log, s->log_arg,
+				    "group %s: partition %s: %s", s->gname,
+				    p->name, strerror(errno));
 			continue;
 		}
 		p->own = fd;
@@ -1337,7 +1336,8 @@ rebalance(struct bus_sub *s)
 			return;
 		}
 		if (cursor_load(s->dir, s->cname, &c, e, sizeof(e)) == -1)
-			sub_say(s, "cursor %s is damaged (%s)", s->cname, e);
+			errval_say(s->log, s->log_arg,
+			    "cursor %s is damaged (%s)", s->cname, e);
 		group_cursor_unlock(s->grp);
 		for (j = 0; j < ntook; j++) {
 			p = took[j];

@@ -23,6 +23,34 @@ now_ns(void)
 }
 
 /*
+ * An optional fraction ".digits" at *sp: its value in ns in *ns (digits
+ * past the ninth are ignored); -1 if the '.' has no digit after it.
+ */
+static int
+fraction(const char **sp, int64_t *ns)
+{
+	const char *s = *sp;
+	int64_t frac = 0, div = 1;
+
+	*ns = 0;
+	if (*s != '.')
+		return 0;
+	s++;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	while (isdigit((unsigned char)*s)) {
+		if (div < NS) {
+			frac = frac * 10 + (*s - '0');
+			div *= 10;
+		}
+		s++;
+	}
+	*ns = frac * (NS / div);
+	*sp = s;
+	return 0;
+}
+
+/*
  * Parse a decimal number with an optional fraction, scaled by unit ns,
  * exactly (no floating point) and refusing overflow.
  */
@@ -30,7 +58,8 @@ static int
 scaled(const char **sp, int64_t unit, int64_t *out)
 {
 	const char *s = *sp;
-	__int128 ip = 0, frac = 0, div = 1, v;
+	__int128 ip = 0, v;
+	int64_t frac;
 
 	if (!isdigit((unsigned char)*s))
 		return -1;
@@ -39,19 +68,9 @@ scaled(const char **sp, int64_t unit, int64_t *out)
 		if (ip > INT64_MAX)
 			return -1;
 	}
-	if (*s == '.') {
-		s++;
-		if (!isdigit((unsigned char)*s))
-			return -1;
-		while (isdigit((unsigned char)*s)) {
-			if (div < NS) {
-				frac = frac * 10 + (*s - '0');
-				div *= 10;
-			}
-			s++;
-		}
-	}
-	v = ip * unit + frac * unit / div;
+	if (fraction(&s, &frac) == -1)
+		return -1;
+	v = ip * unit + (__int128)frac * unit / NS;
 	if (v > INT64_MAX)
 		return -1;
 	*out = (int64_t)v;
@@ -184,7 +203,7 @@ static int
 parse_rfc3339(const char *s, int64_t *out)
 {
 	int y, mo, d, h, mi, sec, oh, om, sign;
-	int64_t frac = 0, div = 1, t;
+	int64_t frac, t;
 
 	if (digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) ||
 	    *s++ != '-' || digits(&s, 2, &d))
@@ -197,18 +216,8 @@ parse_rfc3339(const char *s, int64_t *out)
 	    digits(&s, 2, &h) || *s++ != ':' || digits(&s, 2, &mi) ||
 	    *s++ != ':' || digits(&s, 2, &sec))
 		return -1;
-	if (*s == '.') {
-		s++;
-		if (!isdigit((unsigned char)*s))
-			return -1;
-		while (isdigit((unsigned char)*s)) {
-			if (div < NS) {
-				frac = frac * 10 + (*s - '0');
-				div *= 10;
-			}
-			s++;
-		}
-	}
+	if (fraction(&s, &frac) == -1)
+		return -1;
 	if (h > 23 || mi > 59 || sec > 60)
 		return -1;
 	t = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec);
@@ -224,7 +233,7 @@ parse_rfc3339(const char *s, int64_t *out)
 		return -1;
 	if (*s != '\0')
 		return -1;
-	return sec_ns(t, frac * (NS / div), out);
+	return sec_ns(t, frac, out);
 }
 
 int

@@ -27,6 +27,7 @@ static __dead void usage(void);
 static void	partition(const char *);
 static void	fail(int);
 static void	say(const char *);
+static void	report(const char *, const struct compact_result *);
 
 static const char *dir;
 static struct compact_opts co;
@@ -57,6 +58,29 @@ usage(void)
 }
 
 /* Keep the first failure's status, but an I/O error wins. */
+/* -n and -v: what compaction did, or would do, to a partition. */
+static void
+report(const char *name, const struct compact_result *res)
+{
+	if (res->rewritten == 0) {
+		printf("%s: nothing to %s (%zu sealed segments, %llu records, "
+		    "%llu bytes)\n", name, dry_run ? "reclaim" : "compact",
+		    res->segs_before, (unsigned long long)res->recs_before,
+		    (unsigned long long)res->bytes_before);
+		return;
+	}
+	printf("%s: ", name);
+	if (dry_run)
+		printf("would reclaim %lld bytes: ",
+		    (long long)(res->bytes_before - res->bytes_after));
+	printf("%zu sealed segments, %llu records, %llu bytes -> %zu "
+	    "segments, %llu records, %llu bytes\n", res->segs_before,
+	    (unsigned long long)res->recs_before,
+	    (unsigned long long)res->bytes_before, res->segs_after,
+	    (unsigned long long)res->recs_after,
+	    (unsigned long long)res->bytes_after);
+}
+
 static void
 say(const char *line)
 {
@@ -166,32 +190,8 @@ partition(const char *name)
 		fail(ops_sysexit(r));
 		goto out;
 	}
-	if (dry_run && res.rewritten == 0)
-		printf("%s: nothing to reclaim (%zu sealed segments, %llu "
-		    "records, %llu bytes)\n", name, res.segs_before,
-		    (unsigned long long)res.recs_before,
-		    (unsigned long long)res.bytes_before);
-	else if (dry_run)
-		printf("%s: would reclaim %lld bytes: %zu sealed segments, "
-		    "%llu records, %llu bytes -> %zu segments, %llu records, "
-		    "%llu bytes\n", name,
-		    (long long)(res.bytes_before - res.bytes_after),
-		    res.segs_before, (unsigned long long)res.recs_before,
-		    (unsigned long long)res.bytes_before, res.segs_after,
-		    (unsigned long long)res.recs_after,
-		    (unsigned long long)res.bytes_after);
-	else if (verbose && res.rewritten == 0)
-		printf("%s: nothing to compact (%zu sealed segments, %llu "
-		    "records, %llu bytes)\n", name, res.segs_before,
-		    (unsigned long long)res.recs_before,
-		    (unsigned long long)res.bytes_before);
-	else if (verbose)
-		printf("%s: %zu sealed segments, %llu records, %llu bytes -> "
-		    "%zu segments, %llu records, %llu bytes\n", name,
-		    res.segs_before, (unsigned long long)res.recs_before,
-		    (unsigned long long)res.bytes_before, res.segs_after,
-		    (unsigned long long)res.recs_after,
-		    (unsigned long long)res.bytes_after);
+	if (dry_run || verbose)
+		report(name, &res);
 out:
 	plock_release(lfd);
 	close(dfd);

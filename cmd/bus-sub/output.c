@@ -21,6 +21,7 @@ static void	out_write(void);
 static void	out_grow(size_t);
 static void	out_slow(const void *, size_t);
 static void	out_base64(const uint8_t *, size_t);
+static void	out_tags(const struct bus_msg *, int);
 static void	emit_json(const struct bus_msg *);
 static void	emit_format(const struct bus_msg *);
 static void	emit(const struct bus_msg *);
@@ -281,13 +282,33 @@ out_base64(const uint8_t *p, size_t n)
 	}
 }
 
+/* The tags of r: "name":"value",... as JSON, else name=value,... */
 static void
-emit_json(const struct bus_msg *r)
+out_tags(const struct bus_msg *r, int json)
 {
 	struct bus_tag t;
 	size_t pos = 0;
 	int first = 1;
 
+	while (tags_next(r->tags, r->tags_len, &pos, &t) == 1) {
+		if (!first)
+			out_c(',');
+		first = 0;
+		if (json) {
+			out_json_str(t.name, t.name_len);
+			out_c(':');
+			out_json_str(t.value, t.value_len);
+		} else {
+			out(t.name, t.name_len);
+			out_c('=');
+			out(t.value, t.value_len);
+		}
+	}
+}
+
+static void
+emit_json(const struct bus_msg *r)
+{
 	out("{\"topic\":", 9);
 	out_json_str(r->topic, r->topic_len);
 	out(",\"partition\":", 13);
@@ -300,14 +321,7 @@ emit_json(const struct bus_msg *r)
 	else
 		out("null", 4);
 	out(",\"tags\":{", 9);
-	while (tags_next(r->tags, r->tags_len, &pos, &t) == 1) {
-		if (!first)
-			out_c(',');
-		first = 0;
-		out_json_str(t.name, t.name_len);
-		out_c(':');
-		out_json_str(t.value, t.value_len);
-	}
+	out_tags(r, 1);
 	out("},\"event_ns\":", 13);
 	out_i64(r->event_ns);
 	out(",\"send_ns\":", 11);
@@ -330,10 +344,7 @@ emit_json(const struct bus_msg *r)
 static void
 emit_format(const struct bus_msg *r)
 {
-	struct bus_tag t;
 	const char *f;
-	size_t pos;
-	int first;
 
 	for (f = oc.format; *f; f++) {
 		if (*f == '\\' && f[1]) {
@@ -361,18 +372,7 @@ emit_format(const struct bus_msg *r)
 		case 'T': out_time(r->recv_ns); break;
 		case 'e': out_time(r->event_ns); break;
 		case 'u': out_time(r->send_ns); break;
-		case 'h':
-			pos = 0;
-			first = 1;
-			while (tags_next(r->tags, r->tags_len, &pos, &t) == 1) {
-				if (!first)
-					out_c(',');
-				first = 0;
-				out(t.name, t.name_len);
-				out_c('=');
-				out(t.value, t.value_len);
-			}
-			break;
+		case 'h': out_tags(r, 0); break;
 		case '%': out_c('%'); break;
 		default: out_c('%'); out_c(*f); break;
 		}

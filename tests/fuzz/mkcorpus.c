@@ -82,7 +82,8 @@ frames(void)
 	memcpy(all + a, f, n);						\
 	a += n;								\
 } while (0)
-	n = proto_hello(f, ACK_WRITTEN, 42);
+	n = proto_hello_encode(f, &(struct proto_hello){ PROTO_VERSION,
+	    ACK_WRITTEN, 42 });
 	FRAME("hello");
 	n = proto_hello_encode(f, &h);
 	FRAME("hello_v2");

@@ -56,14 +56,8 @@ fresh(void)
 	if (dfd != -1) {
 		close(sfd);
 		close(ifd);
-		close(dfd);
-		unit_rmrf(tmp);
 	}
-	tmp = unit_tmpdir();
-	store_mkdirs(tmp);
-	snprintf(p, sizeof(p), "%s/log/p", tmp);
-	mkdir(p, 0750);
-	dfd = open(p, O_RDONLY | O_DIRECTORY);
+	dfd = unit_partition(&tmp, dfd, p, sizeof(p));
 	sfd = openat(dfd, SEG, O_RDWR | O_CREAT | O_APPEND, 0644);
 	ifd = openat(dfd, IDX, O_RDWR | O_CREAT | O_APPEND, 0644);
 	seg_hdr_encode(h, 0, T0);

@@ -44,18 +44,7 @@ rtime(uint64_t o)
 static void
 fresh(void)
 {
-	char p[4096];
-
-	if (dfd != -1) {
-		close(dfd);
-		unit_rmrf(tmp);
-	}
-	tmp = unit_tmpdir();
-	store_mkdirs(tmp);
-	snprintf(p, sizeof(p), "%s/log/p", tmp);
-	mkdir(p, 0750);
-	strlcpy(pdir, p, sizeof(pdir));
-	dfd = open(pdir, O_RDONLY | O_DIRECTORY);
+	dfd = unit_partition(&tmp, dfd, pdir, sizeof(pdir));
 }
 
 /* Write segment base with the records of s (n of them), and its index. */

@@ -18,11 +18,14 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static unsigned long unit_passed, unit_failed;
 static const char *unit_test = "?";
@@ -128,6 +131,27 @@ unit_rmrf(char *d)
 {
 	nftw(d, unit_rm1, 16, FTW_DEPTH | FTW_PHYS);
 	free(d);
+}
+
+/*
+ * A fresh store under $TMPDIR holding one partition directory, log/p:
+ * the store's path in *tmp (the one *tmp named before, with the
+ * partition's fd dfd, is removed first unless dfd is -1), the
+ * partition's path in path; returns the partition's fd.
+ */
+UNIT_FN int
+unit_partition(char **tmp, int dfd, char *path, size_t len)
+{
+	if (dfd != -1) {
+		close(dfd);
+		unit_rmrf(*tmp);
+	}
+	*tmp = unit_tmpdir();
+	snprintf(path, len, "%s/log", *tmp);
+	mkdir(path, 0750);
+	snprintf(path, len, "%s/log/p", *tmp);
+	mkdir(path, 0750);
+	return open(path, O_RDONLY | O_DIRECTORY);
 }
 
 #endif /* UNIT_H */
