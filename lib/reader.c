@@ -486,7 +486,8 @@ rd_index_jump(struct preader *pr, int by_time, uint64_t key)
 	free(e);
 }
 
-static void
+/* Forget the position and list the segments again, to seek: 0 or -1. */
+static int
 rd_reset(struct preader *pr)
 {
 	if (pr->fd != -1)
@@ -497,6 +498,7 @@ rd_reset(struct preader *pr)
 	pr->have = pr->off = 0;
 	pr->min_off = 0;
 	pr->min_time = INT64_MIN;
+	return rd_list(pr);
 }
 
 int
@@ -505,8 +507,7 @@ preader_seek_offset(struct preader *pr, uint64_t off)
 	size_t i;
 	int rc;
 
-	rd_reset(pr);
-	if (rd_list(pr) == -1)
+	if (rd_reset(pr) == -1)
 		return -1;
 	pr->min_off = off;
 	if (pr->nsegs == 0)
@@ -571,8 +572,7 @@ preader_seek_time(struct preader *pr, int64_t t)
 	size_t lo, hi, mid;
 	int rc;
 
-	rd_reset(pr);
-	if (rd_list(pr) == -1)
+	if (rd_reset(pr) == -1)
 		return -1;
 	pr->min_time = t;
 	if (pr->nsegs == 0)
