@@ -288,6 +288,25 @@ put_file(const char *name, const void *p, size_t n)
 	close(fd);
 }
 
+/*
+ * The index b (len bytes) with entry k replaced by x, written as name:
+ * what idx_load() makes of it.
+ */
+static struct bus_idx_ent *
+load_with(const uint8_t *b, size_t len, size_t k,
+    const struct bus_idx_ent *x, const char *name, size_t *n)
+{
+	uint8_t *c;
+
+	if ((c = malloc(len)) == NULL)
+		abort();
+	memcpy(c, b, len);
+	idx_ent_encode(c + BUS_IDX_HDR + k * BUS_IDX_ENT, x);
+	put_file(name, c, len);
+	free(c);
+	return idx_load(dirfd_, name, BASE, n);
+}
+
 /* n entries, offsets BASE + 10k, times T0 + k, positions 32 + 100k */
 static size_t
 mkidx(uint8_t *b, size_t n)
@@ -357,40 +376,28 @@ test_load_damaged(void)
 	free(e);
 
 	/* Keep the strictly increasing prefix. */
-	memcpy(c, b, len);
 	x.offset = BASE + 30;		/* entry 4 repeats entry 3's offset */
 	x.recv_ns = T0 + 4;
 	x.pos = BUS_SEG_HDR + 400;
-	idx_ent_encode(c + BUS_IDX_HDR + 4 * BUS_IDX_ENT, &x);
-	put_file("dup.idx", c, len);
-	e = idx_load(dirfd_, "dup.idx", BASE, &n);
+	e = load_with(b, len, 4, &x, "dup.idx", &n);
 	CHECK_EQ_U64(n, 4);
 	if (e)
 		CHECK_EQ_U64(e[3].offset, BASE + 30);
 	free(e);
-	memcpy(c, b, len);
 	x.offset = BASE + 60;		/* entry 6's time goes back */
 	x.recv_ns = T0 + 2;
 	x.pos = BUS_SEG_HDR + 600;
-	idx_ent_encode(c + BUS_IDX_HDR + 6 * BUS_IDX_ENT, &x);
-	put_file("time.idx", c, len);
-	e = idx_load(dirfd_, "time.idx", BASE, &n);
+	e = load_with(b, len, 6, &x, "time.idx", &n);
 	CHECK_EQ_U64(n, 6);
 	free(e);
-	memcpy(c, b, len);
 	x.offset = BASE;		/* first entry inside the header */
 	x.recv_ns = T0;
 	x.pos = 8;
-	idx_ent_encode(c + BUS_IDX_HDR, &x);
-	put_file("inhdr.idx", c, len);
-	CHECK(idx_load(dirfd_, "inhdr.idx", BASE, &n) == NULL);
+	CHECK(load_with(b, len, 0, &x, "inhdr.idx", &n) == NULL);
 	CHECK_EQ_U64(n, 0);
-	memcpy(c, b, len);
 	x.offset = BASE - 1;		/* first offset below the base */
 	x.pos = BUS_SEG_HDR;
-	idx_ent_encode(c + BUS_IDX_HDR, &x);
-	put_file("below.idx", c, len);
-	CHECK(idx_load(dirfd_, "below.idx", BASE, &n) == NULL);
+	CHECK(load_with(b, len, 0, &x, "below.idx", &n) == NULL);
 
 	/*
 	 * Any one damaged byte: NULL, or a strictly increasing list whose
@@ -480,8 +487,7 @@ test_rebuild_torn(void)
 int
 main(void)
 {
-	dir = unit_tmpdir();
-	dirfd_ = open(dir, O_RDONLY | O_DIRECTORY);
+	dirfd_ = unit_tmpdir_fd(&dir);
 	RUN(test_rebuild_load);
 	RUN(test_search);
 	RUN(test_load_damaged);

@@ -211,8 +211,7 @@ test_torn(void)
 int
 main(void)
 {
-	tmp = unit_tmpdir();
-	dfd = open(tmp, O_RDONLY | O_DIRECTORY);
+	dfd = unit_tmpdir_fd(&tmp);
 	RUN(test_whole);
 	RUN(test_from_fd);
 	RUN(test_damage_resync);

@@ -70,6 +70,17 @@ struct seen {
 	int	 lens_ok;	/* every len was strlen(topic) */
 };
 
+/* A callback's verdict after its n-th call: fail (ENOMEM) at stop_at. */
+static int
+stop_at(int n, int stop)
+{
+	if (n == stop) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
 static int
 collect(const char *t, size_t len, void *arg)
 {
@@ -79,11 +90,7 @@ collect(const char *t, size_t len, void *arg)
 		s->lens_ok = 0;
 	strlcat(s->all, t, sizeof(s->all));
 	strlcat(s->all, "|", sizeof(s->all));
-	if (++s->n == s->stop_at) {
-		errno = ENOMEM;
-		return -1;
-	}
-	return 0;
+	return stop_at(++s->n, s->stop_at);
 }
 
 static void
@@ -258,11 +265,7 @@ take(uint64_t id, uint64_t seq, int64_t used, void *arg)
 	p->v[p->n].id = id;
 	p->v[p->n].last_seq = seq;
 	p->v[p->n].last_use = used;
-	if (++p->n == p->stop_at) {
-		errno = ENOMEM;
-		return -1;
-	}
-	return 0;
+	return stop_at(++p->n, p->stop_at);
 }
 
 static void

@@ -119,6 +119,14 @@ unit_tmpdir(void)
 	return d;
 }
 
+/* The same, opened: its fd, and its path in *path. */
+UNIT_FN int
+unit_tmpdir_fd(char **path)
+{
+	*path = unit_tmpdir();
+	return open(*path, O_RDONLY | O_DIRECTORY);
+}
+
 UNIT_FN int
 unit_rm1(const char *p, const struct stat *st, int type, struct FTW *f)
 {
