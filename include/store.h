@@ -44,6 +44,9 @@ void	store_free_names(char **, size_t);
 /* Sorted names in a directory fd that keep(dirfd, name, arg) accepts. */
 int	store_list_names(int, int (*)(int, const char *, void *), void *,
 	    char ***, size_t *);
+/* The same for DIR/sub (none when it does not exist). */
+int	store_list_in(const char *, const char *,
+	    int (*)(int, const char *, void *), char ***, size_t *);
 /*
  * Replacing a file whole, so that a crash leaves the old or the new one:
  * store_tmp_open() opens dirfd/tmp for writing; store_tmp_commit()

@@ -204,16 +204,5 @@ is_cursor(int dirfd, const char *name, void *arg)
 int
 cursor_list(const char *dir, char ***out, size_t *n)
 {
-	char p[PATH_MAX];
-	int fd, rc;
-
-	*out = NULL;
-	*n = 0;
-	if (store_path(p, sizeof(p), dir, BUS_CURSORDIR) == -1)
-		return -1;
-	if ((fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return errno == ENOENT ? 0 : -1;
-	rc = store_list_names(fd, is_cursor, NULL, out, n);
-	close(fd);
-	return rc;
+	return store_list_in(dir, BUS_CURSORDIR, is_cursor, out, n);
 }

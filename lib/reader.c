@@ -486,9 +486,13 @@ rd_index_jump(struct preader *pr, int by_time, uint64_t key)
 	free(e);
 }
 
-/* Forget the position and list the segments again, to seek: 0 or -1. */
+/*
+ * The start of a seek: forget the position, take the new lower bounds,
+ * list the segments again.  1 if there are segments to seek in, 0 if
+ * none, -1 on an error.
+ */
 static int
-rd_reset(struct preader *pr)
+rd_reset(struct preader *pr, uint64_t min_off, int64_t min_time)
 {
 	if (pr->fd != -1)
 		close(pr->fd);
@@ -496,9 +500,28 @@ rd_reset(struct preader *pr)
 	pr->peeked = 0;
 	pr->any = 0;
 	pr->have = pr->off = 0;
-	pr->min_off = 0;
-	pr->min_time = INT64_MIN;
-	return rd_list(pr);
+	pr->min_off = min_off;
+	pr->min_time = min_time;
+	if (rd_list(pr) == -1)
+		return -1;
+	return pr->nsegs > 0;
+}
+
+/*
+ * The end of a seek: open segment i and jump through its index to the
+ * first record at key (a time if by_time).  A damaged header is
+ * reported by the next peek, not here.
+ */
+static int
+rd_seek_in(struct preader *pr, size_t i, int by_time, uint64_t key)
+{
+	int rc;
+
+	if ((rc = rd_open_seg(pr, pr->segs[i], 0)) < 0)
+		return rc == PR_CORRUPT ? 0 : -1;
+	if (rc == 1)
+		rd_index_jump(pr, by_time, key);
+	return 0;
 }
 
 int
@@ -507,21 +530,12 @@ preader_seek_offset(struct preader *pr, uint64_t off)
 	size_t i;
 	int rc;
 
-	if (rd_reset(pr) == -1)
-		return -1;
-	pr->min_off = off;
-	if (pr->nsegs == 0)
-		return 0;
+	if ((rc = rd_reset(pr, off, INT64_MIN)) <= 0)
+		return rc;
 	if (pr->segs[0] > off)
 		pr->gap = pr->segs[0] - off;
 	i = rd_next_seg(pr, off);
-	i = i > 0 ? i - 1 : 0;
-	/* A damaged header is reported by the next peek, not here. */
-	if ((rc = rd_open_seg(pr, pr->segs[i], 0)) < 0)
-		return rc == PR_CORRUPT ? 0 : -1;
-	if (rc == 1)
-		rd_index_jump(pr, 0, off);
-	return 0;
+	return rd_seek_in(pr, i > 0 ? i - 1 : 0, 0, off);
 }
 
 /*
@@ -572,11 +586,8 @@ preader_seek_time(struct preader *pr, int64_t t)
 	size_t lo, hi, mid;
 	int rc;
 
-	if (rd_reset(pr) == -1)
-		return -1;
-	pr->min_time = t;
-	if (pr->nsegs == 0)
-		return 0;
+	if ((rc = rd_reset(pr, 0, t)) <= 0)
+		return rc;
 	/* Last segment whose first record was received at or before t. */
 	lo = 0;
 	hi = pr->nsegs;
@@ -595,12 +606,7 @@ preader_seek_time(struct preader *pr, int64_t t)
 	 */
 	if (lo > 0 && rd_first_time(pr, lo) == INT64_MIN)
 		lo--;
-	/* A damaged header is reported by the next peek, not here. */
-	if ((rc = rd_open_seg(pr, pr->segs[lo], 0)) < 0)
-		return rc == PR_CORRUPT ? 0 : -1;
-	if (rc == 1)
-		rd_index_jump(pr, 1, (uint64_t)t);
-	return 0;
+	return rd_seek_in(pr, lo, 1, (uint64_t)t);
 }
 
 int

@@ -255,20 +255,27 @@ is_partition(int dirfd, const char *name, void *arg)
 }
 
 int
-store_list_partitions(const char *dir, char ***out, size_t *n)
+store_list_in(const char *dir, const char *sub,
+    int (*keep)(int, const char *, void *), char ***out, size_t *n)
 {
 	char p[PATH_MAX];
 	int fd, rc;
 
 	*out = NULL;
 	*n = 0;
-	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1)
+	if (store_path(p, sizeof(p), dir, sub) == -1)
 		return -1;
 	if ((fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return errno == ENOENT ? 0 : -1;
-	rc = store_list_names(fd, is_partition, NULL, out, n);
+	rc = store_list_names(fd, keep, NULL, out, n);
 	close(fd);
 	return rc;
+}
+
+int
+store_list_partitions(const char *dir, char ***out, size_t *n)
+{
+	return store_list_in(dir, BUS_LOGDIR, is_partition, out, n);
 }
 
 void

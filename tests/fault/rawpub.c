@@ -96,36 +96,34 @@ main(int argc, char **argv)
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1)
 		err(1, "setsockopt");
 
-	if (pattern != NULL) {
-		char *p;
+	if (pattern != NULL || status) {
+		const char *what = pattern != NULL ? "seal" : "status";
+		uint8_t *f = hf;
+		char *p = NULL;
 
-		if ((p = strdup(pattern)) == NULL)
-			err(1, NULL);
-		n = unescape(p);
-		if ((f = malloc(proto_seal_size(n) + 1)) == NULL)
-			err(1, NULL);
-		len = proto_seal_encode(f, &(struct proto_seal){ p, n });
+		if (pattern != NULL) {
+			if ((p = strdup(pattern)) == NULL)
+				err(1, NULL);
+			n = unescape(p);
+			if ((f = malloc(proto_seal_size(n) + 1)) == NULL)
+				err(1, NULL);
+			len = proto_seal_encode(f, &(struct proto_seal){ p, n });
+		} else
+			len = proto_status_encode(hf);
 		send_frame(fd, f, len, extra != NULL &&
-		    strcmp(extra, "seal") == 0);
+		    strcmp(extra, what) == 0);
 		if (reply(fd, &buf, &cap, &type, &body, &blen) == 0) {
-			if (type != PT_SEAL_OK ||
-			    proto_seal_ok_decode(body, blen, &so) == -1)
-				errx(1, "SEAL: reply of type %u", type);
-			printf("sealed %" PRIu32 "\n", so.sealed);
-			if (extra != NULL)
-				finish(fd, &buf, &cap);
-		}
-		return got_error;
-	}
-	if (status) {
-		len = proto_status_encode(hf);
-		send_frame(fd, hf, len, extra != NULL &&
-		    strcmp(extra, "status") == 0);
-		if (reply(fd, &buf, &cap, &type, &body, &blen) == 0) {
-			if (type != PT_STATUS_OK ||
-			    proto_status_ok_decode(body, blen, &st) == -1)
-				errx(1, "STATUS: reply of type %u", type);
-			printf("%.*s\n", (int)st.len, st.json);
+			if (pattern != NULL) {
+				if (type != PT_SEAL_OK ||
+				    proto_seal_ok_decode(body, blen, &so) == -1)
+					errx(1, "SEAL: reply of type %u", type);
+				printf("sealed %" PRIu32 "\n", so.sealed);
+			} else {
+				if (type != PT_STATUS_OK ||
+				    proto_status_ok_decode(body, blen, &st) == -1)
+					errx(1, "STATUS: reply of type %u", type);
+				printf("%.*s\n", (int)st.len, st.json);
+			}
 			if (extra != NULL)
 				finish(fd, &buf, &cap);
 		}

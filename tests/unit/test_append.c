@@ -194,6 +194,16 @@ entries_expected(void)
 	return n;
 }
 
+/* Records from .. to - 1 appended and flushed: the files hold 0 .. to - 1. */
+static void
+put_check(struct app *a, uint64_t from, uint64_t to)
+{
+	CHECK_EQ_I64(put(a, from, to), 0);
+	CHECK_EQ_I64(app_flush(a), 0);
+	check_read(to);
+	check_index(entries_expected());
+}
+
 static void
 test_append_read(void)
 {
@@ -215,10 +225,7 @@ test_append_read(void)
 	CHECK(want > 10);
 	check_index(want);
 	/* Appending goes on where it stopped, after a flush. */
-	CHECK_EQ_I64(put(&a, 3000, 3100), 0);
-	CHECK_EQ_I64(app_flush(&a), 0);
-	check_read(3100);
-	check_index(entries_expected());
+	put_check(&a, 3000, 3100);
 	app_free(&a);
 }
 
@@ -243,10 +250,7 @@ test_append_reopen(void)
 	CHECK(app_init(&a, -1, -1, 0, 0, 0, 0, 65536, 1) == 0);
 	app_reset(&a, sfd, ifd, fsize(sfd), fsize(ifd), e[n - 1].pos, 1);
 	free(e);
-	CHECK_EQ_I64(put(&a, 700, 1400), 0);
-	CHECK_EQ_I64(app_flush(&a), 0);
-	check_read(1400);
-	check_index(entries_expected());
+	put_check(&a, 700, 1400);
 	app_free(&a);
 }
 

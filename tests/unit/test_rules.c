@@ -282,41 +282,53 @@ test_rules_conf(void)
 	unit_rmrf(dir);
 }
 
+/* A subject, its length, and whether the patterns must match it. */
+struct pcase {
+	const char	*s;
+	size_t		 len;
+	int		 want;
+};
+
+/* The patset of pats (n of them) answers each case as it should. */
+static void
+check_patset(char **pats, int n, const struct pcase *c, size_t nc)
+{
+	char err[512];
+	struct patset *ps;
+	size_t i;
+
+	ps = patset_new(pats, n, err, sizeof(err));
+	if (CHECK(ps != NULL)) {
+		for (i = 0; i < nc; i++)
+			CHECK_EQ_I64(patset_match(ps, c[i].s, c[i].len),
+			    c[i].want);
+		patset_free(ps);
+	}
+}
+
 static void
 test_patset(void)
 {
 	char *pats[] = { "web", "mail\\..*", "a|ab" };
 	char *one[] = { "web\\..*" };
 	char *bad[] = { "ok", "(broken" };
+	static const struct pcase three[] = {
+		{ "web", 3, 1 }, { "web.access", 10, 0 }, { "xweb", 4, 0 },
+		{ "we", 2, 0 }, { "mail.in", 7, 1 }, { "mail", 4, 0 },
+		{ "ab", 2, 1 }, { "abc", 3, 0 },
+		{ "web.access", 3, 1 }		/* length */
+	}, web[] = {
+		{ "web.access", 10, 1 }, { "web.", 4, 1 }, { "web", 3, 0 },
+		{ "webXaccess", 10, 0 }
+	}, none[] = {
+		{ "web", 3, 0 }
+	};
 	char err[512];
 	struct patset *ps;
 
-	ps = patset_new(pats, 3, err, sizeof(err));
-	if (CHECK(ps != NULL)) {
-		CHECK_EQ_I64(patset_match(ps, "web", 3), 1);
-		CHECK_EQ_I64(patset_match(ps, "web.access", 10), 0);
-		CHECK_EQ_I64(patset_match(ps, "xweb", 4), 0);
-		CHECK_EQ_I64(patset_match(ps, "we", 2), 0);
-		CHECK_EQ_I64(patset_match(ps, "mail.in", 7), 1);
-		CHECK_EQ_I64(patset_match(ps, "mail", 4), 0);
-		CHECK_EQ_I64(patset_match(ps, "ab", 2), 1);
-		CHECK_EQ_I64(patset_match(ps, "abc", 3), 0);
-		CHECK_EQ_I64(patset_match(ps, "web.access", 3), 1);	/* length */
-		patset_free(ps);
-	}
-	ps = patset_new(one, 1, err, sizeof(err));
-	if (CHECK(ps != NULL)) {
-		CHECK_EQ_I64(patset_match(ps, "web.access", 10), 1);
-		CHECK_EQ_I64(patset_match(ps, "web.", 4), 1);
-		CHECK_EQ_I64(patset_match(ps, "web", 3), 0);
-		CHECK_EQ_I64(patset_match(ps, "webXaccess", 10), 0);
-		patset_free(ps);
-	}
-	ps = patset_new(NULL, 0, err, sizeof(err));	/* matches nothing */
-	if (CHECK(ps != NULL)) {
-		CHECK_EQ_I64(patset_match(ps, "web", 3), 0);
-		patset_free(ps);
-	}
+	check_patset(pats, 3, three, sizeof(three) / sizeof(three[0]));
+	check_patset(one, 1, web, sizeof(web) / sizeof(web[0]));
+	check_patset(NULL, 0, none, 1);		/* matches nothing */
 	err[0] = '\0';
 	ps = patset_new(bad, 2, err, sizeof(err));
 	CHECK(ps == NULL);
