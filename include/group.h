@@ -52,6 +52,9 @@ void	group_cursor_unlock(struct group *);
 /* The group's start time; set to dflt if it has none (hold the lock). */
 int	group_start(struct group *, int64_t, int64_t *);
 
+/* Does name end in GROUP_SUFFIX, as a group's directory does? */
+int	group_dir_name(const char *);
+
 /* Inspection, for listings: no membership needed. */
 int	group_exists(const char *, const char *);
 /* 1 and the owner's name in buf if someone owns part, 0 if nobody. */

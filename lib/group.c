@@ -64,6 +64,14 @@ consumer_lock(const char *dir, const char *name, int shared)
 	return fd;
 }
 
+int
+group_dir_name(const char *name)
+{
+	size_t n = strlen(name), k = strlen(GROUP_SUFFIX);
+
+	return n >= k && strcmp(name + n - k, GROUP_SUFFIX) == 0;
+}
+
 /* Open DIR/cursors/<name>.group, creating it if asked. */
 static int
 group_dir(const char *dir, const char *name, int create)

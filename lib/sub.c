@@ -233,10 +233,8 @@ bus_sub_set_verbose(struct bus_sub *s, int on)
 static int
 name_check(struct bus_sub *s, const char *name)
 {
-	size_t n = strlen(name), k = strlen(GROUP_SUFFIX);
-
 	if (cursor_name_check(name) == -1 || strstr(name, ".tmp") != NULL ||
-	    (n >= k && strcmp(name + n - k, GROUP_SUFFIX) == 0))
+	    group_dir_name(name))
 		return sub_fail(s, BUS_E_USAGE, EX_USAGE, "'%s' is not a "
 		    "valid name (1 to %d of [A-Za-z0-9._-], not starting with "
 		    "'.', without '.tmp', not ending in '%s')", name,

@@ -237,7 +237,7 @@ list_cursors(const char *store, int json, char **only, int nonly)
 		for (k = 0; k < nonly; k++)
 			if (strcmp(names[i], only[k]) == 0)
 				break;
-		if ((nonly > 0 && k == nonly) || group_suffixed(names[i]))
+		if ((nonly > 0 && k == nonly) || group_dir_name(names[i]))
 			continue;
 		grpf[i] = group_exists(dir, names[i]);
 		if ((nr[i] = cursor_rows(names[i], &cs[i], grpf[i],

@@ -125,15 +125,6 @@ parse_until(const char *s, int64_t *t)
 	return 0;
 }
 
-/* Does s end in ".group", the suffix of the groups' directories? */
-int
-group_suffixed(const char *s)
-{
-	size_t n = strlen(s), k = strlen(GROUP_SUFFIX);
-
-	return n >= k && strcmp(s + n - k, GROUP_SUFFIX) == 0;
-}
-
 static void
 on_signal(int sig)
 {

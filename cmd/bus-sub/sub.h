@@ -33,7 +33,6 @@ struct exec_conf {
 
 /* main.c */
 int	quitting(void);
-int	group_suffixed(const char *);
 void	pos_written(int);
 void	pos_commit(int);
 __dead void finish(int);
