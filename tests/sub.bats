@@ -247,6 +247,16 @@ follow() {
 	bus-sub --from beginning -e -o json t | jq -e -s 'length == 4'
 }
 
+@test "sub: -o json strings: a key or tag that is not UTF-8 is written as \\u00XX, byte for byte" {
+	start_busd
+	bus-pub -t t -k $'k\xff\x01' -T $'n=v\xc3\x28"' payload
+	run bus-sub --from beginning -e -o json t
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == *'"key":"k\u00ff\u0001"'* ]]
+	[[ "${lines[0]}" == *'"tags":{"n":"v\u00c3(\""}'* ]]
+	echo "${lines[0]}" | jq -e '.payload == "payload"'
+}
+
 @test "sub: -F format directives and escapes" {
 	start_busd
 	bus-pub -t web.access -k k1 -T a=1 -T b=2 'GET /'

@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "bus.h"
-#include "group.h"
 #include "bus/bus.h"
 #include "sub.h"
 
