@@ -654,7 +654,8 @@ static int64_t
 read_clock(struct bus_sub *s)
 {
 	if (s->clockfd == -1)
-		s->clockfd = open(s->clockpath, O_RDONLY | O_CLOEXEC);
+		s->clockfd = open(s->clockpath, O_RDONLY | O_NOFOLLOW |
+		    O_CLOEXEC);
 	return s->clockfd == -1 ? 0 : store_clock_read(s->clockfd);
 }
 
@@ -790,7 +791,7 @@ topics_match(struct bus_sub *s, struct part *p)
 	int fd, rc;
 
 	snprintf(path, sizeof(path), "%s/%s/%s", s->dir, BUS_LOGDIR, p->name);
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((fd = store_open_part(s->dir, p->name)) == -1)
 		return patset_match(s->pats, p->name, strlen(p->name));
 	rc = store_topics_read(fd, topic_each, &tm);
 	close(fd);
