@@ -9,17 +9,20 @@
 
 #include <stddef.h>
 
+#define PERM_NOFOLLOW	0x1	/* a symlink fails, else its target is judged */
+#define PERM_OWNER	0x2	/* judge the owner too, not only the mode */
+
 /*
- * Check path (its target, unless nofollow: then a symlink fails).  0 if
- * it is safe or absent; -1 and a one-line message in err naming the
- * path, what is wrong and the command that fixes it.
+ * Check path.  0 if it is safe or absent; -1 and a one-line message in
+ * err naming the path, what is wrong and the command that fixes it.
  */
 int	perm_check(const char *, int, char *, size_t);
 /*
  * Check a store: DIR (which may be a symlink: the user chose it),
  * DIR/log, DIR/cursors and DIR/busd.conf (neither a symlink), and conf
- * (-c, which may be one) unless NULL.  0 or -1 and err as above.
+ * (-c, which may be one) unless NULL.  flags: PERM_OWNER or 0 (a reader
+ * of a store that a service user owns judges only the modes).
  */
-int	perm_check_store(const char *, const char *, char *, size_t);
+int	perm_check_store(const char *, const char *, int, char *, size_t);
 
 #endif /* BUS_PERM_H */

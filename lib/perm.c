@@ -38,15 +38,16 @@ group_only_owner(gid_t gid, uid_t uid)
 }
 
 int
-perm_check(const char *path, int nofollow, char *err, size_t len)
+perm_check(const char *path, int flags, char *err, size_t len)
 {
 	struct passwd *pw;
 	struct group *gr;
 	struct stat st;
 	uid_t me = geteuid();
-	char who[64];
+	char who[64], me_name[64];
 
-	if ((nofollow ? lstat(path, &st) : stat(path, &st)) == -1) {
+	if (((flags & PERM_NOFOLLOW) ? lstat(path, &st) : stat(path, &st)) ==
+	    -1) {
 		if (errno == ENOENT)
 			return 0;
 		snprintf(err, len, "%s: %s", path, strerror(errno));
@@ -56,14 +57,18 @@ perm_check(const char *path, int nofollow, char *err, size_t len)
 		snprintf(err, len, "%s: %s", path, store_strerror(ELOOP));
 		return -1;
 	}
-	if (st.st_uid != 0 && st.st_uid != me) {
+	if ((flags & PERM_OWNER) && st.st_uid != 0 && st.st_uid != me) {
 		if ((pw = getpwuid(st.st_uid)) != NULL)
 			snprintf(who, sizeof(who), "%s", pw->pw_name);
 		else
 			snprintf(who, sizeof(who), "%u", (unsigned)st.st_uid);
+		if ((pw = getpwuid(me)) != NULL)
+			snprintf(me_name, sizeof(me_name), "%s", pw->pw_name);
+		else
+			snprintf(me_name, sizeof(me_name), "%u", (unsigned)me);
 		snprintf(err, len, "%s: owned by %s, neither root nor the "
-		    "user we run as (uid %u): fix: chown %u %s", path, who,
-		    (unsigned)me, (unsigned)me, path);
+		    "user we run as (%s): fix: chown %s %s", path, who,
+		    me_name, me_name, path);
 		return -1;
 	}
 	if (st.st_mode & S_IWOTH) {
@@ -78,7 +83,7 @@ perm_check(const char *path, int nofollow, char *err, size_t len)
 		else
 			snprintf(who, sizeof(who), "%u", (unsigned)st.st_gid);
 		snprintf(err, len, "%s: writable by group %s, which has "
-		    "members other than its owner (mode %04o): fix: chmod g-w "
+		    "other members than its owner (mode %04o): fix: chmod g-w "
 		    "%s", path, who, (unsigned)(st.st_mode & 07777), path);
 		return -1;
 	}
@@ -86,24 +91,26 @@ perm_check(const char *path, int nofollow, char *err, size_t len)
 }
 
 int
-perm_check_store(const char *dir, const char *conf, char *err, size_t len)
+perm_check_store(const char *dir, const char *conf, int flags, char *err,
+    size_t len)
 {
 	static const char *const inside[] = { BUS_LOGDIR, BUS_CURSORDIR,
 	    BUS_CONF };
 	char p[PATH_MAX];
 	size_t i;
 
-	if (perm_check(dir, 0, err, len) == -1)
+	flags &= PERM_OWNER;
+	if (perm_check(dir, flags, err, len) == -1)
 		return -1;
 	for (i = 0; i < sizeof(inside) / sizeof(inside[0]); i++) {
 		if (store_path(p, sizeof(p), dir, inside[i]) == -1) {
 			snprintf(err, len, "%s: path too long", dir);
 			return -1;
 		}
-		if (perm_check(p, 1, err, len) == -1)
+		if (perm_check(p, flags | PERM_NOFOLLOW, err, len) == -1)
 			return -1;
 	}
-	if (conf != NULL && perm_check(conf, 0, err, len) == -1)
+	if (conf != NULL && perm_check(conf, flags, err, len) == -1)
 		return -1;
 	return 0;
 }

@@ -814,8 +814,8 @@ start_part(struct bus_sub *s, struct part *p, const struct cursor *pos)
 	int rc, found = 0, by_time = 0;
 
 	if ((p->pr = preader_open(s->dir, p->name)) == NULL) {
-		errval_say(s->log, s->log_arg, "partition %s: %s", p->name,
-		    strerror(errno));
+		errval_say(s->log, s->log_arg, "%s/%s/%s: %s", s->dir,
+		    BUS_LOGDIR, p->name, store_strerror(errno));
 		return;
 	}
 	s->nselected++;
@@ -824,9 +824,14 @@ start_part(struct bus_sub *s, struct part *p, const struct cursor *pos)
 	s->moved = 1;
 	if (pos != NULL)
 		off = cursor_get(pos, p->name, &found);
-	if (found)
-		;
-	else if (s->resumed) {
+	if (found) {
+		/* Cut short since, or written by hand: say so, read on. */
+		if (preader_end_offset(p->pr, &end) == 0 && off > end)
+			errval_say(s->log, s->log_arg, "cursor %s: partition "
+			    "%s: position %llu is past its end (%llu)",
+			    s->cname != NULL ? s->cname : "-", p->name,
+			    (unsigned long long)off, (unsigned long long)end);
+	} else if (s->resumed) {
 		by_time = 1;
 		t = s->base_time + 1;
 	} else {
@@ -894,7 +899,7 @@ start_part(struct bus_sub *s, struct part *p, const struct cursor *pos)
 	return;
 ioerr:
 	sub_fail(s, BUS_E_SYSTEM, EX_IOERR, "partition %s: %s", p->name,
-	    strerror(errno));
+	    store_strerror(errno));
 }
 
 /*
@@ -992,7 +997,7 @@ refill(struct bus_sub *s, struct part *p)
 			continue;
 		}
 		sub_fail(s, BUS_E_SYSTEM, EX_IOERR, "partition %s: %s",
-		    p->name, strerror(errno));
+		    p->name, store_strerror(errno));
 		return;
 	}
 }

@@ -21,6 +21,7 @@
 #include "bus.h"
 #include "cursor.h"
 #include "ops.h"
+#include "perm.h"
 
 static __dead void usage(void);
 static void	seal(void);
@@ -172,6 +173,9 @@ main(int argc, char *argv[])
 		errx(EX_USAGE, "%s", emsg);
 	if ((r = ops_store(dir, &dir, emsg, sizeof(emsg))) != 0)
 		errx(r, "%s", emsg);
+	/* What busd would refuse to serve, said once (busd(8)). */
+	if (perm_check_store(dir, NULL, PERM_OWNER, emsg, sizeof(emsg)) == -1)
+		warnx("warning: %s", emsg);
 	if (want_status) {
 		status(json);
 		return exitcode;

@@ -23,6 +23,7 @@
 
 #include "bus.h"
 #include "bus/bus.h"
+#include "perm.h"
 #include "sub.h"
 
 /* What the flags ask for. */
@@ -301,6 +302,7 @@ static void
 setup(int argc, char **argv)
 {
 	const struct bus_error *e;
+	char emsg[PATH_MAX + 256];
 	int i;
 
 	if (opt.list) {
@@ -339,6 +341,10 @@ setup(int argc, char **argv)
 	out_open(&opt.out);
 	if (opt.out.exec)
 		exec_init(&opt.exec);
+	/* A store others could write: said once (busd(8)). */
+	if (perm_check_store(store_dir(opt.dir), NULL, 0, emsg,
+	    sizeof(emsg)) == -1)
+		warnx("warning: %s", emsg);
 	if (bus_sub_open(sub) == -1)
 		failed();
 }

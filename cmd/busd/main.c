@@ -218,8 +218,9 @@ main(int argc, char *argv[])
 	 * before it is read (as sshd's StrictModes); then the rules and ACLs
 	 * are checked before anything touches the store.
 	 */
-	if (perm_check_store(dir, conf_file, emsg, sizeof(emsg)) == -1)
-		errx(EX_CONFIG, "%s: refusing to serve it", emsg);
+	if (perm_check_store(dir, conf_file, PERM_OWNER, emsg, sizeof(emsg)) ==
+	    -1)
+		errx(EX_CONFIG, "%s", emsg);
 	if ((acl = acl_new()) == NULL)
 		err(EX_OSERR, NULL);
 	if (load_rules(&rules, acl, emsg, sizeof(emsg)) == -1)
@@ -398,8 +399,8 @@ reload(void)
 	struct acl *na;
 	char err[512];
 
-	if (perm_check_store(dir, conf_file, err + 1, sizeof(err) - 1) ==
-	    -1) {
+	if (perm_check_store(dir, conf_file, PERM_OWNER, err + 1,
+	    sizeof(err) - 1) == -1) {
 		log_warnx("SIGHUP: keeping the old rules and ACLs: %s",
 		    err + 1);
 		return;
