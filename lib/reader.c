@@ -153,8 +153,14 @@ rd_open_seg(struct preader *pr, uint64_t base, uint64_t pos)
 	int fd;
 
 	store_seg_name(n, sizeof(n), base, "seg");
-	if ((fd = openat(pr->dirfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return errno == ENOENT ? 0 : -1;
+	if ((fd = openat(pr->dirfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
+	    -1) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(pr->err, sizeof(pr->err), "partition %s: file %s: %s",
+		    pr->name, n, store_strerror(errno));
+		return -1;
+	}
 	if (pread(fd, h, sizeof(h), 0) != sizeof(h)) {
 		close(fd);
 		/* The newest may be being created right now: wait. */

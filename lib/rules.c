@@ -140,7 +140,7 @@ rule_opts_parse(char *spec, long *gid, int *mode, char *err, size_t errlen)
 				snprintf(err, errlen, "mode '%.16s' is not a "
 				    "directory mode like 0750 or 0700 (rwx for "
 				    "the owner, no write for group or others, "
-				    "no setuid or sticky bit)", w + 5);
+				    "no setuid, setgid or sticky bit)", w + 5);
 				return -1;
 			}
 			*mode = (int)v;

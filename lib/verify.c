@@ -317,7 +317,7 @@ check_segment(struct vctx *v, uint64_t base, int active)
 	if (v->repair && damaged) {
 		if (quarantine(v, n, base, fd) == -1) {
 			fprintf(v->out, "partition %s: file %s: quarantine "
-			    "failed: %s\n", v->part, n, strerror(errno));
+			    "failed: %s\n", v->part, n, store_strerror(errno));
 			rc = -1;
 		} else
 			v->st->repaired++;
