@@ -402,3 +402,61 @@ wait_log() {
 	[ "$status" -eq 64 ]
 	[ "$stderr" = "busd: rule 'x:.* group=no-such-group': unknown group 'no-such-group'" ]
 }
+
+# A store with a sealed segment of several index entries, busd stopped.
+sealed_store_idx() {
+	start_busd
+	head -c 300000 /dev/zero | tr '\0' x | fold -w 1000 | bus-pub --no-autostart -t t
+	"$BUS_ROOT/cmd/bus-rotate/bus-rotate" -d "$BUS_DIR"
+	bus-pub --no-autostart -t t last
+	stop_busd
+}
+
+@test "acl: an index whose entries are all plausible but shifted is found at start and rebuilt" {
+	local log="$BATS_TEST_TMPDIR/busd.log" idx
+	sealed_store_idx
+	idx=$(seg_files t | head -n 1)
+	idx=${idx%.seg}.idx
+	cp "$idx" "$BATS_TEST_TMPDIR/good"
+	# Every entry's offset plus one: still strictly increasing.
+	python3 - "$idx" <<-'PY'
+	import struct, sys
+	b = bytearray(open(sys.argv[1], 'rb').read())
+	for i in range(16, len(b), 24):
+	    struct.pack_into('<Q', b, i, struct.unpack_from('<Q', b, i)[0] + 1)
+	open(sys.argv[1], 'wb').write(b)
+	PY
+	! cmp -s "$idx" "$BATS_TEST_TMPDIR/good"
+	start_busd_fg "$log"
+	grep -qF "partition t: rebuilding index $(basename "$idx"): entry 0: byte offset 32 holds offset 0, not 1" "$log"
+	cmp "$idx" "$BATS_TEST_TMPDIR/good"
+	run bus-sub --from 150 -e -n 1 -F '%o' t
+	[ "$output" = 150 ]
+}
+
+@test "acl: busd --verify checks the store clock; --repair writes it again" {
+	sealed_store_idx
+	printf '\0\0\0\0\0\0\0\0' >"$BUS_DIR/log/.clock"
+	run busd --verify -d "$BUS_DIR"
+	echo "$output" >&2
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"store clock $BUS_DIR/log/.clock: behind the newest record: readers would not show the records after it"* ]]
+	run busd --verify --repair -d "$BUS_DIR"
+	[ "$status" -eq 0 ]
+	run busd --verify -d "$BUS_DIR"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *clock* ]]
+	head -c 4 /dev/zero >"$BUS_DIR/log/.clock"
+	run busd --verify -d "$BUS_DIR"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"store clock $BUS_DIR/log/.clock: not 8 bytes long"* ]]
+	rm "$BUS_DIR/log/.clock"
+	ln -s /etc/hostname "$BUS_DIR/log/.clock"
+	run busd --verify -d "$BUS_DIR"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"store clock $BUS_DIR/log/.clock: is a symbolic link, refusing to follow it"* ]]
+	run busd --verify --repair -d "$BUS_DIR"
+	[ "$status" -eq 0 ]
+	[ ! -L "$BUS_DIR/log/.clock" ]
+	[ "$(stat -c %s "$BUS_DIR/log/.clock")" -eq 8 ]
+}

@@ -38,6 +38,7 @@ extern char **environ;
 #include "log.h"
 #include "perm.h"
 #include "proto.h"
+#include "storecheck.h"
 #include "bus/store.h"
 #include "busd.h"
 
@@ -643,6 +644,12 @@ verify_store(int repair)
 	if ((rc = bus_store_verify(dir, repair, stdout, &v, &e)) == -1 &&
 	    e.status != EX_IOERR)
 		errx(e.status, "%s", e.text);
+	/* And the store clock, which the segment walk does not cover. */
+	if (clock_check(dir, repair, stdout, &v.problems, &v.repaired) == -1) {
+		printf("store clock %s/%s/%s: %s\n", dir, BUS_LOGDIR, BUS_CLOCK,
+		    store_strerror(errno));
+		rc = -1;
+	}
 	printf("checked %lu partition(s), %lu segment(s), %llu record(s): "
 	    "%lu problem(s)", v.partitions, v.segments, v.records,
 	    v.problems);

@@ -19,6 +19,7 @@
 #include "bus.h"
 #include "log.h"
 #include "segscan.h"
+#include "storecheck.h"
 #include "busd.h"
 
 #define WBUF_SIZE	(1024 * 1024)	/* pending bytes per partition */
@@ -235,7 +236,7 @@ sealed_check(struct part *p, const uint64_t *segs, size_t nsegs,
 	struct stat st;
 	uint64_t end, at;
 	size_t cnt, i;
-	char n[32];
+	char n[32], why[128];
 	int fd, scanned = 0;
 
 	for (i = 0; i + 1 < nsegs; i++) {
@@ -247,11 +248,18 @@ sealed_check(struct part *p, const uint64_t *segs, size_t nsegs,
 		store_seg_name(n, sizeof(n), segs[i], "idx");
 		e = idx_load(p->dirfd, n, segs[i], &cnt);
 		at = BUS_SEG_HDR;
-		/* A sealed segment without records has a header-only index. */
+		/*
+		 * A sealed segment without records has a header-only index;
+		 * one whose entries are plausible but wrong (idx_check()) is
+		 * rebuilt too.
+		 */
+		why[0] = '\0';
 		if ((e == NULL && st.st_size > BUS_SEG_HDR) ||
-		    (e != NULL && e[cnt - 1].pos >= (uint64_t)st.st_size)) {
-			log_warnx("partition %s: rebuilding index %s", p->name,
-			    n);
+		    (e != NULL && e[cnt - 1].pos >= (uint64_t)st.st_size) ||
+		    (e != NULL && idx_check(fd, e, cnt, why, sizeof(why)) !=
+		    1)) {
+			log_warnx("partition %s: rebuilding index %s%s%s",
+			    p->name, n, why[0] ? ": " : "", why);
 			if (idx_rebuild(p->dirfd, fd, n, segs[i], &end) == -1)
 				log_warn("partition %s: %s", p->name, n);
 		} else if (e != NULL)
