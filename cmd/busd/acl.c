@@ -56,6 +56,9 @@ static void	acl_refused(struct client *, const char *, size_t, const char *);
 struct acl	*acl;			/* busd.conf's ACL lines */
 uint64_t	 acl_gen = 1;		/* changes when acl is replaced */
 
+/* A peer whose credentials are unknown: no user, no group. */
+static const struct acl_peer nobody = { (uid_t)-1, (gid_t)-1, NULL, 0 };
+
 /* At accept: who is connecting (only its credentials; no lookup yet). */
 void
 acl_accept(struct client *c)
@@ -165,8 +168,6 @@ int
 acl_allows(struct client *c, enum acl_op op, char *msg, size_t len)
 {
 	const char *line;
-	static const struct acl_peer nobody = { (uid_t)-1, (gid_t)-1, NULL,
-	    0 };
 
 	if (acl_count(acl) == 0)
 		return 1;
@@ -178,7 +179,7 @@ acl_allows(struct client *c, enum acl_op op, char *msg, size_t len)
 	snprintf(msg, len, "%s refused to uid %ld: %s", op == ACL_SEAL ?
 	    "SEAL" : "STATUS", c->peer && c->peer->known ?
 	    (long)c->peer->id.uid : -1L, line);
-	acl_refused(c, op == ACL_SEAL ? "(seal)" : "(status)", 8, line);
+	acl_refused(c, op == ACL_SEAL ? "(seal)" : "(status)", SIZE_MAX, line);
 	return 0;
 }
 
@@ -190,8 +191,6 @@ int
 acl_publish(struct client *c, const char *topic, size_t len, char *msg,
     size_t msglen)
 {
-	static const struct acl_peer nobody = { (uid_t)-1, (gid_t)-1, NULL,
-	    0 };
 	struct acl_slot *s;
 	const char *line;
 	uint32_t h = 2166136261u;
@@ -249,7 +248,7 @@ acl_refused(struct client *c, const char *what, size_t len, const char *line)
 	    c->peer && c->peer->known ? (long)c->peer->id.uid : -1L,
 	    c->peer && c->peer->known ? (long)c->peer->id.gid : -1L,
 	    c->peer && c->peer->known ? (long)c->peer->pid : -1L,
-	    (int)len, what, line);
+	    len > BUS_TOPIC_MAX ? BUS_TOPIC_MAX : (int)len, what, line);
 }
 
 /*
