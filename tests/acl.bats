@@ -313,6 +313,7 @@ wait_log() {
 	start_busd
 	bus-pub --no-autostart -t t a
 	run --separate-stderr "$rot" -d "$BUS_DIR"
+	[ "$status" -eq 77 ]
 	[[ "$stderr" == *"permission denied: SEAL refused to uid 0: no ACL line allows it"* ]]
 	[ "$(seg_files t | wc -l)" -eq 1 ]
 	run busd --status -d "$BUS_DIR" -o json

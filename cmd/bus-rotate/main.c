@@ -225,6 +225,7 @@ seal(void)
 	char emsg[512];
 	uint32_t count;
 	pid_t pid;
+	int r;
 
 	if (!store_busd_alive(dir, &pid)) {
 		if (verbose)
@@ -238,10 +239,10 @@ seal(void)
 		    "matching " : "", seal_pattern);
 		return;
 	}
-	if (busctl_seal(dir, seal_pattern, &count, emsg, sizeof(emsg)) !=
-	    OPS_OK) {
+	if ((r = busctl_seal(dir, seal_pattern, &count, emsg,
+	    sizeof(emsg))) != OPS_OK) {
 		warnx("%s", emsg);
-		fail(EX_UNAVAILABLE);
+		fail(r == OPS_DENIED ? EX_NOPERM : EX_UNAVAILABLE);
 		return;
 	}
 	if (verbose)
