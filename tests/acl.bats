@@ -461,3 +461,14 @@ sealed_store_idx() {
 	[ ! -L "$BUS_DIR/log/.clock" ]
 	[ "$(stat -c %s "$BUS_DIR/log/.clock")" -eq 8 ]
 }
+
+@test "acl: a status request denied by a line: busd --status says so and shows the figures of the files" {
+	mkdir -m 750 "$BUS_DIR"
+	printf '%s\n' "deny user $(id -u) status" "allow user $(id -u) publish .*" >"$BUS_DIR/busd.conf"
+	start_busd
+	bus-pub --no-autostart -t t x
+	run --separate-stderr busd --status -d "$BUS_DIR"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"does not answer (busd: permission denied: STATUS refused to uid $(id -u): $BUS_DIR/busd.conf:1: deny user $(id -u) status); figures from the files only"* ]]
+	[[ "$output" == *$'\nt '* ]]
+}
