@@ -19,6 +19,8 @@ VERSION	 = 0.1.0
 
 CC	?= cc
 PKGS	 = libbsd-overlay libpcre2-8
+# Compressed sealed segments (lib/zcodec.c): Debian's libzstd and liblz4.
+PKGS	+= libzstd liblz4
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS	?= -O2 -g
@@ -44,7 +46,8 @@ LIB_SRC	= lib/crc32c.c lib/segment.c lib/index.c lib/store.c lib/proto.c \
 	  lib/rules.c lib/timefmt.c lib/reader.c \
 	  lib/segscan.c lib/partlock.c lib/busctl.c lib/retention.c \
 	  lib/compact.c lib/status.c lib/json.c lib/append.c \
-	  lib/pub.c lib/sub.c lib/msg.c lib/offline.c lib/errval.c
+	  lib/pub.c lib/sub.c lib/msg.c lib/offline.c lib/errval.c \
+	  lib/zcodec.c
 LIB_OBJ	= $(LIB_SRC:.c=.o)
 LIB	= lib/libbus.a
 HDRS	= $(wildcard include/*.h include/bus/*.h)
@@ -64,7 +67,8 @@ PROGS	= cmd/busd/busd cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub \
 UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
 	  tests/unit/test_index tests/unit/test_reader tests/unit/test_compact \
 	  tests/unit/test_json tests/unit/test_store tests/unit/test_proto \
-	  tests/unit/test_append tests/unit/test_segscan
+	  tests/unit/test_append tests/unit/test_segscan \
+	  tests/unit/test_zcodec
 FAULT	= tests/fault/enospc.so tests/fault/noinotify.so tests/fault/crashpoint.so \
 	  tests/fault/garbage tests/fault/rawpub
 MAN1	= man/bus-pub.1 man/bus-sub.1
