@@ -124,6 +124,8 @@ tests/unit/%: tests/unit/%.c tests/unit/unit.h $(LIB) $(HDRS)
 
 tests/bench/latency: tests/bench/latency.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+tests/bench/accesslog: tests/bench/accesslog.c
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 tests/fault/garbage: tests/fault/garbage.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
@@ -220,7 +222,8 @@ uninstall:
 	rmdir $(DESTDIR)$(INCLUDEDIR)/bus 2>/dev/null || true
 
 clean:
-	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT) $(FAULT) tests/bench/latency
+	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT) $(FAULT) tests/bench/latency \
+	    tests/bench/accesslog
 	rm -f $(LIB_PIC) $(SHLIB) $(SHLINKS) lib/bus.pc
 	rm -f $(SAN_STAMP) $(FUZZ) $(FUZZ_OBJ) tests/fuzz/mkcorpus
 
