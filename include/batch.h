@@ -195,6 +195,8 @@ struct batch_iter {
 	const uint8_t	*p;		/* next record */
 	const uint8_t	*end;		/* end of the records section */
 	uint32_t	 i;		/* records returned */
+	uint64_t	 last_off;	/* offset of the last one returned */
+	int64_t		 last_recv;	/* its receive time */
 };
 void	batch_iter_init(struct batch_iter *, const struct bus_batch *,
 	    const uint8_t *, size_t);
