@@ -41,13 +41,13 @@ export ASAN_OPTIONS = detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 endif
 
-LIB_SRC	= lib/crc32c.c lib/segment.c lib/index.c lib/store.c lib/proto.c \
+LIB_SRC	= lib/crc32c.c lib/segment.c lib/batch.c lib/index.c lib/store.c lib/proto.c \
 	  lib/cursor.c lib/verify.c lib/group.c \
 	  lib/rules.c lib/timefmt.c lib/reader.c \
 	  lib/segscan.c lib/partlock.c lib/busctl.c lib/retention.c \
 	  lib/compact.c lib/status.c lib/json.c lib/append.c \
-	  lib/pub.c lib/sub.c lib/msg.c lib/offline.c lib/errval.c \
-	  lib/zcodec.c
+	  lib/pub.c lib/sub.c lib/msg.c lib/offline.c lib/errval.c
+LIB_SRC	+= lib/zcodec.c
 LIB_OBJ	= $(LIB_SRC:.c=.o)
 LIB	= lib/libbus.a
 HDRS	= $(wildcard include/*.h include/bus/*.h)
@@ -67,8 +67,9 @@ PROGS	= cmd/busd/busd cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub \
 UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
 	  tests/unit/test_index tests/unit/test_reader tests/unit/test_compact \
 	  tests/unit/test_json tests/unit/test_store tests/unit/test_proto \
-	  tests/unit/test_append tests/unit/test_segscan \
-	  tests/unit/test_zcodec
+	  tests/unit/test_append tests/unit/test_segscan tests/unit/test_batch
+# Compressed sealed segments.
+UNIT	+= tests/unit/test_zcodec
 FAULT	= tests/fault/enospc.so tests/fault/noinotify.so tests/fault/crashpoint.so \
 	  tests/fault/garbage tests/fault/rawpub
 MAN1	= man/bus-pub.1 man/bus-sub.1
