@@ -837,3 +837,11 @@ out:
 	free(c.segs);
 	return rc;
 }
+
+/* Step 4 for a segment rewritten elsewhere (recompress.c). */
+int
+compact_install(int dirfd, const char *part, uint64_t b, char *err,
+    size_t errlen)
+{
+	return install(dirfd, part, b, err, errlen);
+}

@@ -17,6 +17,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "batch.h"
 #include "zcodec.h"
 
 static int	zc_reserve(struct zc *, size_t);
@@ -260,5 +261,28 @@ zc_decompress(struct zc *z, int codec, const uint8_t *src, size_t n,
 		return -1;
 	}
 	*out = z->buf;
+	return 0;
+}
+
+int
+zc_batch_recs(struct zc *z, const struct bus_batch *b, const uint8_t **recs,
+    size_t *len, const char **why)
+{
+	const uint8_t *out;
+
+	if (batch_codec(b) == BUS_BA_CODEC_NONE) {
+		*recs = b->recs;
+		*len = b->stored_len;
+		return 0;
+	}
+	if (zc_decompress(z, batch_codec(b), b->recs, b->stored_len,
+	    b->recs_len, BUS_BATCH_MAX, &out, why) == -1)
+		return -1;
+	if (batch_check_recs(b, out, b->recs_len, why) == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	*recs = out;
+	*len = b->recs_len;
 	return 0;
 }
