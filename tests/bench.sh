@@ -424,4 +424,7 @@ fi
 echo "    ($NLAT samples each, synced $NSYNC taken in turns with the baseline;"
 echo "    200 warm-up rounds before each)"
 [ -e "$W/failed" ] && fail=1
+# Compressed sealed segments: a block of its own (tests/bench/compress.sh).
+echo
+sh tests/bench/compress.sh || fail=1
 exit "$fail"
