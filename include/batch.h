@@ -125,6 +125,8 @@ size_t	uvarint_len(uint64_t);
 
 /* ------------------------------------------------------------ writing */
 
+/* The header fields of a record batch whose first record is r. */
+void	batch_init(struct bus_batch *, const struct bus_rec *);
 /*
  * Start a batch at p: b holds the header fields known now (attrs, delim,
  * base_off, base_recv, base_send, base_event, producer, base_seq, topic,
@@ -163,6 +165,10 @@ size_t	batch_finish(uint8_t *, struct bus_batch *);
 size_t	batch_finish_nocrc(uint8_t *, struct bus_batch *);
 void	batch_crc(uint8_t *, size_t);
 
+/* A record batch of the one record r: its size, and its encoding. */
+size_t	batch_one_size(const struct bus_rec *);
+size_t	batch_one(uint8_t *, const struct bus_rec *);
+
 /* ------------------------------------------------------------ reading */
 
 /*
@@ -185,6 +191,21 @@ int	batch_check_recs(const struct bus_batch *, const uint8_t *, size_t,
 	    const char **);
 /* Cheap check of the fixed fields: could a batch start here? */
 int	batch_plausible(const uint8_t *, size_t);
+
+/*
+ * The uncompressed records section of the decoded batch b: b->recs
+ * itself when it is not compressed, else decompressed into buf (grown
+ * as needed; free with batch_buf_free) and checked with
+ * batch_check_recs().  0 and *recs, or -1 with *why (damaged, or a
+ * codec this build cannot decompress).
+ */
+struct batch_buf {
+	uint8_t		*p;		/* decompressed records */
+	size_t		 cap;		/* bytes allocated */
+};
+int	batch_recs(const struct bus_batch *, struct batch_buf *,
+	    const uint8_t **, const char **);
+void	batch_buf_free(struct batch_buf *);
 
 /*
  * The records of a batch, in order, from its uncompressed records

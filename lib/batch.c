@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bus.h"
@@ -53,6 +54,9 @@ uvarint_get(const uint8_t *p, size_t avail, uint64_t *v)
 			return 0;
 		x |= (uint64_t)(p[i] & 0x7f) << (7 * i);
 		if (p[i] < 0x80) {
+			/* One way to write a number: no trailing zero byte. */
+			if (p[i] == 0 && i > 0)
+				return 0;
 			*v = x;
 			return i + 1;
 		}
@@ -104,7 +108,7 @@ static size_t
 batch_body_size(const struct bus_batch *b, const struct bus_rec *r)
 {
 	return 1 + uvarint_len(r->offset - b->base_off) +
-	    uvarint_len((uint64_t)(r->recv_ns - b->base_recv)) +
+	    uvarint_len((uint64_t)r->recv_ns - (uint64_t)b->base_recv) +
 	    uvarint_len(zz_enc(r->send_ns - b->base_send)) +
 	    uvarint_len(zz_enc(r->event_ns - b->base_event)) +
 	    uvarint_len(r->seq - b->base_seq) +
@@ -160,7 +164,7 @@ batch_add(uint8_t *p, struct bus_batch *b, const struct bus_rec *r)
 	n = uvarint_put(p, body);
 	p[n++] = r->flags;
 	n += uvarint_put(p + n, r->offset - b->base_off);
-	n += uvarint_put(p + n, (uint64_t)(r->recv_ns - b->base_recv));
+	n += uvarint_put(p + n, (uint64_t)r->recv_ns - (uint64_t)b->base_recv);
 	n += uvarint_put(p + n, zz_enc(r->send_ns - b->base_send));
 	n += uvarint_put(p + n, zz_enc(r->event_ns - b->base_event));
 	n += uvarint_put(p + n, r->seq - b->base_seq);
@@ -219,6 +223,41 @@ batch_finish(uint8_t *p, struct bus_batch *b)
 
 	batch_crc(p, n);
 	return n;
+}
+
+void
+batch_init(struct bus_batch *b, const struct bus_rec *r)
+{
+	memset(b, 0, sizeof(*b));
+	b->base_off = r->offset;
+	b->base_recv = r->recv_ns;
+	b->base_send = r->send_ns;
+	b->base_event = r->event_ns;
+	b->producer = r->producer;
+	b->base_seq = r->seq;
+	b->topic = r->topic;
+	b->topic_len = r->topic_len;
+}
+
+size_t
+batch_one_size(const struct bus_rec *r)
+{
+	struct bus_batch b;
+
+	batch_init(&b, r);
+	return BUS_BATCH_HDR + r->topic_len + batch_rec_size(&b, r);
+}
+
+size_t
+batch_one(uint8_t *p, const struct bus_rec *r)
+{
+	struct bus_batch b;
+	size_t n;
+
+	batch_init(&b, r);
+	n = batch_begin(p, &b);
+	batch_add(p + n, &b, r);
+	return batch_finish(p, &b);
 }
 
 /* ------------------------------------------------------------ reading */
@@ -352,7 +391,9 @@ batch_check_recs(const struct bus_batch *b, const uint8_t *recs, size_t len,
 	}
 	if (b->attrs & BUS_BA_BLOCK) {
 		if (b->last_delta != b->count - 1 ||
-		    b->last_recv - b->base_recv != (int64_t)b->count - 1 ||
+		    (uint64_t)b->last_recv - (uint64_t)b->base_recv !=
+		    (uint64_t)b->count - 1 ||
+		    b->base_seq + (b->count - 1) < b->base_seq ||
 		    len == 0 || recs[len - 1] != b->delim) {
 			*why = "bad block batch";
 			return -1;
@@ -395,6 +436,27 @@ batch_check_recs(const struct bus_batch *b, const uint8_t *recs, size_t len,
 	return 0;
 }
 
+int
+batch_recs(const struct bus_batch *b, struct batch_buf *buf,
+    const uint8_t **recs, const char **why)
+{
+	(void)buf;
+	if (batch_codec(b) == BUS_BA_CODEC_NONE) {
+		*recs = b->recs;
+		return 0;
+	}
+	*why = "compressed batch: codec not supported by this build";
+	return -1;
+}
+
+void
+batch_buf_free(struct batch_buf *buf)
+{
+	free(buf->p);
+	buf->p = NULL;
+	buf->cap = 0;
+}
+
 void
 batch_iter_init(struct batch_iter *it, const struct bus_batch *b,
     const uint8_t *recs, size_t len)
@@ -428,15 +490,19 @@ batch_rec_parse(const struct bus_batch *b, const uint8_t *p,
 	if (v > b->last_delta)
 		return -1;
 	GET(v);
-	if (v > (uint64_t)(b->last_recv - b->base_recv))
+	if (v > (uint64_t)b->last_recv - (uint64_t)b->base_recv)
 		return -1;
-	r->recv_ns = b->base_recv + (int64_t)v;
+	r->recv_ns = (int64_t)((uint64_t)b->base_recv + v);
+	/* Times and sequences past their type's range are malformed. */
 	GET(v);
-	r->send_ns = (int64_t)((uint64_t)b->base_send + (uint64_t)zz_dec(v));
+	if (__builtin_add_overflow(b->base_send, zz_dec(v), &r->send_ns))
+		return -1;
 	GET(v);
-	r->event_ns = (int64_t)((uint64_t)b->base_event + (uint64_t)zz_dec(v));
+	if (__builtin_add_overflow(b->base_event, zz_dec(v), &r->event_ns))
+		return -1;
 	GET(v);
-	r->seq = b->base_seq + v;
+	if (__builtin_add_overflow(b->base_seq, v, &r->seq))
+		return -1;
 	GET(v);
 	if (v > BUS_KEY_MAX || v > (uint64_t)(end - p))
 		return -1;
@@ -475,7 +541,7 @@ batch_iter_next(struct batch_iter *it, struct bus_rec *r)
 		if (e == NULL)
 			return -1;
 		r->offset = b->base_off + it->i;
-		r->recv_ns = b->base_recv + it->i;
+		r->recv_ns = (int64_t)((uint64_t)b->base_recv + it->i);
 		r->seq = b->base_seq + it->i;
 		r->send_ns = b->base_send;
 		r->event_ns = b->base_event;

@@ -216,8 +216,8 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 	struct part *p;
 	struct pprod *pp;
 	const char *why;
-	uint8_t *ack = NULL, *dst;
-	size_t pos, rs, ackoff = 0;
+	uint8_t *ack = NULL;
+	size_t pos, ackoff = 0;
 	uint64_t first_seq = 0;
 	uint32_t count, i, code = 0, done = 0;
 	int64_t now;
@@ -236,6 +236,11 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 	for (i = 0; i < count; i++) {
 		if (proto_msg_decode(b, len, &pos, &m) == -1) {
 			client_error(c, 0, PE_PROTO, "malformed message");
+			code = PE_PROTO;
+			break;
+		}
+		if (m.seq == 0) {
+			client_error(c, 0, PE_PROTO, "sequence number 0");
 			code = PE_PROTO;
 			break;
 		}
@@ -266,6 +271,12 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			code = PE_PROTO;
 			break;
 		}
+		if ((m.flags & BUS_F_TOMBSTONE) && m.key_len == 0) {
+			client_error(c, m.seq, PE_PROTO,
+			    "tombstone without a key");
+			code = PE_PROTO;
+			break;
+		}
 		if ((p = route(m.topic, m.topic_len, &code)) == NULL) {
 			client_error(c, m.seq, code, code == PE_ROUTE ?
 			    "partition name for topic too long" :
@@ -292,9 +303,8 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			done++;
 			continue;
 		}
-		rs = seg_rec_size(m.topic_len, m.key_len, m.tags_len,
-		    m.payload_len);
-		if (app_pos(&p->app) + rs > seg_size && p->nrecs > 0)
+		if (app_pos(&p->app) + app_rec_bound(&m) > seg_size &&
+		    p->nrecs > 0)
 			part_seal(p);
 		if (p->app.failed) {
 			client_error(c, m.seq, p->app.failed == ENOSPC ?
@@ -308,7 +318,10 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			p->dirty = 1;
 			TAILQ_INSERT_TAIL(&dirty, p, dlink);
 		}
-		if ((dst = app_reserve(&p->app, rs)) == NULL) {
+		m.offset = p->next_off;
+		m.recv_ns = now > clock_last ? now : clock_last + 1;
+		m.producer = c->prod->id;
+		if (app_add(&p->app, &m) == -1) {
 			/* Its flush failed (or there is no memory). */
 			if (!p->app.failed)
 				fatal(EX_OSERR, NULL);
@@ -318,13 +331,8 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			code = PE_IO;
 			break;
 		}
-		m.offset = p->next_off++;
-		m.recv_ns = now > clock_last ? now : clock_last + 1;
+		p->next_off++;
 		clock_last = m.recv_ns;
-		m.producer = c->prod->id;
-		/* The CRCs are filled in at flush time, three at once. */
-		seg_rec_encode_nocrc(dst, &m);
-		app_commit_rec(&p->app, rs, m.offset, m.recv_ns);
 		p->last_recv = m.recv_ns;
 		p->nrecs++;
 		if (pp->turn != turn_no) {

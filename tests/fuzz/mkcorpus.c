@@ -120,14 +120,17 @@ static size_t
 segment(uint8_t *p)
 {
 	struct bus_rec r;
+	struct bus_batch b;
 	uint8_t tags[64];
-	size_t n = BUS_SEG_HDR, tl = 0;
+	size_t n = BUS_SEG_HDR, tl = 0, h;
 	const char *why;
+	static const char block[] = "line one\n\nline three\n";
 
 	if (tags_add(tags, sizeof(tags), &tl, "region=eu", &why) == -1 ||
 	    tags_add(tags, sizeof(tags), &tl, "empty=", &why) == -1)
 		errx(1, "tags: %s", why);
 	seg_hdr_encode(p, 100, 1700000000000000000LL);
+	/* A record batch of three: plain, with key and tags, tombstone. */
 	memset(&r, 0, sizeof(r));
 	r.offset = 100;
 	r.recv_ns = 1700000000000000001LL;
@@ -138,20 +141,45 @@ segment(uint8_t *p)
 	r.topic_len = strlen(r.topic);
 	r.payload = (const uint8_t *)"{\"id\":1}";
 	r.payload_len = 8;
-	n += seg_rec_encode(p + n, &r);
+	batch_init(&b, &r);
+	h = n;
+	n += batch_begin(p + n, &b);
+	n += batch_add(p + n, &b, &r);
 	r.offset++;
+	r.recv_ns += 1000;
 	r.seq++;
 	r.key = "order-1";
 	r.key_len = strlen(r.key);
 	r.tags = tags;
 	r.tags_len = tl;
-	n += seg_rec_encode(p + n, &r);
-	r.offset++;
+	n += batch_add(p + n, &b, &r);
+	r.offset += 2;
+	r.recv_ns++;
 	r.seq++;
 	r.flags = BUS_F_TOMBSTONE;
 	r.tags_len = 0;
 	r.payload_len = 0;
-	n += seg_rec_encode(p + n, &r);
+	n += batch_add(p + n, &b, &r);
+	batch_finish(p + h, &b);
+	/* A block batch of three lines with common tags. */
+	memset(&b, 0, sizeof(b));
+	b.attrs = BUS_BA_BLOCK;
+	b.delim = '\n';
+	b.base_off = 104;
+	b.base_recv = 1700000000000000100LL;
+	b.base_send = b.base_event = 1700000000000000050LL;
+	b.producer = 42;
+	b.base_seq = 4;
+	b.topic = "logs";
+	b.topic_len = 4;
+	b.tags = tags;
+	b.tags_len = tl;
+	h = n;
+	n += batch_begin(p + n, &b);
+	memcpy(p + n, block, sizeof(block) - 1);
+	n += sizeof(block) - 1;
+	batch_block(&b, 3, sizeof(block) - 1);
+	batch_finish(p + h, &b);
 	return n;
 }
 

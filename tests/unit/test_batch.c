@@ -41,6 +41,13 @@ test_varint(void)
 	b[9] = 0x01;
 	CHECK_EQ_U64(uvarint_get(b, 10, &got), 10);
 	CHECK_EQ_U64(got, UINT64_MAX);
+	/* One way to write a number: 0 as 80 00 is malformed. */
+	b[0] = 0x80;
+	b[1] = 0x00;
+	CHECK_EQ_U64(uvarint_get(b, 2, &got), 0);
+	b[0] = 0xac;
+	b[1] = 0x02;
+	CHECK_EQ_U64(uvarint_get(b, 2, &got), 2);
 	/* Eleven bytes never end a varint. */
 	memset(b, 0x80, 11);
 	CHECK_EQ_U64(uvarint_get(b, 11, &got), 0);
