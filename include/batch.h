@@ -57,6 +57,7 @@
 #include <stdint.h>
 
 #include "segment.h"	/* struct bus_rec */
+#include "zcodec.h"	/* compressed records sections */
 
 #define BUS_BATCH_VERSION	2
 #define BUS_BATCH_HDR		84	/* fixed header */
@@ -200,8 +201,7 @@ int	batch_plausible(const uint8_t *, size_t);
  * codec this build cannot decompress).
  */
 struct batch_buf {
-	uint8_t		*p;		/* decompressed records */
-	size_t		 cap;		/* bytes allocated */
+	struct zc	 z;		/* decompressor and its records */
 };
 int	batch_recs(const struct bus_batch *, struct batch_buf *,
 	    const uint8_t **, const char **);

@@ -70,15 +70,15 @@ int	zc_decompress(struct zc *, int, const uint8_t *, size_t, size_t,
 	    size_t, const uint8_t **, const char **);
 
 /*
- * The hook of every batch reader: the uncompressed records section of a
- * batch decoded by batch_decode() (CRC and header checked), ready for
- * batch_iter_init().  A plain batch's section is b->recs itself; a
- * compressed one is decompressed into z and checked against its header
- * by batch_check_recs().  0 with *recs and *len, or -1 with a static
- * *why naming what is wrong (errno ENOMEM when memory ran out).
+ * The compressed branch of batch_recs(), the hook of every batch reader:
+ * the records section of a compressed batch decoded by batch_decode()
+ * (CRC and header checked), decompressed into z and checked against its
+ * header by batch_check_recs(); b->recs_len bytes at *recs.  0, or -1
+ * with a static *why naming what is wrong (errno ENOMEM when memory ran
+ * out).
  */
 struct bus_batch;
 int	zc_batch_recs(struct zc *, const struct bus_batch *,
-	    const uint8_t **, size_t *, const char **);
+	    const uint8_t **, const char **);
 
 #endif /* BUS_ZCODEC_H */

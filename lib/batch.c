@@ -440,21 +440,17 @@ int
 batch_recs(const struct bus_batch *b, struct batch_buf *buf,
     const uint8_t **recs, const char **why)
 {
-	(void)buf;
 	if (batch_codec(b) == BUS_BA_CODEC_NONE) {
 		*recs = b->recs;
 		return 0;
 	}
-	*why = "compressed batch: codec not supported by this build";
-	return -1;
+	return zc_batch_recs(&buf->z, b, recs, why);
 }
 
 void
 batch_buf_free(struct batch_buf *buf)
 {
-	free(buf->p);
-	buf->p = NULL;
-	buf->cap = 0;
+	zc_free(&buf->z);
 }
 
 void

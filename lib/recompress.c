@@ -49,6 +49,8 @@ struct rcomp {
 	struct zc	 z;		/* compressor and its output */
 	uint8_t		*raw;		/* records section of the open batch */
 	size_t		 rawcap;
+	uint8_t		*obuf;		/* the compressed batch */
+	size_t		 obufcap;
 	struct bus_batch ob;		/* the open batch */
 	int		 open;		/* ob holds a record */
 	uint8_t		 hdr[BUS_BATCH_HDR + BUS_TOPIC_MAX]; /* its header */
@@ -76,10 +78,6 @@ first_codec(struct rcomp *c, const char *name, int *codec)
 {
 	struct segscan ss;
 	struct bus_batch b;
-	const char *why = "";
-	uint8_t lenb[4], *p = NULL;
-	size_t len;
-	ssize_t n;
 	int rc;
 
 	*codec = -1;
@@ -89,42 +87,29 @@ first_codec(struct rcomp *c, const char *name, int *codec)
 		    strerror(errno));
 		return rc == SS_DAMAGED ? OPS_DAMAGED : OPS_IO;
 	}
-	if ((n = pread(ss.fd, lenb, sizeof(lenb), BUS_SEG_HDR)) == -1)
-		goto ioerr;
-	if (n < (ssize_t)sizeof(lenb)) {
+	switch ((rc = segscan_next_batch(&ss, &b))) {
+	case SS_REC:
+		*codec = (int)batch_codec(&b);
+		break;
+	case SS_END:
+		if (segscan_at(&ss) == ss.size)
+			break;
+		ss.why = "truncated batch at the end of a sealed segment";
+		/* FALLTHROUGH */
+	case SS_DAMAGED:
+		snprintf(c->err, c->errlen, "partition %s: file %s: byte "
+		    "offset %llu: %s; segment not compressed", c->part, name,
+		    (unsigned long long)segscan_at(&ss), ss.why);
 		segscan_close(&ss);
-		return OPS_OK;		/* no batch, or a torn one */
+		return OPS_DAMAGED;
+	default:
+		snprintf(c->err, c->errlen, "partition %s: read %s: %s",
+		    c->part, name, strerror(errno));
+		segscan_close(&ss);
+		return OPS_IO;
 	}
-	len = (size_t)le32_get(lenb) + 4;
-	if (len > BUS_BATCH_MAX || len < BUS_BATCH_HDR) {
-		why = "bad batch length";
-		goto damaged;
-	}
-	if ((p = malloc(len)) == NULL)
-		goto ioerr;
-	if ((n = pread(ss.fd, p, len, BUS_SEG_HDR)) == -1)
-		goto ioerr;
-	if (batch_decode_hdr(p, (size_t)n, &b, &why) <= 0) {
-		if ((size_t)n < len)
-			why = "truncated batch at the end of a sealed segment";
-		goto damaged;
-	}
-	*codec = (int)batch_codec(&b);
-	free(p);
 	segscan_close(&ss);
 	return OPS_OK;
-damaged:
-	snprintf(c->err, c->errlen, "partition %s: file %s: byte offset %d: "
-	    "%s; segment not compressed", c->part, name, BUS_SEG_HDR, why);
-	free(p);
-	segscan_close(&ss);
-	return OPS_DAMAGED;
-ioerr:
-	snprintf(c->err, c->errlen, "partition %s: read %s: %s", c->part,
-	    name, strerror(errno));
-	free(p);
-	segscan_close(&ss);
-	return OPS_IO;
 }
 
 static int
@@ -151,7 +136,7 @@ batch_out(struct rcomp *c)
 {
 	const uint8_t *cz;
 	const char *why;
-	uint8_t *p;
+	uint8_t *nb;
 	size_t czlen, size;
 
 	if (!c->open)
@@ -169,13 +154,18 @@ batch_out(struct rcomp *c)
 		errno = EFBIG;
 		goto ioerr;
 	}
-	if ((p = app_reserve(&c->out, size)) == NULL)
-		goto ioerr;
-	memcpy(p, c->hdr, c->ob.hdr);
-	memcpy(p + c->ob.hdr, cz, czlen);
+	if (size > c->obufcap) {
+		if ((nb = realloc(c->obuf, size)) == NULL)
+			goto ioerr;
+		c->obuf = nb;
+		c->obufcap = size;
+	}
+	memcpy(c->obuf, c->hdr, c->ob.hdr);
+	memcpy(c->obuf + c->ob.hdr, cz, czlen);
 	c->ob.stored_len = czlen;
-	batch_finish(p, &c->ob);
-	app_commit_rec(&c->out, size, c->ob.base_off, c->ob.base_recv);
+	batch_finish(c->obuf, &c->ob);
+	if (app_add_batch(&c->out, c->obuf, &c->ob) == -1)
+		goto ioerr;
 	return OPS_OK;
 ioerr:
 	snprintf(c->err, c->errlen, "partition %s: write %020llu.seg%s: %s",
@@ -384,7 +374,7 @@ recompress_partition(const char *part, int dirfd,
 	}
 	if (nsegs < 2)
 		goto out;	/* nothing sealed */
-	if (app_init(&c.out, -1, -1, 0, 0, 0, 0, RC_WBUF, 0) == -1) {
+	if (app_init(&c.out, -1, -1, 0, 0, 0, 0, RC_WBUF) == -1) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		rc = OPS_IO;
 		goto out;
@@ -454,6 +444,7 @@ out:
 	app_free(&c.out);
 	zc_free(&c.z);
 	free(c.raw);
+	free(c.obuf);
 	free(segs);
 	return rc;
 }

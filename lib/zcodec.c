@@ -266,16 +266,11 @@ zc_decompress(struct zc *z, int codec, const uint8_t *src, size_t n,
 
 int
 zc_batch_recs(struct zc *z, const struct bus_batch *b, const uint8_t **recs,
-    size_t *len, const char **why)
+    const char **why)
 {
 	const uint8_t *out;
 
-	if (batch_codec(b) == BUS_BA_CODEC_NONE) {
-		*recs = b->recs;
-		*len = b->stored_len;
-		return 0;
-	}
-	if (zc_decompress(z, batch_codec(b), b->recs, b->stored_len,
+	if (zc_decompress(z, (int)batch_codec(b), b->recs, b->stored_len,
 	    b->recs_len, BUS_BATCH_MAX, &out, why) == -1)
 		return -1;
 	if (batch_check_recs(b, out, b->recs_len, why) == -1) {
@@ -283,6 +278,5 @@ zc_batch_recs(struct zc *z, const struct bus_batch *b, const uint8_t **recs,
 		return -1;
 	}
 	*recs = out;
-	*len = b->recs_len;
 	return 0;
 }
