@@ -102,7 +102,7 @@ zc_reserve(struct zc *z, size_t n)
 	uint8_t *nb;
 	size_t cap;
 
-	if (n <= z->cap)
+	if (n <= z->cap && z->buf != NULL)
 		return 0;
 	cap = z->cap ? z->cap : 64 * 1024;
 	while (cap < n)
