@@ -71,10 +71,18 @@ accesslog_store() {
 	[ "$status" -eq 0 ]
 	[ "$output" = "" ]
 	[ "$(store_sum)" = "$sum" ]
-	# New messages go on at the next offset, in a plain active segment.
+	# busd restarted on a store whose newest records are compressed goes
+	# on at the next offset, with a later receive time.
+	stop_busd
+	start_busd --segment-size 1M
 	bus-pub --no-autostart -t web.access "after"
-	run bus-sub --from -1 -e -F '%o %s' web.access
-	[ "$output" = "20000 after" ]
+	run bus-sub --from -2 -e -F '%o %T %s\n' web.access
+	[ "${#lines[@]}" -eq 2 ]
+	[ "${lines[1]%% *}" = 20000 ]
+	[ "${lines[1]##* }" = after ]
+	t1=$(echo "${lines[0]}" | cut -d' ' -f2)
+	t2=$(echo "${lines[1]}" | cut -d' ' -f2)
+	[[ "$t2" > "$t1" ]]
 }
 
 @test "compress: lz4 and levels; -n lists what it would do and changes nothing; -v reports sizes" {
