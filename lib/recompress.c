@@ -43,14 +43,14 @@
 struct rcomp {
 	const char	*part;		/* partition name, for messages */
 	int		 dirfd;		/* its directory */
-	const struct recompress_opts *o;
-	char		*err;
-	size_t		 errlen;
+	const struct recompress_opts *o; /* codec, level, group */
+	char		*err;		/* the caller's message buffer */
+	size_t		 errlen;	/* its size */
 	struct zc	 z;		/* compressor and its output */
 	uint8_t		*raw;		/* records section of the open batch */
-	size_t		 rawcap;
+	size_t		 rawcap;	/* bytes allocated at raw */
 	uint8_t		*obuf;		/* the compressed batch */
-	size_t		 obufcap;
+	size_t		 obufcap;	/* bytes allocated at obuf */
 	struct bus_batch ob;		/* the open batch */
 	int		 open;		/* ob holds a record */
 	uint8_t		 hdr[BUS_BATCH_HDR + BUS_TOPIC_MAX]; /* its header */

@@ -1,8 +1,9 @@
 /*
  * bus-rotate: seal the active segments of a store now (a SEAL request to
  * busd), delete sealed segments past retention and compress the sealed
- * segments that remain; or report the status of the store.  Meant for cron: silent on success, one line per problem
- * on standard error and a sysexits(3) status.
+ * segments that remain; or report the status of the store.  Meant for
+ * cron: silent on success, one line per problem on standard error and a
+ * sysexits(3) status.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
