@@ -170,6 +170,9 @@ void	batch_crc(uint8_t *, size_t);
 size_t	batch_one_size(const struct bus_rec *);
 size_t	batch_one(uint8_t *, const struct bus_rec *);
 
+/* How many bytes of p[0..len) are the delimiter d. */
+size_t	batch_count_delim(const uint8_t *, size_t, uint8_t);
+
 /* ------------------------------------------------------------ reading */
 
 /*

@@ -27,6 +27,9 @@
 static void	client_frames(struct client *);
 static void	client_hello(struct client *, const uint8_t *, size_t);
 static int	client_publish(struct client *, const uint8_t *, size_t);
+static int	client_block(struct client *, const uint8_t *, size_t);
+static int	client_block_store(struct client *, struct part *,
+		    const struct proto_block *, int64_t);
 static void	client_ack_finish(struct client *, size_t, uint64_t, uint32_t,
 		    uint32_t);
 static void	client_seal(struct client *, const uint8_t *, size_t);
@@ -153,6 +156,10 @@ client_frames(struct client *c)
 			if (client_publish(c, body, blen) == -1)
 				c->closing = 1;
 			break;
+		case PT_PUBLISH_BLOCK:
+			if (client_block(c, body, blen) == -1)
+				c->closing = 1;
+			break;
 		case PT_SEAL:
 			client_seal(c, body, blen);
 			break;
@@ -189,7 +196,12 @@ client_hello(struct client *c, const uint8_t *b, size_t len)
 		return;
 	}
 	if (h.version != PROTO_VERSION) {
-		client_error(c, 0, PE_VERSION, "unsupported protocol version");
+		char emsg[160];
+
+		snprintf(emsg, sizeof(emsg), "protocol version %u is not "
+		    "supported: this busd speaks version %d; use bus-pub and "
+		    "libbus of the same release", h.version, PROTO_VERSION);
+		client_error(c, 0, PE_VERSION, emsg);
 		c->closing = 1;
 		return;
 	}
@@ -363,6 +375,173 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			c->published = 1;
 	}
 	return code ? -1 : 0;
+}
+
+/*
+ * Store a PUBLISH_BLOCK as one block batch, acknowledged by one ACK_RUN.
+ * A record over --max-message is refused with the block's records
+ * before it stored, as a PUBLISH stores the messages before a bad one.
+ */
+static int
+client_block(struct client *c, const uint8_t *b, size_t len)
+{
+	struct proto_block k;
+	struct part *p;
+	const uint8_t *s, *e, *end;
+	const char *why;
+	uint64_t bad_seq = 0;
+	size_t room, rl = 0;
+	uint32_t code = 0, i;
+	char emsg[160];
+
+	if (proto_block_decode(b, len, &k) == -1) {
+		client_error(c, 0, PE_PROTO, "malformed PUBLISH_BLOCK");
+		return -1;
+	}
+	if (k.first_seq == 0 || k.first_seq + (k.count - 1) < k.first_seq) {
+		client_error(c, 0, PE_PROTO, k.first_seq == 0 ?
+		    "sequence number 0" : "sequence numbers wrap around");
+		return -1;
+	}
+	if (topic_check(k.topic, k.topic_len, &why) == -1) {
+		client_error(c, k.first_seq, PE_TOPIC, why);
+		return -1;
+	}
+	if (tags_check(k.tags, k.tags_len)) {
+		client_error(c, k.first_seq, PE_PROTO, "bad tags");
+		return -1;
+	}
+	if (batch_count_delim(k.block, k.len, k.delim) != k.count) {
+		client_error(c, k.first_seq, PE_PROTO,
+		    "block count does not match its delimiters");
+		return -1;
+	}
+	/* A record can be too large only if the block is. */
+	room = max_message > k.topic_len + k.tags_len ?
+	    max_message - k.topic_len - k.tags_len : 0;
+	if (k.len - 1 > room) {
+		s = k.block;
+		end = k.block + k.len;
+		for (i = 0; i < k.count; i++, s = e + 1) {
+			e = memchr(s, k.delim, end - s);
+			if ((size_t)(e - s) > room) {
+				bad_seq = k.first_seq + i;
+				rl = e - s;
+				k.len = s - k.block;
+				k.count = i;
+				break;
+			}
+		}
+	}
+	if ((p = route(k.topic, k.topic_len, &code)) == NULL) {
+		client_error(c, k.first_seq, code, code == PE_ROUTE ?
+		    "partition name for topic too long" :
+		    "cannot create partition");
+		return -1;
+	}
+	if (k.count > 0 && client_block_store(c, p, &k, now_ns()) == -1)
+		return -1;
+	if (bad_seq) {
+		snprintf(emsg, sizeof(emsg), "message of %zu bytes exceeds the "
+		    "limit of %zu bytes", k.topic_len + k.tags_len + rl,
+		    max_message);
+		client_error(c, bad_seq, PE_TOOBIG, emsg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The checked block k, for partition p, stored and acknowledged. */
+static int
+client_block_store(struct client *c, struct part *p,
+    const struct proto_block *k, int64_t now)
+{
+	struct bus_batch bat;
+	struct pprod *pp;
+	uint64_t last = k->first_seq + (k->count - 1);
+	uint8_t *o;
+
+	c->prod->last_use = now;
+	if (c->pp_part != p || c->pp_gen != pprod_gen) {
+		c->pp = pprod_get(p, c->prod->id);
+		c->pp_part = p;
+		c->pp_gen = pprod_gen;
+	}
+	pp = c->pp;
+	if (last <= pp->last_seq) {
+		/* Stored already: a resend after a reconnect. */
+		if (last > c->prod->last_seq)
+			c->prod->last_seq = last;
+		stat_dups += k->count;
+		if (c->ack != ACK_NONE) {
+			o = client_reserve(c, PROTO_ACK_RUN_SIZE);
+			proto_ack_run_encode(o, &(struct proto_ack_run){
+			    k->first_seq, k->count, BUS_OFFSET_DUP });
+		}
+		return 0;
+	}
+	if (k->first_seq <= pp->last_seq) {
+		/* A block is stored whole: a resend is the same block. */
+		client_error(c, k->first_seq, PE_PROTO,
+		    "block overlaps sequence numbers already stored");
+		return -1;
+	}
+	memset(&bat, 0, sizeof(bat));
+	bat.attrs = BUS_BA_BLOCK;
+	bat.delim = k->delim;
+	bat.topic = k->topic;
+	bat.topic_len = k->topic_len;
+	bat.tags = k->tags;
+	bat.tags_len = k->tags_len;
+	if (app_pos(&p->app) + BUS_BATCH_HDR + k->topic_len + k->tags_len +
+	    k->len > seg_size && p->nrecs > 0)
+		part_seal(p);
+	if (p->app.failed) {
+		client_error(c, k->first_seq, p->app.failed == ENOSPC ?
+		    PE_NOSPC : PE_IO, strerror(p->app.failed));
+		return -1;
+	}
+	if (!p->dirty) {
+		part_turn_mark(p);
+		p->dirty = 1;
+		TAILQ_INSERT_TAIL(&dirty, p, dlink);
+	}
+	bat.base_off = p->next_off;
+	bat.base_recv = now > clock_last ? now : clock_last + 1;
+	bat.base_send = k->send_ns;
+	bat.base_event = k->event_ns ? k->event_ns : k->send_ns;
+	bat.producer = c->prod->id;
+	bat.base_seq = k->first_seq;
+	if (app_add_block(&p->app, &bat, k->block, k->len, k->count) == -1) {
+		if (!p->app.failed)
+			fatal(EX_OSERR, NULL);
+		part_flush_failed(p);
+		client_error(c, k->first_seq, p->app.failed == ENOSPC ?
+		    PE_NOSPC : PE_IO, strerror(p->app.failed));
+		return -1;
+	}
+	p->next_off += k->count;
+	clock_last = bat.last_recv;
+	p->last_recv = bat.last_recv;
+	p->nrecs += k->count;
+	if (pp->turn != turn_no) {
+		pp->turn = turn_no;
+		pp->turn_seq = pp->last_seq;
+		pp->tnext = p->touched;
+		p->touched = pp;
+	}
+	pp->last_seq = last;
+	pp->last_use = now;
+	c->prod->last_seq = last;
+	c->published = 1;
+	stat_msgs += k->count;
+	stat_bytes += k->len - k->count;
+	if (c->ack != ACK_NONE) {
+		o = client_reserve(c, PROTO_ACK_RUN_SIZE);
+		proto_ack_run_encode(o, &(struct proto_ack_run){ k->first_seq,
+		    k->count, bat.base_off });
+	}
+	return 0;
 }
 
 /*

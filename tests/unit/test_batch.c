@@ -437,9 +437,151 @@ test_lying_fields(void)
 #undef REFUSED
 }
 
+/* The delimiter count agrees with a byte-by-byte count, at any length. */
+static void
+test_count_delim(void)
+{
+	static uint8_t b[300];
+	size_t i, len, want;
+	int d;
+
+	srandom(7);
+	for (i = 0; i < sizeof(b); i++)
+		b[i] = random() % 4 == 0 ? '\n' : (uint8_t)random();
+	for (d = 0; d < 256; d += 51)
+		for (len = 0; len <= sizeof(b); len += 7) {
+			want = 0;
+			for (i = 0; i < len; i++)
+				want += b[i] == d;
+			CHECK_EQ_U64(batch_count_delim(b, len, d), want);
+		}
+	for (len = 0; len < 40; len++) {
+		memset(b, '\n', len);
+		CHECK_EQ_U64(batch_count_delim(b, len, '\n'), len);
+		memset(b, 0x80 | '\n', len);	/* the high bit differs only */
+		CHECK_EQ_U64(batch_count_delim(b, len, '\n'), 0);
+		CHECK_EQ_U64(batch_count_delim(b, len, 0x80 | '\n'), len);
+	}
+}
+
+/*
+ * The bytes of the example of bus-segment(5): every line of its literal
+ * displays that starts with a position, the hex pairs after it up to
+ * the comment.  Returns the bytes read; each line's position must be
+ * where the bytes before it end.
+ */
+static size_t
+page_segment(uint8_t *out, size_t cap)
+{
+	char line[256], *p, *e;
+	size_t len = 0;
+	unsigned long pos;
+	unsigned v;
+	int in = 0, started = 0;
+	FILE *f;
+
+	if ((f = fopen("man/bus-segment.5", "r")) == NULL &&
+	    (f = fopen("../../man/bus-segment.5", "r")) == NULL) {
+		CHECK(!"man/bus-segment.5 not found");
+		return 0;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, ".Ss Example", 11) == 0)
+			started = 1;
+		else if (started && strncmp(line, ".Ss ", 4) == 0)
+			break;
+		if (!started)
+			continue;
+		if (strncmp(line, ".Bd", 3) == 0 || strncmp(line, ".Ed", 3) == 0) {
+			in = line[1] == 'B';
+			continue;
+		}
+		if (!in)
+			continue;
+		pos = strtoul(line, &e, 10);
+		if (e == line || *e != ' ' || strncmp(line, "pos", 3) == 0)
+			continue;
+		CHECK_EQ_U64(pos, len);
+		if ((p = strstr(e + 2, "  ")) != NULL)
+			*p = '\0';
+		for (p = e; *p != '\0' && len < cap; p += 2) {
+			while (*p == ' ')
+				p++;
+			if (sscanf(p, "%2x", &v) != 1)
+				break;
+			out[len++] = v;
+		}
+	}
+	fclose(f);
+	return len;
+}
+
+/* The page's example is what the encoders write, and decodes as it says. */
+static void
+test_page_example(void)
+{
+	static uint8_t page[512], seg[512];
+	struct bus_batch b, d;
+	struct batch_iter it;
+	struct bus_rec r;
+	const char *why;
+	size_t n, h, plen;
+	uint64_t base;
+	int64_t created;
+
+	plen = page_segment(page, sizeof(page));
+	CHECK_EQ_U64(plen, 218);
+	seg_hdr_encode(seg, 0, 1795341595000000000LL);
+	memset(&r, 0, sizeof(r));
+	r.offset = 0;
+	r.recv_ns = 1795341600000000007LL;
+	r.send_ns = 1795341600000000003LL;
+	r.event_ns = 1795341600000000000LL;
+	r.producer = 0x1122334455667788ULL;
+	r.seq = 1;
+	r.topic = "t";
+	r.topic_len = 1;
+	r.payload = (const uint8_t *)"hi";
+	r.payload_len = 2;
+	n = BUS_SEG_HDR + batch_one(seg + BUS_SEG_HDR, &r);
+	memset(&b, 0, sizeof(b));
+	b.attrs = BUS_BA_BLOCK;
+	b.delim = '\n';
+	b.base_off = 1;
+	b.base_recv = 1795341600000000008LL;
+	b.base_send = b.base_event = 1795341600000000005LL;
+	b.producer = 0x1122334455667788ULL;
+	b.base_seq = 2;
+	b.topic = "t";
+	b.topic_len = 1;
+	h = n;
+	n += batch_begin(seg + n, &b);
+	memcpy(seg + n, "a\nbc\n", 5);
+	n += 5;
+	batch_block(&b, 2, 5);
+	batch_finish(seg + h, &b);
+	CHECK_MEM(page, plen, seg, n);
+
+	CHECK_EQ_I64(seg_hdr_decode(page, &base, &created, &why), 0);
+	CHECK_EQ_I64(batch_decode(page + 32, plen - 32, &d, &why), 96);
+	CHECK_EQ_I64(batch_decode(page + 128, plen - 128, &d, &why), 90);
+	batch_iter_init(&it, &d, d.recs, d.stored_len);
+	CHECK_EQ_I64(batch_iter_next(&it, &r), 1);
+	CHECK_EQ_U64(r.offset, 1);
+	CHECK_MEM(r.payload, r.payload_len, "a", 1);
+	CHECK_EQ_I64(batch_iter_next(&it, &r), 1);
+	CHECK_EQ_U64(r.offset, 2);
+	CHECK_EQ_I64(r.recv_ns, 1795341600000000009LL);
+	CHECK_EQ_U64(r.seq, 3);
+	CHECK_MEM(r.payload, r.payload_len, "bc", 2);
+	CHECK_EQ_I64(batch_iter_next(&it, &r), 0);
+}
+
 int
 main(void)
 {
+	RUN(test_page_example);
+	RUN(test_count_delim);
 	RUN(test_varint);
 	RUN(test_round_trip);
 	RUN(test_limits);
