@@ -51,6 +51,9 @@ struct rcomp {
 	size_t		 rawcap;	/* bytes allocated at raw */
 	uint8_t		*obuf;		/* the compressed batch */
 	size_t		 obufcap;	/* bytes allocated at obuf */
+	uint8_t		*bhdr;		/* header of a block batch kept */
+	size_t		 bhdrcap;	/* bytes allocated at bhdr */
+	struct batch_buf in;		/* an input batch, decompressed */
 	struct bus_batch ob;		/* the open batch */
 	int		 open;		/* ob holds a record */
 	uint8_t		 hdr[BUS_BATCH_HDR + BUS_TOPIC_MAX]; /* its header */
@@ -63,8 +66,14 @@ struct rcomp {
 
 static int	first_codec(struct rcomp *, const char *, int *);
 static int	grow_raw(struct rcomp *, size_t);
+static int	grow(uint8_t **, size_t *, size_t);
+static int	emit(struct rcomp *, struct bus_batch *, const uint8_t *,
+		    const uint8_t *);
 static int	batch_out(struct rcomp *);
+static int	block_out(struct rcomp *, const struct bus_batch *,
+		    const uint8_t *);
 static int	rec_add(struct rcomp *, const struct bus_rec *);
+static int	batch_in(struct rcomp *, const struct bus_batch *);
 static int	create_like(struct rcomp *, const char *, const struct stat *);
 static void	abandon(struct rcomp *);
 static int	rewrite(struct rcomp *, uint64_t, uint64_t *);
@@ -130,41 +139,52 @@ grow_raw(struct rcomp *c, size_t need)
 	return 0;
 }
 
-/* Compress the open batch and append it to the output. */
+/* At least need bytes at *p (*cap allocated). */
 static int
-batch_out(struct rcomp *c)
+grow(uint8_t **p, size_t *cap, size_t need)
+{
+	uint8_t *nb;
+
+	if (need <= *cap && *p != NULL)
+		return 0;
+	if ((nb = realloc(*p, need)) == NULL)
+		return -1;
+	*p = nb;
+	*cap = need;
+	return 0;
+}
+
+/*
+ * Append batch ob (header fields set, its header of ob->hdr bytes at
+ * hdr) with its records section recs (ob->recs_len bytes) compressed.
+ */
+static int
+emit(struct rcomp *c, struct bus_batch *ob, const uint8_t *hdr,
+    const uint8_t *recs)
 {
 	const uint8_t *cz;
 	const char *why;
-	uint8_t *nb;
 	size_t czlen, size;
 
-	if (!c->open)
-		return 0;
-	c->open = 0;
-	if (zc_compress(&c->z, c->o->codec, c->o->level, c->raw,
-	    c->ob.recs_len, &cz, &czlen, &why) == -1) {
+	if (zc_compress(&c->z, c->o->codec, c->o->level, recs, ob->recs_len,
+	    &cz, &czlen, &why) == -1) {
 		snprintf(c->err, c->errlen, "partition %s: compressing "
 		    "%020llu.seg: %s", c->part, (unsigned long long)c->base,
 		    why);
 		return OPS_IO;
 	}
-	size = c->ob.hdr + czlen;
+	size = ob->hdr + czlen;
 	if (size > BUS_BATCH_MAX) {
 		errno = EFBIG;
 		goto ioerr;
 	}
-	if (size > c->obufcap) {
-		if ((nb = realloc(c->obuf, size)) == NULL)
-			goto ioerr;
-		c->obuf = nb;
-		c->obufcap = size;
-	}
-	memcpy(c->obuf, c->hdr, c->ob.hdr);
-	memcpy(c->obuf + c->ob.hdr, cz, czlen);
-	c->ob.stored_len = czlen;
-	batch_finish(c->obuf, &c->ob);
-	if (app_add_batch(&c->out, c->obuf, &c->ob) == -1)
+	if (grow(&c->obuf, &c->obufcap, size) == -1)
+		goto ioerr;
+	memcpy(c->obuf, hdr, ob->hdr);
+	memcpy(c->obuf + ob->hdr, cz, czlen);
+	ob->stored_len = czlen;
+	batch_finish(c->obuf, ob);
+	if (app_add_batch(&c->out, c->obuf, ob) == -1)
 		goto ioerr;
 	return OPS_OK;
 ioerr:
@@ -172,6 +192,35 @@ ioerr:
 	    c->part, (unsigned long long)c->base, OPS_CLEANED,
 	    strerror(errno));
 	return OPS_IO;
+}
+
+/* Compress the open record batch and append it. */
+static int
+batch_out(struct rcomp *c)
+{
+	if (!c->open)
+		return OPS_OK;
+	c->open = 0;
+	return emit(c, &c->ob, c->hdr, c->raw);
+}
+
+/* A block batch kept as it is, its block compressed. */
+static int
+block_out(struct rcomp *c, const struct bus_batch *b, const uint8_t *recs)
+{
+	struct bus_batch ob = *b;
+
+	ob.attrs = (uint8_t)((b->attrs & ~BUS_BA_CODEC_MASK) | c->o->codec);
+	if (grow(&c->bhdr, &c->bhdrcap, BUS_BATCH_HDR + b->topic_len +
+	    b->tags_len) == -1) {
+		snprintf(c->err, c->errlen, "partition %s: %s", c->part,
+		    strerror(errno));
+		return OPS_IO;
+	}
+	batch_begin(c->bhdr, &ob);
+	batch_block(&ob, b->count, b->recs_len);
+	c->nrecs += b->count;
+	return emit(c, &ob, c->bhdr, recs);
 }
 
 /* Add a record to the open batch, closing it first when r does not fit. */
@@ -208,6 +257,42 @@ rec_add(struct rcomp *c, const struct bus_rec *r)
 	}
 	batch_add(c->raw + c->ob.recs_len, &c->ob, r);
 	c->nrecs++;
+	return OPS_OK;
+}
+
+/*
+ * One input batch: a block batch of a quarter group or more stays one,
+ * compressed; the records of any other go into record batches.
+ */
+static int
+batch_in(struct rcomp *c, const struct bus_batch *b)
+{
+	struct batch_iter it;
+	struct bus_rec r;
+	const uint8_t *recs;
+	const char *why;
+	int rc, k;
+
+	if (batch_recs(b, &c->in, &recs, &why) == -1) {
+		snprintf(c->err, c->errlen, "partition %s: %020llu.seg: %s",
+		    c->part, (unsigned long long)c->base, why);
+		return OPS_DAMAGED;
+	}
+	if ((b->attrs & BUS_BA_BLOCK) && b->recs_len >= c->o->group / 4) {
+		if ((rc = batch_out(c)) != OPS_OK)
+			return rc;
+		return block_out(c, b, recs);
+	}
+	batch_iter_init(&it, b, recs, b->recs_len);
+	while ((k = batch_iter_next(&it, &r)) == 1)
+		if ((rc = rec_add(c, &r)) != OPS_OK)
+			return rc;
+	if (k == -1) {
+		snprintf(c->err, c->errlen, "partition %s: %020llu.seg: "
+		    "malformed record in a checked batch", c->part,
+		    (unsigned long long)c->base);
+		return OPS_DAMAGED;
+	}
 	return OPS_OK;
 }
 
@@ -255,7 +340,7 @@ rewrite(struct rcomp *c, uint64_t b, uint64_t *after)
 	uint8_t h[BUS_SEG_HDR], ih[BUS_IDX_HDR];
 	char seg[32], sc[48], ic[48], sw[48], iw[48];
 	struct segscan ss;
-	struct bus_rec r;
+	struct bus_batch ib;
 	struct stat st;
 	int rc;
 
@@ -296,8 +381,8 @@ rewrite(struct rcomp *c, uint64_t b, uint64_t *after)
 	    app_write(c->ifd, ih, sizeof(ih)) == -1)
 		goto ioerr;
 	app_reset(&c->out, c->sfd, c->ifd, BUS_SEG_HDR, BUS_IDX_HDR, 0, 0);
-	while ((rc = segscan_next(&ss, &r)) == SS_REC)
-		if ((rc = rec_add(c, &r)) != OPS_OK)
+	while ((rc = segscan_next_batch(&ss, &ib)) == SS_REC)
+		if ((rc = batch_in(c, &ib)) != OPS_OK)
 			goto out;
 	if (rc == SS_IOERR) {
 		snprintf(c->err, c->errlen, "partition %s: read %s: %s",
@@ -445,6 +530,8 @@ out:
 	zc_free(&c.z);
 	free(c.raw);
 	free(c.obuf);
+	free(c.bhdr);
+	batch_buf_free(&c.in);
 	free(segs);
 	return rc;
 }

@@ -206,13 +206,14 @@ accesslog_store() {
 	[ "$output" = $((base + 5)) ]
 }
 
-@test "compress: compaction across compressed segments keeps the newest record per key" {
-	start_busd --segment-size 4096
+@test "compress: compaction across compressed segments (block and record batches) keeps the newest record per key" {
+	start_busd --segment-size 64K
+	"$GEN" -n 2000 | bus-pub --no-autostart -t kv
 	pub_kv kv 600 20 r1
 	pub_lines kv 5 plain
 	bus-rotate --compress kv
 	dump kv >"$BATS_TEST_TMPDIR/before"
-	[ "$(nlines "$BATS_TEST_TMPDIR/before")" -eq 605 ]
+	[ "$(nlines "$BATS_TEST_TMPDIR/before")" -eq 2605 ]
 	for f in $(sealed kv); do
 		[ "$(codec_of "$f")" -eq 1 ]
 	done
