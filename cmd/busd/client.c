@@ -30,6 +30,9 @@ static int	client_publish(struct client *, const uint8_t *, size_t);
 static int	client_block(struct client *, const uint8_t *, size_t);
 static int	client_block_store(struct client *, struct part *,
 		    const struct proto_block *, int64_t);
+static int	client_block_part(struct client *, struct part *,
+		    const struct proto_block *, const uint8_t *, size_t,
+		    uint32_t, uint64_t, int64_t);
 static void	client_ack_finish(struct client *, size_t, uint64_t, uint32_t,
 		    uint32_t);
 static void	client_seal(struct client *, const uint8_t *, size_t);
@@ -456,9 +459,11 @@ static int
 client_block_store(struct client *c, struct part *p,
     const struct proto_block *k, int64_t now)
 {
-	struct bus_batch bat;
 	struct pprod *pp;
-	uint64_t last = k->first_seq + (k->count - 1);
+	const uint8_t *blk, *e;
+	uint64_t last = k->first_seq + (k->count - 1), first_off, seq;
+	size_t left, part, room, hdr;
+	uint32_t n, skip;
 	uint8_t *o;
 
 	c->prod->last_use = now;
@@ -480,11 +485,105 @@ client_block_store(struct client *c, struct part *p,
 		}
 		return 0;
 	}
-	if (k->first_seq <= pp->last_seq) {
-		/* A block is stored whole: a resend is the same block. */
-		client_error(c, k->first_seq, PE_PROTO,
-		    "block overlaps sequence numbers already stored");
+	if (pp->turn != turn_no) {
+		pp->turn = turn_no;
+		pp->turn_seq = pp->last_seq;
+		pp->tnext = p->touched;
+		p->touched = pp;
+	}
+	first_off = p->next_off;
+	blk = k->block;
+	left = k->len;
+	seq = k->first_seq;
+	/*
+	 * Its first records stored already (a resend of a block that was
+	 * cut at a seal and then failed): on from the first that is not.
+	 */
+	for (; seq <= pp->last_seq; seq++) {
+		e = memchr(blk, k->delim, left);
+		left -= e + 1 - blk;
+		blk = e + 1;
+	}
+	skip = seq - k->first_seq;
+	stat_dups += skip;
+	while (left > 0) {
+		/*
+		 * Into what is left of the active segment: a block larger
+		 * than that is cut at a delimiter, the rest goes on in the
+		 * next segment, so that --segment-size holds as for single
+		 * messages.
+		 */
+		hdr = BUS_BATCH_HDR + k->topic_len + k->tags_len;
+		part = left;
+		room = app_pos(&p->app) + hdr < seg_size ?
+		    seg_size - app_pos(&p->app) - hdr : 0;
+		if (part > room) {
+			if (room > 0 && (e = memrchr(blk, k->delim, room)) !=
+			    NULL)
+				part = e + 1 - blk;
+			else if (p->nrecs > 0) {
+				part_seal(p);
+				if (p->app.failed)
+					break;
+				continue;
+			} else	/* a record larger than a segment: alone */
+				part = (const uint8_t *)memchr(blk, k->delim,
+				    left) + 1 - blk;
+		}
+		n = part == left ? k->count - (uint32_t)(seq - k->first_seq) :
+		    (uint32_t)batch_count_delim(blk, part, k->delim);
+		if (client_block_part(c, p, k, blk, part, n, seq, now) == -1)
+			return -1;
+		pp->last_seq = seq + (n - 1);
+		blk += part;
+		left -= part;
+		seq += n;
+	}
+	if (p->app.failed) {
+		client_error(c, seq, p->app.failed == ENOSPC ? PE_NOSPC : PE_IO,
+		    strerror(p->app.failed));
 		return -1;
+	}
+	pp->last_use = now;
+	c->prod->last_seq = last;
+	c->published = 1;
+	stat_msgs += k->count - skip;
+	stat_bytes += k->len - k->count;
+	if (c->ack != ACK_NONE && skip == 0) {
+		o = client_reserve(c, PROTO_ACK_RUN_SIZE);
+		proto_ack_run_encode(o, &(struct proto_ack_run){ k->first_seq,
+		    k->count, first_off });
+	} else if (c->ack != ACK_NONE) {
+		/* Some of it duplicates: an ACK that says which. */
+		o = client_reserve(c, proto_ack_size(k->count));
+		proto_ack_begin(o, k->first_seq, k->count);
+		for (n = 0; n < k->count; n++)
+			proto_ack_set(o, n, n < skip ? BUS_OFFSET_DUP :
+			    first_off + (n - skip));
+	}
+	return 0;
+}
+
+/*
+ * One block batch of n records, len bytes at blk, of block k, numbered
+ * from seq, appended to p.
+ */
+static int
+client_block_part(struct client *c, struct part *p,
+    const struct proto_block *k, const uint8_t *blk, size_t len, uint32_t n,
+    uint64_t seq, int64_t now)
+{
+	struct bus_batch bat;
+
+	if (p->app.failed) {
+		client_error(c, seq, p->app.failed == ENOSPC ? PE_NOSPC : PE_IO,
+		    strerror(p->app.failed));
+		return -1;
+	}
+	if (!p->dirty) {
+		part_turn_mark(p);
+		p->dirty = 1;
+		TAILQ_INSERT_TAIL(&dirty, p, dlink);
 	}
 	memset(&bat, 0, sizeof(bat));
 	bat.attrs = BUS_BA_BLOCK;
@@ -493,54 +592,24 @@ client_block_store(struct client *c, struct part *p,
 	bat.topic_len = k->topic_len;
 	bat.tags = k->tags;
 	bat.tags_len = k->tags_len;
-	if (app_pos(&p->app) + BUS_BATCH_HDR + k->topic_len + k->tags_len +
-	    k->len > seg_size && p->nrecs > 0)
-		part_seal(p);
-	if (p->app.failed) {
-		client_error(c, k->first_seq, p->app.failed == ENOSPC ?
-		    PE_NOSPC : PE_IO, strerror(p->app.failed));
-		return -1;
-	}
-	if (!p->dirty) {
-		part_turn_mark(p);
-		p->dirty = 1;
-		TAILQ_INSERT_TAIL(&dirty, p, dlink);
-	}
 	bat.base_off = p->next_off;
 	bat.base_recv = now > clock_last ? now : clock_last + 1;
 	bat.base_send = k->send_ns;
 	bat.base_event = k->event_ns ? k->event_ns : k->send_ns;
 	bat.producer = c->prod->id;
-	bat.base_seq = k->first_seq;
-	if (app_add_block(&p->app, &bat, k->block, k->len, k->count) == -1) {
+	bat.base_seq = seq;
+	if (app_add_block(&p->app, &bat, blk, len, n) == -1) {
 		if (!p->app.failed)
 			fatal(EX_OSERR, NULL);
 		part_flush_failed(p);
-		client_error(c, k->first_seq, p->app.failed == ENOSPC ?
-		    PE_NOSPC : PE_IO, strerror(p->app.failed));
+		client_error(c, seq, p->app.failed == ENOSPC ? PE_NOSPC : PE_IO,
+		    strerror(p->app.failed));
 		return -1;
 	}
-	p->next_off += k->count;
+	p->next_off += n;
 	clock_last = bat.last_recv;
 	p->last_recv = bat.last_recv;
-	p->nrecs += k->count;
-	if (pp->turn != turn_no) {
-		pp->turn = turn_no;
-		pp->turn_seq = pp->last_seq;
-		pp->tnext = p->touched;
-		p->touched = pp;
-	}
-	pp->last_seq = last;
-	pp->last_use = now;
-	c->prod->last_seq = last;
-	c->published = 1;
-	stat_msgs += k->count;
-	stat_bytes += k->len - k->count;
-	if (c->ack != ACK_NONE) {
-		o = client_reserve(c, PROTO_ACK_RUN_SIZE);
-		proto_ack_run_encode(o, &(struct proto_ack_run){ k->first_seq,
-		    k->count, bat.base_off });
-	}
+	p->nrecs += n;
 	return 0;
 }
 
