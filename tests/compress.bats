@@ -324,3 +324,31 @@ accesslog_store() {
 	full web.access | cmp - "$truth"
 	[ "$(nlines "$truth")" -eq $((2000 + 20 * 1500)) ]
 }
+
+@test "compress: while a publisher writes and busd seals by size, repeated compression loses, repeats and reorders nothing" {
+	start_busd --segment-size 64K
+	"$GEN" -n 20000 -s 7 >"$BATS_TEST_TMPDIR/log"
+	# One publisher, its input paced in 20 chunks.
+	for i in $(seq 0 19); do
+		sed -n "$((i * 1000 + 1)),$((i * 1000 + 1000))p" \
+		    "$BATS_TEST_TMPDIR/log"
+		sleep 0.1
+	done | bus-pub --no-autostart -t web.access 3>&- &
+	ppid=$!
+	track_pid "$ppid"
+	runs=0
+	while ! pid_gone "$ppid"; do
+		bus-rotate --no-seal --compress web.access
+		runs=$((runs + 1))
+	done
+	wait "$ppid"
+	bus-rotate --compress web.access
+	echo "# $runs compression runs while publishing" >&3
+	[ "$runs" -ge 3 ]
+	for f in $(sealed web.access); do
+		[ "$(codec_of "$f")" -eq 1 ]
+	done
+	bus-sub --from beginning -e web.access | cmp - "$BATS_TEST_TMPDIR/log"
+	run bus-sub --from beginning -e -F '%o\n' web.access
+	[ "$(printf '%s\n' "$output" | awk '$1 != NR - 1' | head -n 1)" = "" ]
+}
