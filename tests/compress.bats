@@ -352,3 +352,37 @@ accesslog_store() {
 	run bus-sub --from beginning -e -F '%o\n' web.access
 	[ "$(printf '%s\n' "$output" | awk '$1 != NR - 1' | head -n 1)" = "" ]
 }
+
+@test "compress: killed right after each step of the rewrite (a write of the new files, each rename), the store reads back whole; the next run finishes" {
+	local so=$BUS_ROOT/tests/fault/crashpoint.so step first fault
+	[ -f "$so" ] || make -s -C "$BUS_ROOT" tests/fault/crashpoint.so
+	accesslog_store 3000 128K
+	stop_busd
+	full web.access >"$BATS_TEST_TMPDIR/truth"
+	touch "$BATS_TEST_TMPDIR/trigger"
+	for step in write:.seg.cleaned write:.idx.cleaned rename:.seg.swap \
+	    rename:.idx.swap rename:.seg rename:.idx; do
+		first=$(basename "$(sealed web.access | head -n 1)" .seg)
+		rm -rf "$BATS_TEST_TMPDIR/c"
+		cp -a "$BUS_DIR" "$BATS_TEST_TMPDIR/c"
+		case $step in
+		write:*) fault=BUS_FAULT_WRITE=${step#write:} ;;
+		rename:*) fault=BUS_FAULT_RENAME=$first${step#rename:} ;;
+		esac
+		run env LD_PRELOAD="$so" BUS_FAULT_TRIGGER="$BATS_TEST_TMPDIR/trigger" \
+		    "$fault" bus-rotate -d "$BATS_TEST_TMPDIR/c" --no-seal --compress
+		[ "$status" -eq 137 ] || { echo "$step: not killed ($status)"; false; }
+		bus-sub -d "$BATS_TEST_TMPDIR/c" --from beginning -e \
+		    -F '%o|%T|%u|%e|%t|%k|%h|%S|%s\n' web.access |
+		    cmp - "$BATS_TEST_TMPDIR/truth" || { echo "after $step"; false; }
+		run bus-rotate -d "$BATS_TEST_TMPDIR/c" --no-seal --compress
+		[ "$status" -eq 0 ]
+		[ -z "$(ls "$BATS_TEST_TMPDIR/c/log/web.access" | grep -E '\.(cleaned|swap|merged)$')" ]
+		for f in $(ls "$BATS_TEST_TMPDIR/c/log/web.access/"*.seg | sed '$d'); do
+			[ "$(codec_of "$f")" -eq 1 ]
+		done
+		bus-sub -d "$BATS_TEST_TMPDIR/c" --from beginning -e \
+		    -F '%o|%T|%u|%e|%t|%k|%h|%S|%s\n' web.access |
+		    cmp - "$BATS_TEST_TMPDIR/truth"
+	done
+}
