@@ -278,7 +278,8 @@ batch_count_delim(const uint8_t *p, size_t len, uint8_t d)
 		x ^= pat;
 		/* High bit set in each byte of z where x's byte is zero. */
 		z = ~(((x & low7) + low7) | x | low7);
-		n += __builtin_popcountll(z);
+		/* Those bits, one per byte, summed by a multiply. */
+		n += ((z >> 7) * ones) >> 56;
 	}
 	for (; i < len; i++)
 		n += p[i] == d;
