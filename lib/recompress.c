@@ -80,13 +80,19 @@ static int	rewrite(struct rcomp *, uint64_t, uint64_t *);
 
 /*
  * The codec of the first batch of dirfd/name into *codec (-1: it holds
- * no batch).  OPS_OK, or OPS_IO / OPS_DAMAGED with err.
+ * no batch).  Only that batch is read, with its CRC checked but not
+ * decompressed: a cron run over compressed segments costs a few KiB
+ * each.  OPS_OK, or OPS_IO / OPS_DAMAGED with err.
  */
 static int
 first_codec(struct rcomp *c, const char *name, int *codec)
 {
 	struct segscan ss;
 	struct bus_batch b;
+	const char *why = "";
+	uint8_t lenb[4], *p = NULL;
+	size_t len;
+	ssize_t n;
 	int rc;
 
 	*codec = -1;
@@ -96,29 +102,44 @@ first_codec(struct rcomp *c, const char *name, int *codec)
 		    strerror(errno));
 		return rc == SS_DAMAGED ? OPS_DAMAGED : OPS_IO;
 	}
-	switch ((rc = segscan_next_batch(&ss, &b))) {
-	case SS_REC:
-		*codec = (int)batch_codec(&b);
-		break;
-	case SS_END:
-		if (segscan_at(&ss) == ss.size)
-			break;
-		ss.why = "truncated batch at the end of a sealed segment";
-		/* FALLTHROUGH */
-	case SS_DAMAGED:
-		snprintf(c->err, c->errlen, "partition %s: file %s: byte "
-		    "offset %llu: %s; segment not compressed", c->part, name,
-		    (unsigned long long)segscan_at(&ss), ss.why);
+	if ((n = pread(ss.fd, lenb, sizeof(lenb), BUS_SEG_HDR)) == -1)
+		goto ioerr;
+	if (n == 0) {
 		segscan_close(&ss);
-		return OPS_DAMAGED;
-	default:
-		snprintf(c->err, c->errlen, "partition %s: read %s: %s",
-		    c->part, name, strerror(errno));
-		segscan_close(&ss);
-		return OPS_IO;
+		return OPS_OK;		/* no batch */
 	}
+	len = n == sizeof(lenb) ? (size_t)le32_get(lenb) + 4 : 0;
+	if (len < BUS_BATCH_HDR || len > BUS_BATCH_MAX) {
+		why = n < (ssize_t)sizeof(lenb) ? "truncated batch at the end "
+		    "of a sealed segment" : "bad batch length";
+		goto damaged;
+	}
+	if ((p = malloc(len)) == NULL)
+		goto ioerr;
+	if ((n = pread(ss.fd, p, len, BUS_SEG_HDR)) == -1)
+		goto ioerr;
+	if ((size_t)n < len) {
+		why = "truncated batch at the end of a sealed segment";
+		goto damaged;
+	}
+	if (batch_decode_hdr(p, len, &b, &why) != (ssize_t)len)
+		goto damaged;
+	*codec = (int)batch_codec(&b);
+	free(p);
 	segscan_close(&ss);
 	return OPS_OK;
+damaged:
+	snprintf(c->err, c->errlen, "partition %s: file %s: byte offset %d: "
+	    "%s; segment not compressed", c->part, name, BUS_SEG_HDR, why);
+	free(p);
+	segscan_close(&ss);
+	return OPS_DAMAGED;
+ioerr:
+	snprintf(c->err, c->errlen, "partition %s: read %s: %s", c->part,
+	    name, strerror(errno));
+	free(p);
+	segscan_close(&ss);
+	return OPS_IO;
 }
 
 static int
