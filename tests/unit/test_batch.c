@@ -455,6 +455,19 @@ test_count_delim(void)
 				want += b[i] == d;
 			CHECK_EQ_U64(batch_count_delim(b, len, d), want);
 		}
+	/* Long runs of matches: the byte counters must not wrap. */
+	{
+		static uint8_t big[10007];
+
+		memset(big, '\n', sizeof(big));
+		CHECK_EQ_U64(batch_count_delim(big, sizeof(big), '\n'),
+		    sizeof(big));
+		big[4080] = 'x';
+		big[5000] = 'x';
+		CHECK_EQ_U64(batch_count_delim(big, sizeof(big), '\n'),
+		    sizeof(big) - 2);
+		CHECK_EQ_U64(batch_count_delim(big, sizeof(big), 'x'), 2);
+	}
 	for (len = 0; len < 40; len++) {
 		memset(b, '\n', len);
 		CHECK_EQ_U64(batch_count_delim(b, len, '\n'), len);
