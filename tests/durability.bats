@@ -709,7 +709,7 @@ pipe_under_crashes() {
 	size=$(fsize "$seg")
 	whole_batches "$seg" 100
 	# A byte of one of the batches 2 to 7: valid batches follow it.
-	read -r x < <(batches "$seg" | sed -n 3p)
+	read -r x _ < <(batches "$seg" | sed -n 3p)
 	rand $(($(batches "$seg" | sed -n 8p | cut -d' ' -f1) - x))
 	pos=$((x + R))
 	read -r start x n bad < <(batch_at "$seg" "$pos")

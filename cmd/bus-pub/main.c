@@ -30,6 +30,7 @@
 
 #include "bus.h"
 #include "bus/pub.h"
+#include "proto.h"
 
 #define READ_BLOCK	(256 * 1024)	/* one read(2) of stdin */
 
@@ -256,6 +257,11 @@ pub_fatal(void)
 	const struct bus_error *e = bus_pub_error(pub);
 	uint64_t acked = bus_pub_acked(pub);
 
+	/* A line of a block over the limit: as if found here. */
+	if (e->kind == BUS_E_REFUSED && e->seq != 0 && e->code == PE_TOOBIG)
+		errx(e->status, "line %llu: %s; the %llu message(s) before it "
+		    "are published", (unsigned long long)e->seq, e->text,
+		    (unsigned long long)(e->seq - 1));
 	if (e->kind == BUS_E_REFUSED && e->seq != 0)
 		errx(e->status, "line %llu: busd refused it: %s: %s; the %llu "
 		    "message(s) before it are published",

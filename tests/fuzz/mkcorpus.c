@@ -67,7 +67,9 @@ frames_publish(uint8_t *f)
 static void
 frames(void)
 {
-	struct proto_hello h = { 2, 0, 0 };
+	struct proto_hello h = { 1, 0, 0 };	/* another version */
+	struct proto_block k = { 5, 1700000000000000000LL, 0, 3, '\n',
+	    "logs", 4, NULL, 0, NULL, 0 };
 	struct proto_hello_ok ho = { PROTO_VERSION, 1048576, 1114112,
 	    42, 7 };
 	struct proto_error e = { 3, PE_TOPIC, "invalid topic", 13 };
@@ -86,7 +88,7 @@ frames(void)
 	    ACK_WRITTEN, 42 });
 	FRAME("hello");
 	n = proto_hello_encode(f, &h);
-	FRAME("hello_v2");
+	FRAME("hello_v1");
 	n = proto_hello_ok_encode(f, &ho);
 	FRAME("hello_ok");
 	n = frames_publish(f);
@@ -97,6 +99,13 @@ frames(void)
 	proto_ack_set(f, 0, 0);
 	proto_ack_set(f, 1, BUS_OFFSET_DUP);
 	FRAME("ack");
+	n = proto_block_begin(f, &k);
+	memcpy(f + n, "one\n\nthree\n", 11);
+	n += 11;
+	proto_block_finish(f, n, 3);
+	FRAME("publish_block");
+	n = proto_ack_run_encode(f, &(struct proto_ack_run){ 5, 3, 100 });
+	FRAME("ack_run");
 	n = proto_error_encode(f, &e);
 	FRAME("error");
 	n = proto_seal_encode(f, &s);
