@@ -402,7 +402,7 @@ client_block(struct client *c, const uint8_t *b, size_t len)
 	uint64_t bad_seq = 0;
 	size_t room, rl = 0;
 	uint32_t code = 0, i;
-	char emsg[160];
+	char emsg[160], aclmsg[768];
 
 	if (proto_block_decode(b, len, &k) == -1) {
 		client_error(c, 0, PE_PROTO, "malformed PUBLISH_BLOCK");
@@ -415,6 +415,10 @@ client_block(struct client *c, const uint8_t *b, size_t len)
 	}
 	if (topic_check(k.topic, k.topic_len, &why) == -1) {
 		client_error(c, k.first_seq, PE_TOPIC, why);
+		return -1;
+	}
+	if (!acl_publish(c, k.topic, k.topic_len, aclmsg, sizeof(aclmsg))) {
+		client_error(c, k.first_seq, PE_DENIED, aclmsg);
 		return -1;
 	}
 	if (tags_check(k.tags, k.tags_len)) {
