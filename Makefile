@@ -138,7 +138,7 @@ tests/fault/crashpoint.so: tests/fault/crashpoint.c
 # the library; each runs FUZZ_SECONDS on a copy of its seed corpus.
 FUZZ_SECONDS ?= 30
 FUZZ_CC	?= clang
-FUZZ_TARGETS = fuzz_frames fuzz_record fuzz_text
+FUZZ_TARGETS = fuzz_frames fuzz_record fuzz_text fuzz_time
 FUZZ	= $(FUZZ_TARGETS:%=tests/fuzz/%)
 FUZZ_OBJ = $(LIB_SRC:lib/%.c=tests/fuzz/obj/%.o)
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \

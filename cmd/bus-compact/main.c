@@ -129,8 +129,8 @@ main(int argc, char *argv[])
 			break;
 		case OPT_TOMBAGE:
 			if (parse_duration(optarg, &co.tombstone_age) == -1)
-				errx(EX_USAGE, "--tombstone-age: '%s' is not a "
-				    "duration (like 24h, 7d)", optarg);
+				errx(EX_USAGE, "--tombstone-age '%s': %s",
+				    optarg, duration_error(errno));
 			break;
 		case 'h':
 		default:

@@ -124,8 +124,8 @@ main(int argc, char *argv[])
 			break;
 		case 'E':
 			if (parse_time(optarg, now_ns(), &event_ns) == -1)
-				errx(EX_USAGE, "-E: '%s' is not a time "
-				    "(@RFC3339, @UNIX or -DURATION)", optarg);
+				errx(EX_USAGE, "-E '%s': %s", optarg,
+				    time_error(errno));
 			break;
 		case 'k':
 			key = optarg;
@@ -168,8 +168,8 @@ main(int argc, char *argv[])
 			break;
 		case OPT_RETRY:
 			if (parse_duration(optarg, &retry_for) == -1)
-				errx(EX_USAGE, "--retry-for: '%s' is not a "
-				    "duration", optarg);
+				errx(EX_USAGE, "--retry-for '%s': %s", optarg,
+				    duration_error(errno));
 			break;
 		case OPT_TOMB:
 			tombstone = 1;
@@ -314,9 +314,10 @@ line_time(const char *s, size_t n)
 		if (strcmp(time_fmt, "unix_ms") == 0) {
 			errno = 0;
 			v = strtoll(buf, &end, 10);
-			if (errno || *end != '\0' || end == buf)
+			if (errno || *end != '\0' || end == buf ||
+			    __builtin_mul_overflow(v, 1000000LL, &t))
 				return 0;
-			return v * 1000000LL;
+			return t;
 		}
 		snprintf(at, sizeof(at), "@%s", buf);
 		return parse_time(at, 0, &t) == 0 ? t : 0;
@@ -332,7 +333,10 @@ line_time(const char *s, size_t n)
 		return 0;
 	/* %z sets tm_gmtoff (timegm clears it); without %z it is UTC. */
 	off = tm.tm_gmtoff;
-	return ((int64_t)timegm(&tm) - off) * 1000000000LL;
+	if (__builtin_mul_overflow((int64_t)timegm(&tm) - off, 1000000000LL,
+	    &t))
+		return 0;	/* outside the range of ns times */
+	return t;
 }
 
 /* One input record: topic, key and event time per the flags, then queue. */

@@ -122,8 +122,8 @@ main(int argc, char *argv[])
 			exit(0);
 		case OPT_MAXAGE:
 			if (parse_duration(optarg, &rt.max_age) == -1)
-				errx(EX_USAGE, "--max-age: '%s' is not a "
-				    "duration (like 7d, 12h, 90m)", optarg);
+				errx(EX_USAGE, "--max-age '%s': %s", optarg,
+				    duration_error(errno));
 			rt.by_age = by_any = 1;
 			break;
 		case OPT_MAXSIZE:

@@ -192,9 +192,8 @@ main(int argc, char *argv[])
 			break;
 		case OPT_SYNCINT:
 			if (parse_duration(optarg, &sync_interval) == -1)
-				errx(EX_USAGE, "--sync-interval: '%s' is not a "
-				    "duration (e.g. 1s, 200ms, 0 for never)",
-				    optarg);
+				errx(EX_USAGE, "--sync-interval '%s': %s (0 "
+				    "for never)", optarg, duration_error(errno));
 			break;
 		case 'h':
 		default:
