@@ -37,8 +37,16 @@ static __dead void usage(void);
 static void	pub_warn(void *, const char *);
 static __dead void pub_fatal(void);
 static void	publish(const uint8_t *, size_t);
+static void	publish_record(const uint8_t *, size_t, size_t);
 static void	queue_msg(const char *, size_t, const char *, size_t, int64_t,
-		    const uint8_t *, size_t);
+		    const uint8_t *, size_t, size_t);
+static int	oversize_cut(size_t, const uint8_t *, size_t, size_t *,
+		    const uint8_t **, size_t *);
+static void	oversize_tell(int);
+static int	oversize_wait_ms(void);
+static void	long_begin(const uint8_t *, size_t);
+static void	long_more(uint8_t *, size_t *, int);
+static void	long_end(void);
 static void	pump(void);
 static void	drain(void);
 static __dead void oversize(uint64_t, size_t);
@@ -61,12 +69,28 @@ static struct capre *key_re, *topic_re, *time_re;
 static const char *time_fmt = "rfc3339";
 static uint64_t	 time_unparsed;		/* lines whose event time failed */
 
+/* --oversize: what to do with a record longer than busd takes. */
+enum { OVERSIZE_FAIL, OVERSIZE_SKIP, OVERSIZE_TRUNCATE };
+static int	 oversize_mode = OVERSIZE_FAIL;
+static uint64_t	 oversize_count;	/* records skipped or truncated */
+static uint64_t	 oversize_told;		/* of them, how many were told */
+static int64_t	 oversize_told_ns;	/* when they were last told */
+static uint64_t	 oversize_line;		/* the last one: its line */
+static size_t	 oversize_size;		/* and its size */
+static uint8_t	 cut_tags[sizeof(tags)]; /* tags + bus.truncated=SIZE */
+
+/* A record longer than the input buffer, read on to its delimiter. */
+static int	 long_open;		/* one is being read */
+static uint8_t	*long_head;		/* its start (for truncate) */
+static size_t	 long_headlen;		/* bytes in long_head */
+static size_t	 long_size;		/* its size so far */
+
 static struct bus_pub *pub;		/* the connection to busd */
 static size_t	 max_message;		/* busd's, from its HELLO_OK */
 static int64_t	 send_ns;		/* stamp for the current block */
 
 enum { OPT_SYNC = 256, OPT_NOAUTO, OPT_ACK, OPT_RETRY, OPT_TOMB, OPT_KEYRE,
-    OPT_TOPICRE, OPT_TIMERE, OPT_TIMEFMT };
+    OPT_TOPICRE, OPT_TIMERE, OPT_TIMEFMT, OPT_OVERSIZE };
 
 static const struct option longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
@@ -80,6 +104,7 @@ static const struct option longopts[] = {
 	{ "topic-regex",	required_argument,	NULL, OPT_TOPICRE },
 	{ "event-time",		required_argument,	NULL, OPT_TIMERE },
 	{ "event-format",	required_argument,	NULL, OPT_TIMEFMT },
+	{ "oversize",		required_argument,	NULL, OPT_OVERSIZE },
 	{ NULL,			0,			NULL, 0 }
 };
 
@@ -186,6 +211,17 @@ main(int argc, char *argv[])
 		case OPT_TIMEFMT:
 			time_fmt = optarg;
 			break;
+		case OPT_OVERSIZE:
+			if (strcmp(optarg, "fail") == 0)
+				oversize_mode = OVERSIZE_FAIL;
+			else if (strcmp(optarg, "skip") == 0)
+				oversize_mode = OVERSIZE_SKIP;
+			else if (strcmp(optarg, "truncate") == 0)
+				oversize_mode = OVERSIZE_TRUNCATE;
+			else
+				errx(EX_USAGE, "--oversize: '%s' is not fail, "
+				    "skip or truncate", optarg);
+			break;
 		case 'h':
 		default:
 			usage();
@@ -202,6 +238,9 @@ main(int argc, char *argv[])
 		    "it publishes one empty record that deletes the key");
 	if (event_ns && time_re)
 		errx(EX_USAGE, "-E and --event-time exclude each other");
+	if (tombstone && oversize_mode != OVERSIZE_FAIL)
+		errx(EX_USAGE, "--oversize takes no --tombstone: a tombstone "
+		    "has no payload to cut");
 	signal(SIGPIPE, SIG_IGN);
 	if ((pub = bus_pub_new(dir)) == NULL)
 		err(EX_OSERR, NULL);
@@ -215,7 +254,7 @@ main(int argc, char *argv[])
 
 	if (tombstone) {
 		send_ns = now_ns();
-		queue_msg(topic, topic_len, key, key_len, 0, NULL, 0);
+		queue_msg(topic, topic_len, key, key_len, 0, NULL, 0, 0);
 		drain();
 	} else if (argc > 0) {
 		send_ns = now_ns();
@@ -224,6 +263,7 @@ main(int argc, char *argv[])
 		drain();
 	} else
 		pump();
+	oversize_tell(1);
 	if (time_unparsed)
 		warnx("%llu line(s) had no event time that --event-time/"
 		    "--event-format could parse; their send time was used",
@@ -270,15 +310,21 @@ drain(void)
 		pub_fatal();
 }
 
-/* Add one message to the open PUBLISH frame. */
+/*
+ * Add one message to the open PUBLISH frame.  payload[0..len) is the
+ * record, or the head of a record of size bytes that went on.
+ */
 static void
 queue_msg(const char *t, size_t tl, const char *k, size_t kl, int64_t ev,
-    const uint8_t *payload, size_t len)
+    const uint8_t *payload, size_t len, size_t size)
 {
 	struct bus_msg m;
+	const uint8_t *mt = tags;
+	size_t mtl = tags_len;
 
-	if (tl + kl + tags_len + len > max_message)
-		oversize(bus_pub_next_seq(pub), tl + kl + tags_len + len);
+	if (tl + kl + tags_len + size > max_message &&
+	    oversize_cut(tl + kl, payload, size, &len, &mt, &mtl) == -1)
+		return;
 	memset(&m, 0, sizeof(m));
 	m.event_ns = ev ? ev : event_ns;
 	m.flags = tombstone ? BUS_F_TOMBSTONE : 0;
@@ -286,8 +332,8 @@ queue_msg(const char *t, size_t tl, const char *k, size_t kl, int64_t ev,
 	m.topic_len = tl;
 	m.key = k;
 	m.key_len = kl;
-	m.tags = tags;
-	m.tags_len = tags_len;
+	m.tags = mt;
+	m.tags_len = mtl;
 	m.payload = payload;
 	m.payload_len = len;
 	if (bus_pub_add(pub, &m, send_ns, NULL) == -1)
@@ -343,6 +389,13 @@ line_time(const char *s, size_t n)
 static void
 publish(const uint8_t *p, size_t len)
 {
+	publish_record(p, len, len);
+}
+
+/* The same for the head p[0..len) of a record of size bytes. */
+static void
+publish_record(const uint8_t *p, size_t len, size_t size)
+{
 	const char *t = topic, *k = key, *cap, *why;
 	size_t tl = topic_len, kl = key_len, cl;
 	int64_t ev = 0;
@@ -372,7 +425,7 @@ publish(const uint8_t *p, size_t len)
 		if (ev == 0)
 			time_unparsed++;
 	}
-	queue_msg(t, tl, k, kl, ev, p, len);
+	queue_msg(t, tl, k, kl, ev, p, len, size);
 }
 
 /* What was published stays published; say which line was too large. */
@@ -384,6 +437,138 @@ oversize(uint64_t seq, size_t size)
 	    "of %zu bytes; the %llu message(s) before it are published",
 	    (unsigned long long)seq, size, max_message,
 	    (unsigned long long)(seq - 1));
+}
+
+/*
+ * A record of size bytes (payload at p, fixed bytes of topic and key
+ * beside it) does not fit in a message: --oversize decides.  fail exits
+ * as oversize() does; skip counts it and returns -1; truncate keeps as
+ * much of the payload as fits next to the tags plus
+ * bus.truncated=SIZE, cut back to a UTF-8 character boundary, in *len,
+ * *mt and *mtl.
+ */
+static int
+oversize_cut(size_t fixed, const uint8_t *p, size_t size, size_t *len,
+    const uint8_t **mt, size_t *mtl)
+{
+	char tag[64];
+	const char *why;
+	size_t room, back;
+
+	/* Skipped records take no sequence number. */
+	oversize_line = bus_pub_next_seq(pub) + (oversize_mode ==
+	    OVERSIZE_SKIP ? oversize_count : 0);
+	oversize_size = size;
+	if (oversize_mode == OVERSIZE_FAIL)
+		oversize(bus_pub_next_seq(pub), fixed + tags_len + size);
+	if (oversize_mode == OVERSIZE_SKIP) {
+		oversize_count++;
+		oversize_tell(0);
+		return -1;
+	}
+	memcpy(cut_tags, tags, tags_len);
+	*mtl = tags_len;
+	snprintf(tag, sizeof(tag), "bus.truncated=%zu", size);
+	if (tags_add(cut_tags, sizeof(cut_tags), mtl, tag, &why) == -1 ||
+	    fixed + *mtl >= max_message)
+		line_error(oversize_line, "--oversize=truncate",
+		    "topic, key and tags leave no room for a payload");
+	*mt = cut_tags;
+	room = max_message - fixed - *mtl;
+	if (room < *len) {
+		/* Not in the middle of a UTF-8 sequence: at most 3 back. */
+		for (back = 0; back < 3 && back < room &&
+		    (p[room - back] & 0xc0) == 0x80; back++)
+			;
+		if ((p[room - back] & 0xc0) == 0x80)
+			back = 0;
+		*len = room - back;
+	}
+	oversize_count++;
+	oversize_tell(0);
+	return 0;
+}
+
+/*
+ * Say how many records --oversize skipped or truncated, at most once a
+ * second (final: now, if any is untold).
+ */
+static void
+oversize_tell(int final)
+{
+	int64_t now;
+
+	if (oversize_count == oversize_told)
+		return;
+	now = now_ns();
+	if (!final && now - oversize_told_ns < 1000000000LL)
+		return;
+	warnx("--oversize=%s: %llu record(s) longer than busd takes (%zu "
+	    "bytes) %s so far; the last: line %llu, %zu bytes",
+	    oversize_mode == OVERSIZE_SKIP ? "skip" : "truncate",
+	    (unsigned long long)oversize_count, max_message,
+	    oversize_mode == OVERSIZE_SKIP ? "skipped" : "truncated",
+	    (unsigned long long)oversize_line, oversize_size);
+	oversize_told = oversize_count;
+	oversize_told_ns = now;
+}
+
+/* poll(2)'s timeout for an untold oversize count: -1 if none. */
+static int
+oversize_wait_ms(void)
+{
+	int64_t left;
+
+	if (oversize_count == oversize_told)
+		return -1;
+	left = oversize_told_ns + 1000000000LL - now_ns();
+	return left <= 0 ? 0 : (int)(left / 1000000) + 1;
+}
+
+/*
+ * A record longer than the input buffer begins with p[0..n): keep its
+ * head for --oversize=truncate (and for the regexes of topic, key and
+ * time) and count it until its delimiter comes (long_more()).
+ */
+static void
+long_begin(const uint8_t *p, size_t n)
+{
+	if (long_head == NULL && (long_head = malloc(max_message)) == NULL)
+		err(EX_OSERR, NULL);
+	long_headlen = n < max_message ? n : max_message;
+	memcpy(long_head, p, long_headlen);
+	long_size = n;
+	long_open = 1;
+}
+
+/*
+ * The long record goes on in in[0..*len): drop and count it up to its
+ * delimiter (or eof), then publish it per --oversize and leave in[] with
+ * what follows.
+ */
+static void
+long_more(uint8_t *in, size_t *len, int eof)
+{
+	uint8_t *nl = memchr(in, delim, *len);
+	size_t used = nl ? (size_t)(nl - in) : *len;
+
+	long_size += used;
+	if (nl == NULL && !eof) {
+		*len = 0;
+		return;
+	}
+	long_end();
+	used += nl != NULL;
+	memmove(in, in + used, *len - used);
+	*len -= used;
+}
+
+/* The long record is whole: publish (or fail, skip, truncate) it. */
+static void
+long_end(void)
+{
+	long_open = 0;
+	publish_record(long_head, long_headlen, long_size);
 }
 
 static __dead void
@@ -456,8 +641,13 @@ map_take(uint8_t *in, size_t *len)
 		if (used == 0 && take > max_message) {
 			const uint8_t *nl = memchr(map + mapcur, delim, avail);
 
-			oversize(bus_pub_next_seq(pub), topic_len + key_len + tags_len +
-			    (nl ? (size_t)(nl - (map + mapcur)) : avail));
+			/* Too long: it may go on past the mapping. */
+			used = nl ? (size_t)(nl - (map + mapcur)) : avail;
+			long_begin(map + mapcur, used);
+			if (nl != NULL) {
+				long_end();
+				used++;
+			}
 		}
 	}
 	mapcur += used;
@@ -531,11 +721,12 @@ pump(void)
 		pfd[1].fd = bus_pub_fd(pub);
 		pfd[1].events = bus_pub_events(pub);
 		if (poll(pfd, 2, map != NULL && !bus_pub_window_full(pub) ?
-		    0 : -1) == -1) {
+		    0 : oversize_wait_ms()) == -1) {
 			if (errno == EINTR)
 				continue;
 			err(EX_OSERR, "poll");
 		}
+		oversize_tell(0);
 		if (pfd[1].revents && bus_pub_process(pub, pfd[1].revents) == -1)
 			pub_fatal();
 		if (want_in && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -552,23 +743,14 @@ pump(void)
 			send_ns = now_ns();
 			inlen += n;
 			eof = n == 0;
-			if (inlen == incap && memchr(in, delim, inlen) == NULL) {
+			if (!long_open && inlen == incap &&
+			    memchr(in, delim, inlen) == NULL) {
 				/* One record longer than any message may be. */
-				size_t total = inlen;
-				uint8_t tmp[65536];
-
-				while ((n = read(STDIN_FILENO, tmp,
-				    sizeof(tmp))) > 0) {
-					uint8_t *nl = memchr(tmp, delim, n);
-					if (nl != NULL) {
-						total += nl - tmp;
-						break;
-					}
-					total += n;
-				}
-				oversize(bus_pub_next_seq(pub), topic_len +
-				    key_len + tags_len + total);
+				long_begin(in, inlen);
+				inlen = 0;
 			}
+			if (long_open)
+				long_more(in, &inlen, eof);
 			split(in, &inlen, eof);
 			flush();
 		}
