@@ -273,7 +273,7 @@ ready(int readyfd)
 	if (readyfd != -1) {
 		int nullfd = open("/dev/null", O_RDWR);
 
-		log_init(verbose, 1);
+		log_detach(dir);
 		if (nullfd != -1) {
 			dup2(nullfd, STDIN_FILENO);
 			dup2(nullfd, STDOUT_FILENO);
