@@ -27,6 +27,8 @@ static __dead void usage(void);
 static void	partition(const char *);
 static void	fail(int);
 static void	say(const char *);
+static void	no_match(const char *);
+static void	patterns_check(char *const *, int);
 static void	report(const char *, const struct compact_result *);
 
 static const char *dir;
@@ -144,6 +146,7 @@ main(int argc, char *argv[])
 		errx(EX_USAGE, "%s", emsg);
 	if ((r = ops_store(dir, &dir, emsg, sizeof(emsg))) != 0)
 		errx(r, "%s", emsg);
+	patterns_check(argv, argc);
 	co.dry_run = dry_run;
 	co.now = now_ns();
 	if (ops_each_partition(dir, pats, partition) == -1)
@@ -195,4 +198,27 @@ partition(const char *name)
 out:
 	plock_release(lfd);
 	close(dfd);
+}
+
+static void
+no_match(const char *pattern)
+{
+	warnx("no partition matches %s", pattern);
+}
+
+/*
+ * A pattern that matches no partition is most likely a typo: say so;
+ * exit 66 when none matches anything (there is nothing to do).
+ */
+static void
+patterns_check(char *const *pats, int n)
+{
+	int r;
+
+	if (n == 0)
+		return;
+	if ((r = ops_unmatched(dir, pats, n, no_match)) == -1)
+		err(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
+	if (r == n)
+		exit(EX_NOINPUT);
 }

@@ -28,6 +28,8 @@ static void	partition(const char *);
 static void	status(int);
 static void	fail(int);
 static void	say(const char *);
+static void	no_match(const char *);
+static void	patterns_check(char *const *, int);
 
 static const char *dir;
 static struct patset *pats;
@@ -172,6 +174,7 @@ main(int argc, char *argv[])
 		errx(EX_USAGE, "%s", emsg);
 	if ((r = ops_store(dir, &dir, emsg, sizeof(emsg))) != 0)
 		errx(r, "%s", emsg);
+	patterns_check(argv, argc);
 	if (want_status) {
 		status(json);
 		return exitcode;
@@ -306,4 +309,27 @@ status(int json)
 	fflush(stdout);
 	if (ferror(stdout))
 		errx(EX_IOERR, "stdout: write error");
+}
+
+static void
+no_match(const char *pattern)
+{
+	warnx("no partition matches %s", pattern);
+}
+
+/*
+ * A pattern that matches no partition is most likely a typo: say so;
+ * exit 66 when none matches anything (there is nothing to do).
+ */
+static void
+patterns_check(char *const *pats, int n)
+{
+	int r;
+
+	if (n == 0)
+		return;
+	if ((r = ops_unmatched(dir, pats, n, no_match)) == -1)
+		err(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
+	if (r == n)
+		exit(EX_NOINPUT);
 }
