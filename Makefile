@@ -45,7 +45,7 @@ LIB_SRC	= lib/crc32c.c lib/segment.c lib/index.c lib/store.c lib/proto.c \
 	  lib/segscan.c lib/partlock.c lib/busctl.c lib/retention.c \
 	  lib/compact.c lib/status.c lib/json.c lib/append.c \
 	  lib/pub.c lib/sub.c lib/msg.c lib/offline.c lib/errval.c \
-	  lib/logdest.c
+	  lib/logdest.c lib/cmdline.c
 LIB_OBJ	= $(LIB_SRC:.c=.o)
 LIB	= lib/libbus.a
 HDRS	= $(wildcard include/*.h include/bus/*.h)

@@ -19,11 +19,13 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "cmdline.h"
 #include "ops.h"
 
 #define TOMBSTONE_AGE	(24LL * 3600 * 1000000000)	/* 24h */
 
 static __dead void usage(void);
+static __dead void help(void);
 static void	partition(const char *);
 static void	fail(int);
 static void	say(const char *);
@@ -49,14 +51,45 @@ static const struct option longopts[] = {
 	{ NULL,			0,			NULL, 0 }
 };
 
+/* As the SYNOPSIS of bus-compact(8) (tests/usage.bats compares them). */
+static const char synopsis[] =
+    "usage: bus-compact [-nv] [-d dir] [--no-wait] [--segment-size size]\n"
+    "                   [--tombstone-age duration] [pattern ...]\n"
+    "       bus-compact -h | --help | -V | --version\n";
+
 static __dead void
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: bus-compact [-nv] [-d dir] [--no-wait] "
-	    "[--segment-size size]\n"
-	    "                   [--tombstone-age duration] [pattern ...]\n");
+	fputs(synopsis, stderr);
 	exit(EX_USAGE);
+}
+
+/* -h, --help: the synopsis and every option, as bus-compact(8) has them. */
+static __dead void
+help(void)
+{
+	fputs(synopsis, stdout);
+	fputs("\n"
+	    "Rewrite the sealed segments of the partitions matching the\n"
+	    "patterns (all without one), keeping the newest record per key.\n"
+	    "\n"
+	    "  -d dir                the store (default $BUS_DIR, else\n"
+	    "                        /var/lib/bus for root, else\n"
+	    "                        ${XDG_STATE_HOME:-~/.local/state}/bus)\n"
+	    "  -h, --help            this help\n"
+	    "  -n                    dry run: change nothing, print what would\n"
+	    "                        be reclaimed\n"
+	    "  -V, --version         print the version\n"
+	    "  -v                    print what was done per partition\n"
+	    "  --no-wait             skip a partition another tool holds (and\n"
+	    "                        exit 75) instead of waiting for it\n"
+	    "  --segment-size size   merge small sealed segments up to size\n"
+	    "                        (default 64M)\n"
+	    "  --tombstone-age duration\n"
+	    "                        keep tombstones so long (default 24h)\n"
+	    "\n"
+	    "See bus-compact(8).\n", stdout);
+	exit(fflush(stdout) == EOF ? EX_IOERR : 0);
 }
 
 /* Keep the first failure's status, but an I/O error wins. */
@@ -105,7 +138,8 @@ main(int argc, char *argv[])
 
 	co.tombstone_age = TOMBSTONE_AGE;
 	co.segment_size = BUS_SEGMENT_SIZE_DEFAULT;
-	while ((ch = getopt_long(argc, argv, "d:hnvV", longopts,
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":d:hnvV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'd':
@@ -135,7 +169,9 @@ main(int argc, char *argv[])
 				    optarg, duration_error(errno));
 			break;
 		case 'h':
+			help();
 		default:
+			warnx("%s", opt_error(ch, argv, emsg, sizeof(emsg)));
 			usage();
 		}
 	}

@@ -29,11 +29,13 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "cmdline.h"
 #include "bus/pub.h"
 
 #define READ_BLOCK	(256 * 1024)	/* one read(2) of stdin */
 
 static __dead void usage(void);
+static __dead void help(void);
 static void	pub_warn(void *, const char *);
 static __dead void pub_fatal(void);
 static void	publish(const uint8_t *, size_t);
@@ -108,17 +110,62 @@ static const struct option longopts[] = {
 	{ NULL,			0,			NULL, 0 }
 };
 
+/* As the SYNOPSIS of bus-pub(1) (tests/usage.bats compares them). */
+static const char synopsis[] =
+    "usage: bus-pub [-0] [-d dir] -t topic [-k key] [-T name=value] ...\n"
+    "               [-E time] [--sync | --ack none|written|synced]\n"
+    "               [--retry-for duration] [--no-autostart]\n"
+    "               [--oversize fail|skip|truncate]\n"
+    "               [--key-regex regex] [--topic-regex regex]\n"
+    "               [--event-time regex [--event-format format]]\n"
+    "               [--tombstone] [message ...]\n"
+    "       bus-pub -h | --help | -V | --version\n";
+
 static __dead void
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: bus-pub [-0] [-d dir] -t topic [-k key] [-T name=value] ...\n"
-	    "               [-E time] [--sync | --ack none|written|synced]\n"
-	    "               [--retry-for duration] [--no-autostart]\n"
-	    "               [--key-regex regex] [--topic-regex regex]\n"
-	    "               [--event-time regex [--event-format format]]\n"
-	    "               [--tombstone] [message ...]\n");
+	fputs(synopsis, stderr);
 	exit(EX_USAGE);
+}
+
+/* -h, --help: the synopsis and every option, as bus-pub(1) has them. */
+static __dead void
+help(void)
+{
+	fputs(synopsis, stdout);
+	fputs("\n"
+	    "Publish each line of standard input (or each message argument)\n"
+	    "to a topic, through the busd of the store (started if needed).\n"
+	    "\n"
+	    "  -0                    records end with a NUL byte, not a newline\n"
+	    "  -d dir                the store (default $BUS_DIR, else\n"
+	    "                        /var/lib/bus for root, else\n"
+	    "                        ${XDG_STATE_HOME:-~/.local/state}/bus)\n"
+	    "  -E time               event time of every message: 2026-11-22\n"
+	    "                        10:00, @RFC3339, @UNIX[.frac], -1h, now ...\n"
+	    "  -h, --help            this help\n"
+	    "  -k key                key of every message\n"
+	    "  -T name=value         a tag on every message (repeatable)\n"
+	    "  -t topic              the topic to publish to\n"
+	    "  -V, --version         print the version\n"
+	    "  --ack none|written|synced\n"
+	    "                        when busd acknowledges (default written)\n"
+	    "  --event-format format how --event-time reads: rfc3339 (default),\n"
+	    "                        unix, unix_ms or a strptime(3) format\n"
+	    "  --event-time regex    event time from each message's first capture\n"
+	    "  --key-regex regex     key from each message's first capture\n"
+	    "  --no-autostart        fail (69) when no busd listens\n"
+	    "  --oversize fail|skip|truncate\n"
+	    "                        a record longer than busd takes: exit 65\n"
+	    "                        (default), drop it, or cut it (tagged\n"
+	    "                        bus.truncated=SIZE); counted on stderr\n"
+	    "  --retry-for duration  reconnect and resend for so long (default 60s)\n"
+	    "  --sync                the same as --ack synced\n"
+	    "  --tombstone           publish one tombstone for -k in -t\n"
+	    "  --topic-regex regex   topic from each message's first capture\n"
+	    "\n"
+	    "See bus-pub(1).\n", stdout);
+	exit(fflush(stdout) == EOF ? EX_IOERR : 0);
 }
 
 static struct capre *
@@ -136,9 +183,11 @@ int
 main(int argc, char *argv[])
 {
 	const char *why;
+	char emsg[256];
 	int ch, i;
 
-	while ((ch = getopt_long(argc, argv, "0d:E:hk:t:T:V", longopts,
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":0d:E:hk:t:T:V", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case '0':
@@ -223,7 +272,9 @@ main(int argc, char *argv[])
 				    "skip or truncate", optarg);
 			break;
 		case 'h':
+			help();
 		default:
+			warnx("%s", opt_error(ch, argv, emsg, sizeof(emsg)));
 			usage();
 		}
 	}

@@ -19,10 +19,12 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "cmdline.h"
 #include "cursor.h"
 #include "ops.h"
 
 static __dead void usage(void);
+static __dead void help(void);
 static void	seal(void);
 static void	partition(const char *);
 static void	status(int);
@@ -61,18 +63,53 @@ static const struct option longopts[] = {
 	{ NULL,			0,			NULL, 0 }
 };
 
+/* As the SYNOPSIS of bus-rotate(8) (tests/usage.bats compares them). */
+static const char synopsis[] =
+    "usage: bus-rotate [-nv] [-d dir] [--keep-cursors] [--max-age duration]\n"
+    "                  [--max-count n] [--max-size size] [--no-seal] "
+    "[--no-wait]\n"
+    "                  [pattern ...]\n"
+    "       bus-rotate --status [-d dir] [-o text|json] [pattern ...]\n"
+    "       bus-rotate -h | --help | -V | --version\n";
+
 static __dead void
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: bus-rotate [-nv] [-d dir] [--keep-cursors] "
-	    "[--max-age duration]\n"
-	    "                  [--max-count n] [--max-size size] "
-	    "[--no-seal] [--no-wait]\n"
-	    "                  [pattern ...]\n"
-	    "       bus-rotate --status [-d dir] [-o text|json] "
-	    "[pattern ...]\n");
+	fputs(synopsis, stderr);
 	exit(EX_USAGE);
+}
+
+/* -h, --help: the synopsis and every option, as bus-rotate(8) has them. */
+static __dead void
+help(void)
+{
+	fputs(synopsis, stdout);
+	fputs("\n"
+	    "Seal the active segments (asking busd) and delete sealed segments\n"
+	    "past retention, in the partitions matching the patterns (all\n"
+	    "without one); or print the status of the store.\n"
+	    "\n"
+	    "  -d dir                the store (default $BUS_DIR, else\n"
+	    "                        /var/lib/bus for root, else\n"
+	    "                        ${XDG_STATE_HOME:-~/.local/state}/bus)\n"
+	    "  -h, --help            this help\n"
+	    "  -n                    dry run: change nothing, print what would\n"
+	    "                        be done\n"
+	    "  -o text|json          the output format of --status\n"
+	    "  -V, --version         print the version\n"
+	    "  -v                    say what was sealed and each segment's\n"
+	    "                        verdict\n"
+	    "  --keep-cursors        keep what a durable cursor has not consumed\n"
+	    "  --max-age duration    delete sealed segments older than this (7d)\n"
+	    "  --max-count n         keep at most n sealed segments\n"
+	    "  --max-size size       keep at most size bytes per partition\n"
+	    "  --no-seal             do not ask busd to seal\n"
+	    "  --no-wait             skip a partition another tool holds (and\n"
+	    "                        exit 75) instead of waiting for it\n"
+	    "  --status              print the status of the store and exit\n"
+	    "\n"
+	    "See bus-rotate(8).\n", stdout);
+	exit(fflush(stdout) == EOF ? EX_IOERR : 0);
 }
 
 /* Keep the first failure's status, but an I/O error wins. */
@@ -97,7 +134,8 @@ main(int argc, char *argv[])
 	size_t i, len;
 	int ch, r, want_status = 0, json = 0, o_given = 0;
 
-	while ((ch = getopt_long(argc, argv, "d:hno:vV", longopts,
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":d:hno:vV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'd':
@@ -154,7 +192,9 @@ main(int argc, char *argv[])
 			want_status = 1;
 			break;
 		case 'h':
+			help();
 		default:
+			warnx("%s", opt_error(ch, argv, emsg, sizeof(emsg)));
 			usage();
 		}
 	}

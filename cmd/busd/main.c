@@ -35,12 +35,14 @@
 extern char **environ;
 
 #include "bus.h"
+#include "cmdline.h"
 #include "log.h"
 #include "proto.h"
 #include "bus/store.h"
 #include "busd.h"
 
 static __dead void usage(void);
+static __dead void help(void);
 static int	daemon_start(void);
 static void	daemon_wait(int);
 static void	ready(int);
@@ -100,17 +102,55 @@ static const struct option longopts[] = {
 	{ NULL,			0,			NULL, 0 }
 };
 
+/* As the SYNOPSIS of busd(8) (tests/usage.bats compares them). */
+static const char synopsis[] =
+    "usage: busd [-bv] [-c file] [-d dir] [-r prefix:regex] ...\n"
+    "            [--max-clients n] [--max-message size] [--rotate-at HH:MM]\n"
+    "            [--segment-size size] [--sync-interval duration]\n"
+    "       busd --verify [--repair] [-d dir]\n"
+    "       busd --status [-o text|json] [-d dir]\n"
+    "       busd -h | --help | -V | --version\n";
+
 static __dead void
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: busd [-bv] [-d dir] [-c file] [-r prefix:regex] ...\n"
-	    "            [--segment-size size] [--rotate-at HH:MM]\n"
-	    "            [--max-message size] [--max-clients n]\n"
-	    "            [--sync-interval duration]\n"
-	    "       busd --verify [--repair] [-d dir]\n"
-	    "       busd --status [-o text|json] [-d dir]\n");
+	fputs(synopsis, stderr);
 	exit(EX_USAGE);
+}
+
+/* -h, --help: the synopsis and every option, as busd(8) has them. */
+static __dead void
+help(void)
+{
+	fputs(synopsis, stdout);
+	fputs("\n"
+	    "The one writer of a bus store: serve publishers on DIR/busd.sock.\n"
+	    "\n"
+	    "  -b                    detach; return once ready (logs to syslog,\n"
+	    "                        or DIR/busd.log without a syslog socket)\n"
+	    "  -c file               the configuration (default DIR/busd.conf)\n"
+	    "  -d dir                the store (default $BUS_DIR, else\n"
+	    "                        /var/lib/bus for root, else\n"
+	    "                        ${XDG_STATE_HOME:-~/.local/state}/bus)\n"
+	    "  -h, --help            this help\n"
+	    "  -o text|json          the output format of --status\n"
+	    "  -r prefix:regex       a routing rule, tried before busd.conf's\n"
+	    "                        (repeatable)\n"
+	    "  -V, --version         print the version\n"
+	    "  -v                    verbose: log debugging messages too\n"
+	    "  --max-clients n       connections served at once (default 256)\n"
+	    "  --max-message size    largest message (default 1M, at most 64M)\n"
+	    "  --repair              with --verify: repair what loses no record\n"
+	    "  --rotate-at HH:MM     also seal every active segment daily (UTC)\n"
+	    "  --segment-size size   start a new segment past size (default 64M)\n"
+	    "  --status              print the store's status and exit\n"
+	    "  --sync-interval duration\n"
+	    "                        sync written data at least this often\n"
+	    "                        (default 1s; 0: never on a timer)\n"
+	    "  --verify              check the store offline, report and exit\n"
+	    "\n"
+	    "See busd(8).\n", stdout);
+	exit(fflush(stdout) == EOF ? EX_IOERR : 0);
 }
 
 int
@@ -122,7 +162,8 @@ main(int argc, char *argv[])
 	int ch, detach = 0, readyfd = -1, h, m;
 	int verify = 0, repair = 0, status = 0, json = 0;
 
-	while ((ch = getopt_long(argc, argv, "bc:d:ho:r:vV", longopts,
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":bc:d:ho:r:vV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'b':
@@ -196,12 +237,16 @@ main(int argc, char *argv[])
 				    "for never)", optarg, duration_error(errno));
 			break;
 		case 'h':
+			help();
 		default:
+			warnx("%s", opt_error(ch, argv, emsg, sizeof(emsg)));
 			usage();
 		}
 	}
-	if (optind != argc)
+	if (optind != argc) {
+		warnx("unexpected argument '%s'", argv[optind]);
 		usage();
+	}
 	/* setproctitle() reuses the memory of argv and environ: copy. */
 	dir = xstrdup(store_dir(dir));
 	if (verify)
