@@ -15,6 +15,7 @@ MANDIR	?= $(PREFIX)/share/man
 LIBDIR	?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 VERSION	 = 0.1.0
 
 CC	?= cc
@@ -74,7 +75,7 @@ MAN7	= man/bus-protocol.7
 MAN8	= man/busd.8 man/bus-rotate.8 man/bus-compact.8
 MAN3	= $(wildcard man/*.3)
 
-all: $(PROGS) $(SHLIB) $(SHLINKS) lib/bus.pc
+all: $(PROGS) $(SHLIB) $(SHLINKS) lib/bus.pc contrib/busd.service
 
 $(LIB_OBJ): $(HDRS)
 $(LIB_OBJ): $(SAN_STAMP)
@@ -101,6 +102,11 @@ lib/bus.pc: lib/bus.pc.in FORCE
 	    -e 's|@LIBS_PRIVATE@|$(strip $(PKG_LIBS) -lpthread)|' \
 	    lib/bus.pc.in >$@
 FORCE:
+
+# The unit runs the busd that `make install` installs: written on every
+# run, as bus.pc.
+contrib/busd.service: contrib/busd.service.in FORCE
+	sed -e 's|@SBINDIR@|$(SBINDIR)|' contrib/busd.service.in >$@
 
 cmd/%: cmd/%.c
 BUSD_SRC = $(wildcard cmd/busd/*.c)
@@ -200,6 +206,8 @@ install: all
 	install -m 644 lib/bus.pc $(DESTDIR)$(PKGCONFIGDIR)
 	$(if $(PUBHDRS),install -m 644 $(PUBHDRS) $(DESTDIR)$(INCLUDEDIR)/bus)
 	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3)
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 644 contrib/busd.service $(DESTDIR)$(SYSTEMDUNITDIR)
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/busd $(DESTDIR)$(BINDIR)/bus-pub \
@@ -214,11 +222,12 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libbus.so \
 	    $(DESTDIR)$(LIBDIR)/libbus.a $(DESTDIR)$(PKGCONFIGDIR)/bus.pc
 	rm -f $(PUBHDRS:include/%=$(DESTDIR)$(INCLUDEDIR)/%)
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/busd.service
 	rmdir $(DESTDIR)$(INCLUDEDIR)/bus 2>/dev/null || true
 
 clean:
 	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT) $(FAULT) tests/bench/latency
-	rm -f $(LIB_PIC) $(SHLIB) $(SHLINKS) lib/bus.pc
+	rm -f $(LIB_PIC) $(SHLIB) $(SHLINKS) lib/bus.pc contrib/busd.service
 	rm -f $(SAN_STAMP) $(FUZZ) $(FUZZ_OBJ) tests/fuzz/mkcorpus
 
 .PHONY: all deps demo check bench lint install uninstall clean fuzz FORCE
