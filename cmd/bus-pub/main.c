@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -405,6 +406,10 @@ line_time(const char *s, size_t n)
 		return 0;
 	memcpy(buf, s, n);
 	buf[n] = '\0';
+	/* A date or a number: never "today" or "now" of 1970. */
+	if (!isdigit((unsigned char)buf[0]) && (strcmp(time_fmt, "rfc3339") ==
+	    0 || strcmp(time_fmt, "unix") == 0))
+		return 0;
 	if (strcmp(time_fmt, "unix") == 0 || strcmp(time_fmt, "unix_ms") == 0) {
 		char at[130];
 
