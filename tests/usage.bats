@@ -34,20 +34,36 @@ flags() {
 	    done | LC_ALL=C sort -u
 }
 
-# synopsis_flags PROG: the flags of the SYNOPSIS of PROG's man page, as
-# mandoc renders it.
-synopsis_flags() {
-	mandoc -T ascii "$(page "$1")" | col -b |
-	    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
-	    sed -E "s/(^|[[:space:]])$1( |\$)/\1 /" | flags
+# flag_args: each option of standard input with the name of its argument
+# ("-d dir", "-o text|json", "--sync"), one a line, sorted and unique;
+# " | " between words counts as "|".
+flag_args() {
+	tr '\n' ' ' | sed -E 's/ +/ /g; s/ \| /|/g' |
+	    grep -oE -- '(^|[][ |])--?[A-Za-z0-9][A-Za-z0-9-]*( [a-zA-Z][^] [|]*(\|[^] [|]+)*)?' |
+	    sed -E 's/^[][ |]//' | LC_ALL=C sort -u
 }
 
-# usage_flags PROG: the flags of the synopsis usage() prints on a usage
-# error (from its "usage:" line on).
-usage_flags() {
+# synopsis PROG: the SYNOPSIS of PROG's man page as mandoc renders it,
+# without the program's name.
+synopsis() {
+	mandoc -T ascii "$(page "$1")" | col -b |
+	    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
+	    sed -E "s/(^|[[:space:]])$1( |\$)/\1 /"
+}
+
+# usage_text PROG: the synopsis usage() prints on a usage error (from its
+# "usage:" line on), without the program's name.
+usage_text() {
 	"$1" --no-such-option-at-all 2>&1 >/dev/null |
-	    sed -n '/usage:/,$p' | sed -E "s/usage://; s/(^|[[:space:]])$1( |\$)/\1 /g" |
-	    flags
+	    sed -n '/usage:/,$p' | sed -E "s/usage://; s/(^|[[:space:]])$1( |\$)/\1 /g"
+}
+
+synopsis_flags() {
+	synopsis "$1" | flags
+}
+
+usage_flags() {
+	usage_text "$1" | flags
 }
 
 # page_option_flags PROG: the flags of the .It items of the man page that
@@ -83,6 +99,10 @@ check_synopsis() {
 	u=$(usage_flags "$1")
 	[ -n "$s" ]
 	same_flags "$1: SYNOPSIS of $(basename "$(page "$1")") (<) and usage() (>)" "$s" "$u"
+	# The arguments are named alike too.
+	s=$(synopsis "$1" | flag_args)
+	u=$(usage_text "$1" | flag_args)
+	same_flags "$1: arguments in the SYNOPSIS (<) and usage() (>)" "$s" "$u"
 }
 
 check_help() {
@@ -172,6 +192,10 @@ check_cli() {
 @test "usage: the flag comparison sees a flag that only one side has" {
 	run flags <<<'prog [-bv] [-d dir] [-E time] [--max-age duration] -h | --help'
 	[ "$output" = "$(printf '%s\n' --help --max-age -E -b -d -h -v | LC_ALL=C sort)" ]
+	run flag_args <<<'prog [-bv] [-d dir] [-o text | json]
+	    [--sync | --ack none|written] [--tag name[=value]] -h | --help'
+	[ "$output" = "$(printf '%s\n' '--ack none|written' --help --sync \
+	    --tag\ name -bv '-d dir' -h '-o text|json' | LC_ALL=C sort)" ]
 	run same_flags test "$(printf '%s\n' -a -b)" "$(printf '%s\n' -a)"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"< -b"* ]]
