@@ -336,6 +336,11 @@ complete_words() {
 	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
 	if [ "$where" != syslog ]; then
+		# Rotated by renaming: SIGHUP opens a new one.
+		mv "$BUS_DIR/busd.log" "$BUS_DIR/busd.log.1"
+		kill -HUP "$pid"
+		wait_for "grep -q 'SIGHUP: [0-9]* rule(s) loaded' '$BUS_DIR/busd.log' 2>/dev/null"
+		! grep -q SIGHUP "$BUS_DIR/busd.log.1"
 		# What busd logs later lands there too.
 		kill -TERM "$pid"
 		wait_gone "$pid"

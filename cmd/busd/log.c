@@ -23,6 +23,7 @@
 static int	debug;
 static int	use_syslog;
 static int	logfile = -1;		/* DIR/busd.log, detached without syslog */
+static char	logpath[PATH_MAX];	/* its path, to reopen on SIGHUP */
 
 void
 log_init(int d, int sl)
@@ -40,18 +41,36 @@ log_init(int d, int sl)
 void
 log_detach(const char *dir)
 {
-	char path[PATH_MAX];
-
 	if (logdest_syslog()) {
 		log_init(debug, 1);
 		return;
 	}
-	snprintf(path, sizeof(path), "%s/%s", dir, BUS_LOGFILE);
-	if ((logfile = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0640)) == -1) {
-		warn("no syslog, and %s", path);
+	snprintf(logpath, sizeof(logpath), "%s/%s", dir, BUS_LOGFILE);
+	if ((logfile = open(logpath, O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC, 0640)) == -1) {
+		warn("no syslog, and %s", logpath);
 		log_init(debug, 1);
 	}
+}
+
+/*
+ * SIGHUP: open DIR/busd.log again, so that a log rotated by renaming
+ * goes on in a new file.  If that fails the old file is kept.
+ */
+void
+log_reopen(void)
+{
+	int fd;
+
+	if (logfile == -1)
+		return;
+	if ((fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0640)) == -1) {
+		log_warn("SIGHUP: keeping the old log: %s", logpath);
+		return;
+	}
+	close(logfile);
+	logfile = fd;
 }
 
 /* One line of DIR/busd.log: RFC 3339 time, busd[pid]: message. */

@@ -435,6 +435,7 @@ reload(void)
 	struct ruleset nr;
 	char err[512];
 
+	log_reopen();
 	if (load_rules(&nr, err, sizeof(err)) == -1) {
 		log_warnx("SIGHUP: keeping the old rules: %s", err + 1);
 		return;
