@@ -106,6 +106,29 @@ payload_sizes() {
 	run bus-sub -e --from beginning -n 1 --from 1 -o raw big.cut
 	[ "$(printf '%s' "$output" | wc -c)" -eq $(((1048576 - 7 - 24) / 2 * 2)) ]
 	printf '%s' "$output" | iconv -f UTF-8 -t UTF-8 >/dev/null
+	# A busd taking less than a block of lines: lines over its limit
+	# never travel inside a block.
+	stop_busd
+	BUS_DIR=$BATS_TEST_TMPDIR/small
+	track_store "$BUS_DIR"
+	start_busd --max-message 1000
+	{
+		echo short
+		head -c 2000 /dev/zero | tr '\0' z
+		echo
+		echo after
+	} >"$f"
+	run --separate-stderr bus-pub -t s --oversize=skip <"$f"
+	[ "$status" -eq 0 ]
+	[ "$(bus-sub -e --from beginning s | tr '\n' ' ')" = "short after " ]
+	run --separate-stderr bus-pub -t c --oversize=truncate <"$f"
+	[ "$status" -eq 0 ]
+	run payload_sizes c
+	# The tag bus.truncated=2000 takes 4 + 13 + 4 bytes.
+	[ "${lines[*]}" = "5 $((1000 - 1 - 21)) 5" ]
+	run --separate-stderr bus-pub -t f <"$f"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"line 2"* ]]
 	run --separate-stderr bus-pub -t t --oversize=maybe x
 	[ "$status" -eq 64 ]
 	[ "${stderr_lines[0]}" = "bus-pub: --oversize: 'maybe' is not fail, skip or truncate" ]

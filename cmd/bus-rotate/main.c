@@ -1,8 +1,9 @@
 /*
  * bus-rotate: seal the active segments of a store now (a SEAL request to
- * busd) and delete sealed segments past retention; or report the status
- * of the store.  Meant for cron: silent on success, one line per problem
- * on standard error and a sysexits(3) status.
+ * busd), delete sealed segments past retention and compress the sealed
+ * segments that remain; or report the status of the store.  Meant for
+ * cron: silent on success, one line per problem on standard error and a
+ * sysexits(3) status.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -22,6 +23,7 @@
 #include "cmdline.h"
 #include "cursor.h"
 #include "ops.h"
+#include "zcodec.h"
 
 static __dead void usage(void);
 static __dead void help(void);
@@ -38,6 +40,8 @@ static struct patset *pats;
 static char	*seal_pattern;		/* the patterns as one regex */
 static struct retention rt;
 static struct retention_cursors cursors;
+static struct recompress_opts rc;	/* --compress */
+static int	 compress;		/* --compress given */
 static int	 by_any;		/* a retention flag was given */
 static int	 dry_run;
 static int	 verbose;
@@ -47,12 +51,14 @@ static int	 exitcode;
 
 enum {
 	OPT_MAXAGE = 256, OPT_MAXSIZE, OPT_MAXCOUNT, OPT_KEEPCUR, OPT_NOSEAL,
-	OPT_NOWAIT, OPT_STATUS
+	OPT_NOWAIT, OPT_STATUS, OPT_COMPRESS, OPT_LEVEL
 };
 
 static const struct option longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "version",		no_argument,		NULL, 'V' },
+	{ "compress",		optional_argument,	NULL, OPT_COMPRESS },
+	{ "compress-level",	required_argument,	NULL, OPT_LEVEL },
 	{ "max-age",		required_argument,	NULL, OPT_MAXAGE },
 	{ "max-size",		required_argument,	NULL, OPT_MAXSIZE },
 	{ "max-count",		required_argument,	NULL, OPT_MAXCOUNT },
@@ -65,10 +71,12 @@ static const struct option longopts[] = {
 
 /* As the SYNOPSIS of bus-rotate(8) (tests/usage.bats compares them). */
 static const char synopsis[] =
-    "usage: bus-rotate [-nv] [-d dir] [--keep-cursors] [--max-age duration]\n"
-    "                  [--max-count n] [--max-size size] [--no-seal] "
-    "[--no-wait]\n"
-    "                  [pattern ...]\n"
+    "usage: bus-rotate [-nv] [-d dir] [--compress[=zstd|lz4]] "
+    "[--compress-level n]\n"
+    "                  [--keep-cursors] [--max-age duration] "
+    "[--max-count n]\n"
+    "                  [--max-size size] [--no-seal] [--no-wait] "
+    "[pattern ...]\n"
     "       bus-rotate --status [-d dir] [-o text|json] [pattern ...]\n"
     "       bus-rotate -h | --help | -V | --version\n";
 
@@ -85,9 +93,10 @@ help(void)
 {
 	fputs(synopsis, stdout);
 	fputs("\n"
-	    "Seal the active segments (asking busd) and delete sealed segments\n"
-	    "past retention, in the partitions matching the patterns (all\n"
-	    "without one); or print the status of the store.\n"
+	    "Seal the active segments (asking busd), delete sealed segments\n"
+	    "past retention and compress the others, in the partitions\n"
+	    "matching the patterns (all without one); or print the status of\n"
+	    "the store.\n"
 	    "\n"
 	    "  -d dir                the store (default $BUS_DIR, else\n"
 	    "                        /var/lib/bus for root, else\n"
@@ -99,6 +108,9 @@ help(void)
 	    "  -V, --version         print the version\n"
 	    "  -v                    say what was sealed and each segment's\n"
 	    "                        verdict\n"
+	    "  --compress[=zstd|lz4] after retention, compress the sealed\n"
+	    "                        segments not compressed yet (default zstd)\n"
+	    "  --compress-level n    zstd 1-19 (default 6), lz4 1-12 (default 1)\n"
 	    "  --keep-cursors        keep what a durable cursor has not consumed\n"
 	    "  --max-age duration    delete sealed segments older than this (7d)\n"
 	    "  --max-count n         keep at most n sealed segments\n"
@@ -130,9 +142,9 @@ int
 main(int argc, char *argv[])
 {
 	char emsg[1024];
-	const char *errstr;
+	const char *errstr, *why;
 	size_t i, len;
-	int ch, r, want_status = 0, json = 0, o_given = 0;
+	int ch, r, want_status = 0, json = 0, o_given = 0, level = -1;
 
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":d:hno:vV", longopts,
@@ -160,6 +172,21 @@ main(int argc, char *argv[])
 		case 'V':
 			printf("bus-rotate %s\n", BUS_VERSION);
 			exit(0);
+		case OPT_COMPRESS:
+			compress = 1;
+			rc.codec = ZC_ZSTD;
+			if (optarg != NULL && ((rc.codec =
+			    zc_codec_by_name(optarg)) == -1 ||
+			    rc.codec == ZC_NONE))
+				errx(EX_USAGE, "--compress: '%s' is not zstd "
+				    "or lz4", optarg);
+			break;
+		case OPT_LEVEL:
+			level = strtonum(optarg, 1, INT_MAX, &errstr);
+			if (errstr != NULL)
+				errx(EX_USAGE, "--compress-level: '%s' is %s",
+				    optarg, errstr);
+			break;
 		case OPT_MAXAGE:
 			if (parse_duration(optarg, &rt.max_age) == -1)
 				errx(EX_USAGE, "--max-age '%s': %s", optarg,
@@ -201,13 +228,24 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 	if (want_status && (by_any || rt.keep_cursors || dry_run ||
-	    no_seal || no_wait)) {
+	    no_seal || no_wait || compress || level != -1)) {
 		warnx("--status takes only -d, -o and patterns");
 		usage();
 	}
 	if (o_given && !want_status) {
 		warnx("-o is an option of --status");
 		usage();
+	}
+	if (level != -1 && !compress) {
+		warnx("--compress-level is an option of --compress");
+		usage();
+	}
+	if (compress) {
+		rc.level = level != -1 ? level : zc_level_default(rc.codec);
+		if (zc_level_check(rc.codec, rc.level, &why) == -1)
+			errx(EX_USAGE, "--compress-level: %d: %s", rc.level,
+			    why);
+		rc.group = RECOMPRESS_GROUP_DEFAULT;
 	}
 	if (argc > 0 && (pats = patset_new(argv, argc, emsg,
 	    sizeof(emsg))) == NULL)
@@ -233,6 +271,8 @@ main(int argc, char *argv[])
 	rt.dry_run = dry_run;
 	rt.now = now_ns();
 	rt.report = verbose || dry_run ? stdout : NULL;
+	rc.dry_run = dry_run;
+	rc.report = rt.report;
 	if (!no_seal)
 		seal();
 	if (rt.keep_cursors) {
@@ -287,10 +327,14 @@ seal(void)
 		printf("busd sealed %u active segment(s)\n", count);
 }
 
-/* Retention of one partition, after any interrupted rewrite is fixed. */
+/*
+ * Retention, then compression of one partition, after any interrupted
+ * rewrite is fixed.
+ */
 static void
 partition(const char *name)
 {
+	struct recompress_result cres;
 	struct retention_result res;
 	char emsg[1024];
 	int dfd, lfd, r, leftovers;
@@ -303,7 +347,7 @@ partition(const char *name)
 		return;
 	}
 	leftovers = compact_leftovers(dfd);
-	if (!by_any && !leftovers) {
+	if (!by_any && !compress && !leftovers) {
 		close(dfd);
 		return;
 	}
@@ -324,6 +368,15 @@ partition(const char *name)
 	if (by_any) {
 		r = retention_run(name, dfd, &rt, rt.keep_cursors ? &cursors :
 		    NULL, &res, emsg, sizeof(emsg));
+		if (r != OPS_OK) {
+			warnx("%s", emsg);
+			fail(ops_sysexit(r));
+			goto out;
+		}
+	}
+	if (compress) {
+		r = recompress_partition(name, dfd, &rc, &cres, emsg,
+		    sizeof(emsg));
 		if (r != OPS_OK) {
 			warnx("%s", emsg);
 			fail(ops_sysexit(r));

@@ -342,7 +342,7 @@ serve(void)
 	struct epoll_event ev[64];
 	struct timespec tmo;
 	int64_t now;
-	int n, i, synced;
+	int n, i;
 
 	while (!quitting) {
 		loop_timeout(now_ns(), &tmo);
@@ -352,12 +352,11 @@ serve(void)
 				continue;
 			fatal(EX_OSERR, "epoll_wait");
 		}
-		synced = 0;
 		for (i = 0; i < n; i++) {
 			if (ev[i].data.ptr == &lfd) {
 				accept_clients();
 			} else if (ev[i].data.ptr == &commitfd) {
-				synced = 1;
+				commit_event();
 			} else if (ev[i].data.ptr == &sigfd) {
 				signals_read();
 			} else {
@@ -371,12 +370,6 @@ serve(void)
 					client_read(c);
 			}
 		}
-		/*
-		 * A finished sync releases acks and may close clients: only
-		 * after the batch, whose later events may name those clients.
-		 */
-		if (synced)
-			commit_event();
 		commit_turn_end();
 		now = now_ns();
 		if (rotate_next && now >= rotate_next) {
