@@ -15,6 +15,7 @@ MANDIR	?= $(PREFIX)/share/man
 LIBDIR	?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 VERSION	 = 0.1.0
 
 CC	?= cc
@@ -48,6 +49,7 @@ LIB_SRC	= lib/crc32c.c lib/segment.c lib/batch.c lib/index.c lib/store.c lib/pro
 	  lib/compact.c lib/status.c lib/json.c lib/append.c \
 	  lib/pub.c lib/sub.c lib/msg.c lib/offline.c lib/errval.c
 LIB_SRC	+= lib/zcodec.c lib/recompress.c
+LIB_SRC	+= lib/logdest.c lib/cmdline.c
 LIB_OBJ	= $(LIB_SRC:.c=.o)
 LIB	= lib/libbus.a
 HDRS	= $(wildcard include/*.h include/bus/*.h)
@@ -79,7 +81,7 @@ MAN7	= man/bus-protocol.7
 MAN8	= man/busd.8 man/bus-rotate.8 man/bus-compact.8
 MAN3	= $(wildcard man/*.3)
 
-all: $(PROGS) $(SHLIB) $(SHLINKS) lib/bus.pc
+all: $(PROGS) $(SHLIB) $(SHLINKS) lib/bus.pc contrib/busd.service
 
 $(LIB_OBJ): $(HDRS)
 $(LIB_OBJ): $(SAN_STAMP)
@@ -106,6 +108,11 @@ lib/bus.pc: lib/bus.pc.in FORCE
 	    -e 's|@LIBS_PRIVATE@|$(strip $(PKG_LIBS) -lpthread)|' \
 	    lib/bus.pc.in >$@
 FORCE:
+
+# The unit runs the busd that `make install` installs: written on every
+# run, as bus.pc.
+contrib/busd.service: contrib/busd.service.in FORCE
+	sed -e 's|@SBINDIR@|$(SBINDIR)|' contrib/busd.service.in >$@
 
 cmd/%: cmd/%.c
 BUSD_SRC = $(wildcard cmd/busd/*.c)
@@ -148,6 +155,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_CC	?= clang
 FUZZ_TARGETS = fuzz_frames fuzz_record fuzz_text fuzz_conf
 FUZZ_TARGETS += fuzz_zcodec
+FUZZ_TARGETS += fuzz_time
 FUZZ	= $(FUZZ_TARGETS:%=tests/fuzz/%)
 FUZZ_OBJ = $(LIB_SRC:lib/%.c=tests/fuzz/obj/%.o)
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -208,6 +216,8 @@ install: all
 	install -m 644 lib/bus.pc $(DESTDIR)$(PKGCONFIGDIR)
 	$(if $(PUBHDRS),install -m 644 $(PUBHDRS) $(DESTDIR)$(INCLUDEDIR)/bus)
 	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3)
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 644 contrib/busd.service $(DESTDIR)$(SYSTEMDUNITDIR)
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/busd $(DESTDIR)$(BINDIR)/bus-pub \
@@ -222,12 +232,13 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libbus.so \
 	    $(DESTDIR)$(LIBDIR)/libbus.a $(DESTDIR)$(PKGCONFIGDIR)/bus.pc
 	rm -f $(PUBHDRS:include/%=$(DESTDIR)$(INCLUDEDIR)/%)
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/busd.service
 	rmdir $(DESTDIR)$(INCLUDEDIR)/bus 2>/dev/null || true
 
 clean:
 	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT) $(FAULT) tests/bench/latency \
 	    tests/bench/accesslog
-	rm -f $(LIB_PIC) $(SHLIB) $(SHLINKS) lib/bus.pc
+	rm -f $(LIB_PIC) $(SHLIB) $(SHLINKS) lib/bus.pc contrib/busd.service
 	rm -f $(SAN_STAMP) $(FUZZ) $(FUZZ_OBJ) tests/fuzz/mkcorpus
 
 .PHONY: all deps demo check bench lint install uninstall clean fuzz FORCE

@@ -32,5 +32,11 @@ int	ops_store(const char *, const char **, char *, size_t);
 struct patset;
 int	ops_each_partition(const char *, const struct patset *,
 	    void (*)(const char *));
+/*
+ * fn(pattern) for each of pats[0..n) that matches no partition; returns
+ * how many, or -1 if the store could not be listed.
+ */
+int	ops_unmatched(const char *, char *const *, int,
+	    void (*)(const char *));
 
 #endif /* BUS_PARTLOCK_H */

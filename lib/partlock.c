@@ -134,3 +134,30 @@ ops_each_partition(const char *dir, const struct patset *pats,
 	store_free_names(names, n);
 	return 0;
 }
+
+int
+ops_unmatched(const char *dir, char *const *pats, int npats,
+    void (*fn)(const char *))
+{
+	struct patset *one;
+	char **names, err[512];
+	size_t n, i;
+	int p, unmatched = 0;
+
+	if (store_list_partitions(dir, &names, &n) == -1)
+		return -1;
+	for (p = 0; p < npats; p++) {
+		if ((one = patset_new(&pats[p], 1, err, sizeof(err))) == NULL)
+			continue;	/* the caller checked them all */
+		for (i = 0; i < n; i++)
+			if (patset_match(one, names[i], strlen(names[i])))
+				break;
+		if (i == n) {
+			fn(pats[p]);
+			unmatched++;
+		}
+		patset_free(one);
+	}
+	store_free_names(names, n);
+	return unmatched;
+}

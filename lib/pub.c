@@ -27,6 +27,7 @@
 
 #include "bus.h"
 #include "errval.h"
+#include "logdest.h"
 #include "proto.h"
 #include "bus/pub.h"
 
@@ -65,6 +66,7 @@ struct bus_pub {
 
 static int	pub_dial(struct bus_pub *, int);
 static int	pub_start_busd(struct bus_pub *);
+static void	pub_say_started(struct bus_pub *);
 static int	pub_hello(struct bus_pub *);
 static int	pub_reconnect(struct bus_pub *, const char *);
 static void	pub_tune(struct bus_pub *);
@@ -507,13 +509,30 @@ pub_start_busd(struct bus_pub *p)
 		if (errno != EINTR)
 			return errval_set(&p->err, BUS_E_SYSTEM, EX_OSERR, 0,
 			    "waitpid: %s", strerror(errno));
-	if (WIFEXITED(status) && (WEXITSTATUS(status) == 0 ||
-	    WEXITSTATUS(status) == EX_TEMPFAIL))
-		return 0;	/* started, or another one holds the store */
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		pub_say_started(p);
+		return 0;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EX_TEMPFAIL)
+		return 0;	/* another one holds the store */
 	return errval_set(&p->err, BUS_E_UNAVAILABLE, EX_UNAVAILABLE, 0,
 	    "could not start busd for %s (%s %d)", p->dir,
 	    WIFEXITED(status) ? "exit status" : "signal",
 	    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+}
+
+/* Autostart is not silent: which busd, on which store, logging where. */
+static void
+pub_say_started(struct bus_pub *p)
+{
+	char where[PATH_MAX + 16];
+	pid_t pid = 0;
+
+	(void)store_busd_alive(p->dir, &pid);
+	if (logdest_name(where, sizeof(where), p->dir) == -1)
+		snprintf(where, sizeof(where), "%s", BUS_LOGFILE);
+	errval_say(p->log, p->log_arg, "started busd (pid %ld) for store %s; "
+	    "its log goes to %s", (long)pid, p->dir, where);
 }
 
 /*

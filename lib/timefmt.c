@@ -52,7 +52,8 @@ fraction(const char **sp, int64_t *ns)
 
 /*
  * Parse a decimal number with an optional fraction, scaled by unit ns,
- * exactly (no floating point) and refusing overflow.
+ * exactly (no floating point): -1 with errno EINVAL if it is not a
+ * number, ERANGE if it does not fit in 64 bits.
  */
 static int
 scaled(const char **sp, int64_t unit, int64_t *out)
@@ -60,19 +61,25 @@ scaled(const char **sp, int64_t unit, int64_t *out)
 	const char *s = *sp;
 	__int128 ip = 0, v;
 	int64_t frac;
+	int big = 0;
 
+	errno = EINVAL;
 	if (!isdigit((unsigned char)*s))
 		return -1;
 	while (isdigit((unsigned char)*s)) {
 		ip = ip * 10 + (*s++ - '0');
-		if (ip > INT64_MAX)
-			return -1;
+		if (ip > INT64_MAX) {
+			big = 1;
+			ip = INT64_MAX;
+		}
 	}
 	if (fraction(&s, &frac) == -1)
 		return -1;
 	v = ip * unit + (__int128)frac * unit / NS;
-	if (v > INT64_MAX)
+	if (big || v > INT64_MAX) {
+		errno = ERANGE;
 		return -1;
+	}
 	*out = (int64_t)v;
 	*sp = s;
 	return 0;
@@ -108,6 +115,7 @@ parse_duration(const char *s, int64_t *out)
 	int64_t total = 0, v, u;
 	const char *p, *q;
 
+	errno = EINVAL;
 	if (*s == '\0')
 		return -1;
 	/* A bare number is seconds. */
@@ -115,7 +123,13 @@ parse_duration(const char *s, int64_t *out)
 		;
 	if (*p == '\0') {
 		p = s;
-		return scaled(&p, NS, out) == 0 && *p == '\0' ? 0 : -1;
+		if (scaled(&p, NS, out) == -1)
+			return -1;
+		if (*p != '\0') {
+			errno = EINVAL;
+			return -1;
+		}
+		return 0;
 	}
 	p = s;
 	while (*p != '\0') {
@@ -124,15 +138,23 @@ parse_duration(const char *s, int64_t *out)
 		q = p;
 		while (isdigit((unsigned char)*q) || *q == '.')
 			q++;
+		errno = EINVAL;
 		if (q == p)
 			return -1;
 		unit = q;
 		if ((u = unit_ns(&q)) < 0)
 			return -1;
 		/* The number must end exactly where its unit begins. */
-		if (scaled(&num, u, &v) < 0 || num != unit ||
-		    total > INT64_MAX - v)
+		if (scaled(&num, u, &v) < 0)
 			return -1;
+		if (num != unit) {
+			errno = EINVAL;
+			return -1;
+		}
+		if (total > INT64_MAX - v) {
+			errno = ERANGE;
+			return -1;
+		}
 		total += v;
 		p = q;
 	}
@@ -165,8 +187,8 @@ days_in_month(int y, int m)
 }
 
 /*
- * sec seconds and frac ns since the epoch in ns; -1 if that does not fit
- * in 64 bits (before 1677-09-21 or after 2262-04-11).
+ * sec seconds and frac ns since the epoch in ns; -1 with errno ERANGE if
+ * that does not fit in 64 bits (before 1677-09-21 or after 2262-04-11).
  */
 static int
 sec_ns(int64_t sec, int64_t frac, int64_t *out)
@@ -178,8 +200,10 @@ sec_ns(int64_t sec, int64_t frac, int64_t *out)
 		frac -= NS;
 	}
 	if (__builtin_mul_overflow(sec, NS, &ns) ||
-	    __builtin_add_overflow(ns, frac, &ns))
+	    __builtin_add_overflow(ns, frac, &ns)) {
+		errno = ERANGE;
 		return -1;
+	}
 	*out = ns;
 	return 0;
 }
@@ -198,42 +222,121 @@ digits(const char **sp, int n, int *out)
 	return 0;
 }
 
-/* RFC 3339: 2026-11-22T10:00:00[.frac](Z|+hh:mm|-hh:mm); 'T' or ' '. */
+/*
+ * The seconds since the epoch of a civil time in the local zone (TZ), as
+ * mktime(3) resolves it (a time skipped by a DST change moves forward);
+ * -1 with ERANGE if libc cannot represent it.
+ */
 static int
-parse_rfc3339(const char *s, int64_t *out)
+local_sec(int y, int mo, int d, int h, int mi, int s, int64_t *out)
 {
-	int y, mo, d, h, mi, sec, oh, om, sign;
-	int64_t frac, t;
+	struct tm tm;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = s;
+	tm.tm_isdst = -1;
+	errno = 0;
+	if ((t = mktime(&tm)) == (time_t)-1 && errno != 0) {
+		errno = ERANGE;
+		return -1;
+	}
+	*out = t;
+	return 0;
+}
+
+/*
+ * A zone after a time: Z, +hh:mm, -hh:mm, or " UTC"; *off gets its
+ * seconds east of UTC.  0 if there is one, 1 if there is none (local
+ * time), -1 if what follows is not a zone.
+ */
+static int
+zone(const char **sp, int *off)
+{
+	const char *s = *sp;
+	int oh, om, sign;
+
+	if (*s == ' ' && strcmp(s + 1, "UTC") == 0) {
+		*off = 0;
+		*sp = s + 4;
+		return 0;
+	}
+	if (*s == 'Z' || *s == 'z') {
+		*off = 0;
+		*sp = s + 1;
+		return 0;
+	}
+	if (*s == '+' || *s == '-') {
+		sign = *s++ == '+' ? 1 : -1;
+		if (digits(&s, 2, &oh) || *s++ != ':' || digits(&s, 2, &om) ||
+		    oh > 23 || om > 59)
+			return -1;
+		*off = sign * (oh * 3600 + om * 60);
+		*sp = s;
+		return 0;
+	}
+	return *s == '\0' ? 1 : -1;
+}
+
+/*
+ * YYYY-MM-DD[(T| )HH:MM[:SS[.frac]]][zone]: RFC 3339, and the local time
+ * (TZ) of journalctl --since when the zone is left out.
+ */
+static int
+parse_date(const char *s, int64_t *out)
+{
+	int y, mo, d, h = 0, mi = 0, sec = 0, off, z;
+	int64_t frac = 0, t;
 
 	if (digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) ||
 	    *s++ != '-' || digits(&s, 2, &d))
 		return -1;
 	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
 		return -1;
-	if (*s == '\0')
-		return sec_ns(days_from_civil(y, mo, d) * 86400, 0, out);
-	if ((*s != 'T' && *s != 't' && *s != ' ') || (s++, 0) ||
-	    digits(&s, 2, &h) || *s++ != ':' || digits(&s, 2, &mi) ||
-	    *s++ != ':' || digits(&s, 2, &sec))
-		return -1;
-	if (fraction(&s, &frac) == -1)
-		return -1;
-	if (h > 23 || mi > 59 || sec > 60)
-		return -1;
-	t = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec);
-	if (*s == 'Z' || *s == 'z') {
+	if ((*s == 'T' || *s == 't' || *s == ' ') &&
+	    isdigit((unsigned char)s[1])) {
 		s++;
-	} else if (*s == '+' || *s == '-') {
-		sign = *s++ == '+' ? 1 : -1;
-		if (digits(&s, 2, &oh) || *s++ != ':' || digits(&s, 2, &om) ||
-		    oh > 23 || om > 59)
+		if (digits(&s, 2, &h) || *s++ != ':' || digits(&s, 2, &mi))
 			return -1;
-		t -= sign * (oh * 3600 + om * 60);
+		if (*s == ':' && (s++, digits(&s, 2, &sec) ||
+		    fraction(&s, &frac) == -1))
+			return -1;
+		if (h > 23 || mi > 59 || sec > 60)
+			return -1;
+	}
+	if ((z = zone(&s, &off)) == -1 || *s != '\0')
+		return -1;
+	if (z == 1) {
+		if (local_sec(y, mo, d, h, mi, sec, &t) == -1)
+			return -1;
 	} else
-		return -1;
-	if (*s != '\0')
-		return -1;
+		t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 +
+		    sec - off;
 	return sec_ns(t, frac, out);
+}
+
+/* Local midnight, days after (or before) the day of now. */
+static int
+midnight(int64_t now, int days, int64_t *out)
+{
+	struct tm tm;
+	time_t t;
+	int64_t sec;
+
+	t = now / NS - (now % NS < 0);
+	if (localtime_r(&t, &tm) == NULL) {
+		errno = ERANGE;
+		return -1;
+	}
+	if (local_sec(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday + days, 0,
+	    0, 0, &sec) == -1)
+		return -1;
+	return sec_ns(sec, 0, out);
 }
 
 int
@@ -241,25 +344,73 @@ parse_time(const char *s, int64_t now, int64_t *out)
 {
 	const char *p;
 	int64_t d;
+	int at = 0;
 
-	if (s[0] == '-') {
+	errno = EINVAL;
+	if (s[0] == '-' || s[0] == '+') {
 		if (parse_duration(s + 1, &d) < 0)
 			return -1;
-		*out = now - d;
+		if (s[0] == '-' ? __builtin_sub_overflow(now, d, out) :
+		    __builtin_add_overflow(now, d, out)) {
+			errno = ERANGE;
+			return -1;
+		}
 		return 0;
 	}
-	if (s[0] != '@')
-		return -1;
-	s++;
+	if (s[0] == '@') {
+		at = 1;
+		s++;
+	}
+	if (strcmp(s, "now") == 0) {
+		*out = now;
+		return 0;
+	}
+	if (strcmp(s, "today") == 0)
+		return midnight(now, 0, out);
+	if (strcmp(s, "yesterday") == 0)
+		return midnight(now, -1, out);
+	if (strcmp(s, "tomorrow") == 0)
+		return midnight(now, 1, out);
 	for (p = s; isdigit((unsigned char)*p) || *p == '.'; p++)
 		;
 	if (*p == '\0' && *s != '\0') {
-		p = s;
-		if (scaled(&p, NS, out) < 0 || *p != '\0')
+		/* Seconds since the epoch; a bare number is an offset. */
+		if (!at)
 			return -1;
+		p = s;
+		if (scaled(&p, NS, out) == -1)
+			return -1;
+		if (*p != '\0') {
+			errno = EINVAL;
+			return -1;
+		}
 		return 0;
 	}
-	return parse_rfc3339(s, out);
+	if (parse_date(s, out) == -1) {
+		if (errno != ERANGE)
+			errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+time_error(int e)
+{
+	if (e == ERANGE)
+		return "out of range: times lie between " TIME_MIN_TEXT
+		    " and " TIME_MAX_TEXT;
+	return "not a time; use " TIME_FORMS;
+}
+
+const char *
+duration_error(int e)
+{
+	if (e == ERANGE)
+		return "out of range: durations are at most 106751d "
+		    "(292 years)";
+	return "not a duration; use a number and a unit: 90s, 15m, 1h30m, "
+	    "7d, 2w, 250ms (a bare number is seconds)";
 }
 
 int

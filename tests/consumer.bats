@@ -412,7 +412,7 @@ EOF
 	[ "$status" -eq 64 ]
 	run bus-sub -e --tag =x t
 	[ "$status" -eq 64 ]
-	run bus-sub -e --until yesterday t
+	run bus-sub -e --until 'last week' t
 	[ "$status" -eq 64 ]
 	run bus-sub -e --name ../x t
 	[ "$status" -eq 64 ]

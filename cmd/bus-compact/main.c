@@ -19,15 +19,19 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "cmdline.h"
 #include "ops.h"
 #include "perm.h"
 
 #define TOMBSTONE_AGE	(24LL * 3600 * 1000000000)	/* 24h */
 
 static __dead void usage(void);
+static __dead void help(void);
 static void	partition(const char *);
 static void	fail(int);
 static void	say(const char *);
+static void	no_match(const char *);
+static void	patterns_check(char *const *, int);
 static void	report(const char *, const struct compact_result *);
 
 static const char *dir;
@@ -48,14 +52,45 @@ static const struct option longopts[] = {
 	{ NULL,			0,			NULL, 0 }
 };
 
+/* As the SYNOPSIS of bus-compact(8) (tests/usage.bats compares them). */
+static const char synopsis[] =
+    "usage: bus-compact [-nv] [-d dir] [--no-wait] [--segment-size size]\n"
+    "                   [--tombstone-age duration] [pattern ...]\n"
+    "       bus-compact -h | --help | -V | --version\n";
+
 static __dead void
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: bus-compact [-nv] [-d dir] [--no-wait] "
-	    "[--segment-size size]\n"
-	    "                   [--tombstone-age duration] [pattern ...]\n");
+	fputs(synopsis, stderr);
 	exit(EX_USAGE);
+}
+
+/* -h, --help: the synopsis and every option, as bus-compact(8) has them. */
+static __dead void
+help(void)
+{
+	fputs(synopsis, stdout);
+	fputs("\n"
+	    "Rewrite the sealed segments of the partitions matching the\n"
+	    "patterns (all without one), keeping the newest record per key.\n"
+	    "\n"
+	    "  -d dir                the store (default $BUS_DIR, else\n"
+	    "                        /var/lib/bus for root, else\n"
+	    "                        ${XDG_STATE_HOME:-~/.local/state}/bus)\n"
+	    "  -h, --help            this help\n"
+	    "  -n                    dry run: change nothing, print what would\n"
+	    "                        be reclaimed\n"
+	    "  -V, --version         print the version\n"
+	    "  -v                    print what was done per partition\n"
+	    "  --no-wait             skip a partition another tool holds (and\n"
+	    "                        exit 75) instead of waiting for it\n"
+	    "  --segment-size size   merge small sealed segments up to size\n"
+	    "                        (default 64M)\n"
+	    "  --tombstone-age duration\n"
+	    "                        keep tombstones so long (default 24h)\n"
+	    "\n"
+	    "See bus-compact(8).\n", stdout);
+	exit(fflush(stdout) == EOF ? EX_IOERR : 0);
 }
 
 /* Keep the first failure's status, but an I/O error wins. */
@@ -104,7 +139,8 @@ main(int argc, char *argv[])
 
 	co.tombstone_age = TOMBSTONE_AGE;
 	co.segment_size = BUS_SEGMENT_SIZE_DEFAULT;
-	while ((ch = getopt_long(argc, argv, "d:hnvV", longopts,
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":d:hnvV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'd':
@@ -130,11 +166,13 @@ main(int argc, char *argv[])
 			break;
 		case OPT_TOMBAGE:
 			if (parse_duration(optarg, &co.tombstone_age) == -1)
-				errx(EX_USAGE, "--tombstone-age: '%s' is not a "
-				    "duration (like 24h, 7d)", optarg);
+				errx(EX_USAGE, "--tombstone-age '%s': %s",
+				    optarg, duration_error(errno));
 			break;
 		case 'h':
+			help();
 		default:
+			warnx("%s", opt_error(ch, argv, emsg, sizeof(emsg)));
 			usage();
 		}
 	}
@@ -148,6 +186,7 @@ main(int argc, char *argv[])
 	/* What busd would refuse to serve, said once (busd(8)). */
 	if (perm_check_store(dir, NULL, PERM_OWNER, emsg, sizeof(emsg)) == -1)
 		warnx("warning: %s", emsg);
+	patterns_check(argv, argc);
 	co.dry_run = dry_run;
 	co.now = now_ns();
 	if (ops_each_partition(dir, pats, partition) == -1)
@@ -199,4 +238,27 @@ partition(const char *name)
 out:
 	plock_release(lfd);
 	close(dfd);
+}
+
+static void
+no_match(const char *pattern)
+{
+	warnx("no partition matches %s", pattern);
+}
+
+/*
+ * A pattern that matches no partition is most likely a typo: say so;
+ * exit 66 when none matches anything (there is nothing to do).
+ */
+static void
+patterns_check(char *const *pats, int n)
+{
+	int r;
+
+	if (n == 0)
+		return;
+	if ((r = ops_unmatched(dir, pats, n, no_match)) == -1)
+		err(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
+	if (r == n)
+		exit(EX_NOINPUT);
 }

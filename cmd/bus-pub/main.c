@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,17 +30,27 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "cmdline.h"
 #include "bus/pub.h"
 #include "proto.h"
 
 #define READ_BLOCK	(256 * 1024)	/* one read(2) of stdin */
 
 static __dead void usage(void);
+static __dead void help(void);
 static void	pub_warn(void *, const char *);
 static __dead void pub_fatal(void);
 static void	publish(const uint8_t *, size_t);
+static void	publish_record(const uint8_t *, size_t, size_t);
 static void	queue_msg(const char *, size_t, const char *, size_t, int64_t,
-		    const uint8_t *, size_t);
+		    const uint8_t *, size_t, size_t);
+static int	oversize_cut(size_t, const uint8_t *, size_t, size_t *,
+		    const uint8_t **, size_t *);
+static void	oversize_tell(int);
+static int	oversize_wait_ms(void);
+static void	long_begin(const uint8_t *, size_t);
+static void	long_more(uint8_t *, size_t *, int);
+static void	long_end(void);
 static void	pump(void);
 static void	drain(void);
 static __dead void oversize(uint64_t, size_t);
@@ -62,6 +73,22 @@ static struct capre *key_re, *topic_re, *time_re;
 static const char *time_fmt = "rfc3339";
 static uint64_t	 time_unparsed;		/* lines whose event time failed */
 
+/* --oversize: what to do with a record longer than busd takes. */
+enum { OVERSIZE_FAIL, OVERSIZE_SKIP, OVERSIZE_TRUNCATE };
+static int	 oversize_mode = OVERSIZE_FAIL;
+static uint64_t	 oversize_count;	/* records skipped or truncated */
+static uint64_t	 oversize_told;		/* of them, how many were told */
+static int64_t	 oversize_told_ns;	/* when they were last told */
+static uint64_t	 oversize_line;		/* the last one: its line */
+static size_t	 oversize_size;		/* and its size */
+static uint8_t	 cut_tags[sizeof(tags)]; /* tags + bus.truncated=SIZE */
+
+/* A record longer than the input buffer, read on to its delimiter. */
+static int	 long_open;		/* one is being read */
+static uint8_t	*long_head;		/* its start (for truncate) */
+static size_t	 long_headlen;		/* bytes in long_head */
+static size_t	 long_size;		/* its size so far */
+
 static struct bus_pub *pub;		/* the connection to busd */
 static size_t	 max_message;		/* busd's, from its HELLO_OK */
 static int	 blocks;		/* send input as blocks */
@@ -69,7 +96,7 @@ static size_t	 block_max;		/* bytes of records in one block */
 static int64_t	 send_ns;		/* stamp for the current block */
 
 enum { OPT_SYNC = 256, OPT_NOAUTO, OPT_ACK, OPT_RETRY, OPT_TOMB, OPT_KEYRE,
-    OPT_TOPICRE, OPT_TIMERE, OPT_TIMEFMT };
+    OPT_TOPICRE, OPT_TIMERE, OPT_TIMEFMT, OPT_OVERSIZE };
 
 static const struct option longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
@@ -83,20 +110,66 @@ static const struct option longopts[] = {
 	{ "topic-regex",	required_argument,	NULL, OPT_TOPICRE },
 	{ "event-time",		required_argument,	NULL, OPT_TIMERE },
 	{ "event-format",	required_argument,	NULL, OPT_TIMEFMT },
+	{ "oversize",		required_argument,	NULL, OPT_OVERSIZE },
 	{ NULL,			0,			NULL, 0 }
 };
+
+/* As the SYNOPSIS of bus-pub(1) (tests/usage.bats compares them). */
+static const char synopsis[] =
+    "usage: bus-pub [-0] [-d dir] -t topic [-k key] [-T name=value] ...\n"
+    "               [-E time] [--sync | --ack none|written|synced]\n"
+    "               [--retry-for duration] [--no-autostart]\n"
+    "               [--oversize fail|skip|truncate]\n"
+    "               [--key-regex regex] [--topic-regex regex]\n"
+    "               [--event-time regex [--event-format format]]\n"
+    "               [--tombstone] [message ...]\n"
+    "       bus-pub -h | --help | -V | --version\n";
 
 static __dead void
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: bus-pub [-0] [-d dir] -t topic [-k key] [-T name=value] ...\n"
-	    "               [-E time] [--sync | --ack none|written|synced]\n"
-	    "               [--retry-for duration] [--no-autostart]\n"
-	    "               [--key-regex regex] [--topic-regex regex]\n"
-	    "               [--event-time regex [--event-format format]]\n"
-	    "               [--tombstone] [message ...]\n");
+	fputs(synopsis, stderr);
 	exit(EX_USAGE);
+}
+
+/* -h, --help: the synopsis and every option, as bus-pub(1) has them. */
+static __dead void
+help(void)
+{
+	fputs(synopsis, stdout);
+	fputs("\n"
+	    "Publish each line of standard input (or each message argument)\n"
+	    "to a topic, through the busd of the store (started if needed).\n"
+	    "\n"
+	    "  -0                    records end with a NUL byte, not a newline\n"
+	    "  -d dir                the store (default $BUS_DIR, else\n"
+	    "                        /var/lib/bus for root, else\n"
+	    "                        ${XDG_STATE_HOME:-~/.local/state}/bus)\n"
+	    "  -E time               event time of every message: 2026-11-22\n"
+	    "                        10:00, @RFC3339, @UNIX[.frac], -1h, now ...\n"
+	    "  -h, --help            this help\n"
+	    "  -k key                key of every message\n"
+	    "  -T name=value         a tag on every message (repeatable)\n"
+	    "  -t topic              the topic to publish to\n"
+	    "  -V, --version         print the version\n"
+	    "  --ack none|written|synced\n"
+	    "                        when busd acknowledges (default written)\n"
+	    "  --event-format format how --event-time reads: rfc3339 (default),\n"
+	    "                        unix, unix_ms or a strptime(3) format\n"
+	    "  --event-time regex    event time from each message's first capture\n"
+	    "  --key-regex regex     key from each message's first capture\n"
+	    "  --no-autostart        fail (69) when no busd listens\n"
+	    "  --oversize fail|skip|truncate\n"
+	    "                        a record longer than busd takes: exit 65\n"
+	    "                        (default), drop it, or cut it (tagged\n"
+	    "                        bus.truncated=SIZE); counted on stderr\n"
+	    "  --retry-for duration  reconnect and resend for so long (default 60s)\n"
+	    "  --sync                the same as --ack synced\n"
+	    "  --tombstone           publish one tombstone for -k in -t\n"
+	    "  --topic-regex regex   topic from each message's first capture\n"
+	    "\n"
+	    "See bus-pub(1).\n", stdout);
+	exit(fflush(stdout) == EOF ? EX_IOERR : 0);
 }
 
 static struct capre *
@@ -114,9 +187,11 @@ int
 main(int argc, char *argv[])
 {
 	const char *why;
+	char emsg[256];
 	int ch, i;
 
-	while ((ch = getopt_long(argc, argv, "0d:E:hk:t:T:V", longopts,
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":0d:E:hk:t:T:V", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case '0':
@@ -127,8 +202,8 @@ main(int argc, char *argv[])
 			break;
 		case 'E':
 			if (parse_time(optarg, now_ns(), &event_ns) == -1)
-				errx(EX_USAGE, "-E: '%s' is not a time "
-				    "(@RFC3339, @UNIX or -DURATION)", optarg);
+				errx(EX_USAGE, "-E '%s': %s", optarg,
+				    time_error(errno));
 			break;
 		case 'k':
 			key = optarg;
@@ -171,8 +246,8 @@ main(int argc, char *argv[])
 			break;
 		case OPT_RETRY:
 			if (parse_duration(optarg, &retry_for) == -1)
-				errx(EX_USAGE, "--retry-for: '%s' is not a "
-				    "duration", optarg);
+				errx(EX_USAGE, "--retry-for '%s': %s", optarg,
+				    duration_error(errno));
 			break;
 		case OPT_TOMB:
 			tombstone = 1;
@@ -189,8 +264,21 @@ main(int argc, char *argv[])
 		case OPT_TIMEFMT:
 			time_fmt = optarg;
 			break;
+		case OPT_OVERSIZE:
+			if (strcmp(optarg, "fail") == 0)
+				oversize_mode = OVERSIZE_FAIL;
+			else if (strcmp(optarg, "skip") == 0)
+				oversize_mode = OVERSIZE_SKIP;
+			else if (strcmp(optarg, "truncate") == 0)
+				oversize_mode = OVERSIZE_TRUNCATE;
+			else
+				errx(EX_USAGE, "--oversize: '%s' is not fail, "
+				    "skip or truncate", optarg);
+			break;
 		case 'h':
+			help();
 		default:
+			warnx("%s", opt_error(ch, argv, emsg, sizeof(emsg)));
 			usage();
 		}
 	}
@@ -205,6 +293,9 @@ main(int argc, char *argv[])
 		    "it publishes one empty record that deletes the key");
 	if (event_ns && time_re)
 		errx(EX_USAGE, "-E and --event-time exclude each other");
+	if (tombstone && oversize_mode != OVERSIZE_FAIL)
+		errx(EX_USAGE, "--oversize takes no --tombstone: a tombstone "
+		    "has no payload to cut");
 	signal(SIGPIPE, SIG_IGN);
 	if ((pub = bus_pub_new(dir)) == NULL)
 		err(EX_OSERR, NULL);
@@ -222,10 +313,21 @@ main(int argc, char *argv[])
 	blocks = key == NULL && key_re == NULL && topic_re == NULL &&
 	    time_re == NULL;
 	block_max = READ_BLOCK;
+	/*
+	 * With --oversize skip or truncate, bus-pub decides, so no block
+	 * may hold a line over the limit: a line longer than a block goes
+	 * alone, as a message, through oversize_cut().
+	 */
+	if (oversize_mode != OVERSIZE_FAIL) {
+		if (max_message <= topic_len + tags_len)
+			blocks = 0;
+		else if (block_max > max_message - topic_len - tags_len)
+			block_max = max_message - topic_len - tags_len;
+	}
 
 	if (tombstone) {
 		send_ns = now_ns();
-		queue_msg(topic, topic_len, key, key_len, 0, NULL, 0);
+		queue_msg(topic, topic_len, key, key_len, 0, NULL, 0, 0);
 		drain();
 	} else if (argc > 0) {
 		send_ns = now_ns();
@@ -234,6 +336,7 @@ main(int argc, char *argv[])
 		drain();
 	} else
 		pump();
+	oversize_tell(1);
 	if (time_unparsed)
 		warnx("%llu line(s) had no event time that --event-time/"
 		    "--event-format could parse; their send time was used",
@@ -285,15 +388,21 @@ drain(void)
 		pub_fatal();
 }
 
-/* Add one message to the open PUBLISH frame. */
+/*
+ * Add one message to the open PUBLISH frame.  payload[0..len) is the
+ * record, or the head of a record of size bytes that went on.
+ */
 static void
 queue_msg(const char *t, size_t tl, const char *k, size_t kl, int64_t ev,
-    const uint8_t *payload, size_t len)
+    const uint8_t *payload, size_t len, size_t size)
 {
 	struct bus_msg m;
+	const uint8_t *mt = tags;
+	size_t mtl = tags_len;
 
-	if (tl + kl + tags_len + len > max_message)
-		oversize(bus_pub_next_seq(pub), tl + kl + tags_len + len);
+	if (tl + kl + tags_len + size > max_message &&
+	    oversize_cut(tl + kl, payload, size, &len, &mt, &mtl) == -1)
+		return;
 	memset(&m, 0, sizeof(m));
 	m.event_ns = ev ? ev : event_ns;
 	m.flags = tombstone ? BUS_F_TOMBSTONE : 0;
@@ -301,8 +410,8 @@ queue_msg(const char *t, size_t tl, const char *k, size_t kl, int64_t ev,
 	m.topic_len = tl;
 	m.key = k;
 	m.key_len = kl;
-	m.tags = tags;
-	m.tags_len = tags_len;
+	m.tags = mt;
+	m.tags_len = mtl;
 	m.payload = payload;
 	m.payload_len = len;
 	if (bus_pub_add(pub, &m, send_ns, NULL) == -1)
@@ -323,15 +432,20 @@ line_time(const char *s, size_t n)
 		return 0;
 	memcpy(buf, s, n);
 	buf[n] = '\0';
+	/* A date or a number: never "today" or "now" of 1970. */
+	if (!isdigit((unsigned char)buf[0]) && (strcmp(time_fmt, "rfc3339") ==
+	    0 || strcmp(time_fmt, "unix") == 0))
+		return 0;
 	if (strcmp(time_fmt, "unix") == 0 || strcmp(time_fmt, "unix_ms") == 0) {
 		char at[130];
 
 		if (strcmp(time_fmt, "unix_ms") == 0) {
 			errno = 0;
 			v = strtoll(buf, &end, 10);
-			if (errno || *end != '\0' || end == buf)
+			if (errno || *end != '\0' || end == buf ||
+			    __builtin_mul_overflow(v, 1000000LL, &t))
 				return 0;
-			return v * 1000000LL;
+			return t;
 		}
 		snprintf(at, sizeof(at), "@%s", buf);
 		return parse_time(at, 0, &t) == 0 ? t : 0;
@@ -347,12 +461,22 @@ line_time(const char *s, size_t n)
 		return 0;
 	/* %z sets tm_gmtoff (timegm clears it); without %z it is UTC. */
 	off = tm.tm_gmtoff;
-	return ((int64_t)timegm(&tm) - off) * 1000000000LL;
+	if (__builtin_mul_overflow((int64_t)timegm(&tm) - off, 1000000000LL,
+	    &t))
+		return 0;	/* outside the range of ns times */
+	return t;
 }
 
 /* One input record: topic, key and event time per the flags, then queue. */
 static void
 publish(const uint8_t *p, size_t len)
+{
+	publish_record(p, len, len);
+}
+
+/* The same for the head p[0..len) of a record of size bytes. */
+static void
+publish_record(const uint8_t *p, size_t len, size_t size)
 {
 	const char *t = topic, *k = key, *cap, *why;
 	size_t tl = topic_len, kl = key_len, cl;
@@ -383,7 +507,7 @@ publish(const uint8_t *p, size_t len)
 		if (ev == 0)
 			time_unparsed++;
 	}
-	queue_msg(t, tl, k, kl, ev, p, len);
+	queue_msg(t, tl, k, kl, ev, p, len, size);
 }
 
 /* What was published stays published; say which line was too large. */
@@ -395,6 +519,138 @@ oversize(uint64_t seq, size_t size)
 	    "of %zu bytes; the %llu message(s) before it are published",
 	    (unsigned long long)seq, size, max_message,
 	    (unsigned long long)(seq - 1));
+}
+
+/*
+ * A record of size bytes (payload at p, fixed bytes of topic and key
+ * beside it) does not fit in a message: --oversize decides.  fail exits
+ * as oversize() does; skip counts it and returns -1; truncate keeps as
+ * much of the payload as fits next to the tags plus
+ * bus.truncated=SIZE, cut back to a UTF-8 character boundary, in *len,
+ * *mt and *mtl.
+ */
+static int
+oversize_cut(size_t fixed, const uint8_t *p, size_t size, size_t *len,
+    const uint8_t **mt, size_t *mtl)
+{
+	char tag[64];
+	const char *why;
+	size_t room, back;
+
+	/* Skipped records take no sequence number. */
+	oversize_line = bus_pub_next_seq(pub) + (oversize_mode ==
+	    OVERSIZE_SKIP ? oversize_count : 0);
+	oversize_size = size;
+	if (oversize_mode == OVERSIZE_FAIL)
+		oversize(bus_pub_next_seq(pub), fixed + tags_len + size);
+	if (oversize_mode == OVERSIZE_SKIP) {
+		oversize_count++;
+		oversize_tell(0);
+		return -1;
+	}
+	memcpy(cut_tags, tags, tags_len);
+	*mtl = tags_len;
+	snprintf(tag, sizeof(tag), "bus.truncated=%zu", size);
+	if (tags_add(cut_tags, sizeof(cut_tags), mtl, tag, &why) == -1 ||
+	    fixed + *mtl >= max_message)
+		line_error(oversize_line, "--oversize=truncate",
+		    "topic, key and tags leave no room for a payload");
+	*mt = cut_tags;
+	room = max_message - fixed - *mtl;
+	if (room < *len) {
+		/* Not in the middle of a UTF-8 sequence: at most 3 back. */
+		for (back = 0; back < 3 && back < room &&
+		    (p[room - back] & 0xc0) == 0x80; back++)
+			;
+		if ((p[room - back] & 0xc0) == 0x80)
+			back = 0;
+		*len = room - back;
+	}
+	oversize_count++;
+	oversize_tell(0);
+	return 0;
+}
+
+/*
+ * Say how many records --oversize skipped or truncated, at most once a
+ * second (final: now, if any is untold).
+ */
+static void
+oversize_tell(int final)
+{
+	int64_t now;
+
+	if (oversize_count == oversize_told)
+		return;
+	now = now_ns();
+	if (!final && now - oversize_told_ns < 1000000000LL)
+		return;
+	warnx("--oversize=%s: %llu record(s) longer than busd takes (%zu "
+	    "bytes) %s so far; the last: line %llu, %zu bytes",
+	    oversize_mode == OVERSIZE_SKIP ? "skip" : "truncate",
+	    (unsigned long long)oversize_count, max_message,
+	    oversize_mode == OVERSIZE_SKIP ? "skipped" : "truncated",
+	    (unsigned long long)oversize_line, oversize_size);
+	oversize_told = oversize_count;
+	oversize_told_ns = now;
+}
+
+/* poll(2)'s timeout for an untold oversize count: -1 if none. */
+static int
+oversize_wait_ms(void)
+{
+	int64_t left;
+
+	if (oversize_count == oversize_told)
+		return -1;
+	left = oversize_told_ns + 1000000000LL - now_ns();
+	return left <= 0 ? 0 : (int)(left / 1000000) + 1;
+}
+
+/*
+ * A record longer than the input buffer begins with p[0..n): keep its
+ * head for --oversize=truncate (and for the regexes of topic, key and
+ * time) and count it until its delimiter comes (long_more()).
+ */
+static void
+long_begin(const uint8_t *p, size_t n)
+{
+	if (long_head == NULL && (long_head = malloc(max_message)) == NULL)
+		err(EX_OSERR, NULL);
+	long_headlen = n < max_message ? n : max_message;
+	memcpy(long_head, p, long_headlen);
+	long_size = n;
+	long_open = 1;
+}
+
+/*
+ * The long record goes on in in[0..*len): drop and count it up to its
+ * delimiter (or eof), then publish it per --oversize and leave in[] with
+ * what follows.
+ */
+static void
+long_more(uint8_t *in, size_t *len, int eof)
+{
+	uint8_t *nl = memchr(in, delim, *len);
+	size_t used = nl ? (size_t)(nl - in) : *len;
+
+	long_size += used;
+	if (nl == NULL && !eof) {
+		*len = 0;
+		return;
+	}
+	long_end();
+	used += nl != NULL;
+	memmove(in, in + used, *len - used);
+	*len -= used;
+}
+
+/* The long record is whole: publish (or fail, skip, truncate) it. */
+static void
+long_end(void)
+{
+	long_open = 0;
+	publish_record(long_head, long_headlen, long_size);
 }
 
 static __dead void
@@ -510,8 +766,13 @@ map_take(uint8_t *in, size_t *len)
 		if (used == 0 && take > max_message) {
 			const uint8_t *nl = memchr(map + mapcur, delim, avail);
 
-			oversize(bus_pub_next_seq(pub), topic_len + key_len + tags_len +
-			    (nl ? (size_t)(nl - (map + mapcur)) : avail));
+			/* Too long: it may go on past the mapping. */
+			used = nl ? (size_t)(nl - (map + mapcur)) : avail;
+			long_begin(map + mapcur, used);
+			if (nl != NULL) {
+				long_end();
+				used++;
+			}
 		}
 	}
 	mapcur += used;
@@ -585,11 +846,12 @@ pump(void)
 		pfd[1].fd = bus_pub_fd(pub);
 		pfd[1].events = bus_pub_events(pub);
 		if (poll(pfd, 2, map != NULL && !bus_pub_window_full(pub) ?
-		    0 : -1) == -1) {
+		    0 : oversize_wait_ms()) == -1) {
 			if (errno == EINTR)
 				continue;
 			err(EX_OSERR, "poll");
 		}
+		oversize_tell(0);
 		if (pfd[1].revents && bus_pub_process(pub, pfd[1].revents) == -1)
 			pub_fatal();
 		if (want_in && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -606,23 +868,14 @@ pump(void)
 			send_ns = now_ns();
 			inlen += n;
 			eof = n == 0;
-			if (inlen == incap && memchr(in, delim, inlen) == NULL) {
+			if (!long_open && inlen == incap &&
+			    memchr(in, delim, inlen) == NULL) {
 				/* One record longer than any message may be. */
-				size_t total = inlen;
-				uint8_t tmp[65536];
-
-				while ((n = read(STDIN_FILENO, tmp,
-				    sizeof(tmp))) > 0) {
-					uint8_t *nl = memchr(tmp, delim, n);
-					if (nl != NULL) {
-						total += nl - tmp;
-						break;
-					}
-					total += n;
-				}
-				oversize(bus_pub_next_seq(pub), topic_len +
-				    key_len + tags_len + total);
+				long_begin(in, inlen);
+				inlen = 0;
 			}
+			if (long_open)
+				long_more(in, &inlen, eof);
 			split(in, &inlen, eof);
 			flush();
 		}

@@ -20,17 +20,21 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "cmdline.h"
 #include "cursor.h"
 #include "ops.h"
 #include "perm.h"
 #include "zcodec.h"
 
 static __dead void usage(void);
+static __dead void help(void);
 static void	seal(void);
 static void	partition(const char *);
 static void	status(int);
 static void	fail(int);
 static void	say(const char *);
+static void	no_match(const char *);
+static void	patterns_check(char *const *, int);
 
 static const char *dir;
 static struct patset *pats;
@@ -66,19 +70,59 @@ static const struct option longopts[] = {
 	{ NULL,			0,			NULL, 0 }
 };
 
+/* As the SYNOPSIS of bus-rotate(8) (tests/usage.bats compares them). */
+static const char synopsis[] =
+    "usage: bus-rotate [-nv] [-d dir] [--compress[=zstd|lz4]] "
+    "[--compress-level n]\n"
+    "                  [--keep-cursors] [--max-age duration] "
+    "[--max-count n]\n"
+    "                  [--max-size size] [--no-seal] [--no-wait] "
+    "[pattern ...]\n"
+    "       bus-rotate --status [-d dir] [-o text|json] [pattern ...]\n"
+    "       bus-rotate -h | --help | -V | --version\n";
+
 static __dead void
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: bus-rotate [-nv] [-d dir] [--compress[=zstd|lz4]] "
-	    "[--compress-level n]\n"
-	    "                  [--keep-cursors] [--max-age duration] "
-	    "[--max-count n]\n"
-	    "                  [--max-size size] [--no-seal] [--no-wait] "
-	    "[pattern ...]\n"
-	    "       bus-rotate --status [-d dir] [-o text|json] "
-	    "[pattern ...]\n");
+	fputs(synopsis, stderr);
 	exit(EX_USAGE);
+}
+
+/* -h, --help: the synopsis and every option, as bus-rotate(8) has them. */
+static __dead void
+help(void)
+{
+	fputs(synopsis, stdout);
+	fputs("\n"
+	    "Seal the active segments (asking busd), delete sealed segments\n"
+	    "past retention and compress the others, in the partitions\n"
+	    "matching the patterns (all without one); or print the status of\n"
+	    "the store.\n"
+	    "\n"
+	    "  -d dir                the store (default $BUS_DIR, else\n"
+	    "                        /var/lib/bus for root, else\n"
+	    "                        ${XDG_STATE_HOME:-~/.local/state}/bus)\n"
+	    "  -h, --help            this help\n"
+	    "  -n                    dry run: change nothing, print what would\n"
+	    "                        be done\n"
+	    "  -o text|json          the output format of --status\n"
+	    "  -V, --version         print the version\n"
+	    "  -v                    say what was sealed and each segment's\n"
+	    "                        verdict\n"
+	    "  --compress[=zstd|lz4] after retention, compress the sealed\n"
+	    "                        segments not compressed yet (default zstd)\n"
+	    "  --compress-level n    zstd 1-19 (default 6), lz4 1-12 (default 1)\n"
+	    "  --keep-cursors        keep what a durable cursor has not consumed\n"
+	    "  --max-age duration    delete sealed segments older than this (7d)\n"
+	    "  --max-count n         keep at most n sealed segments\n"
+	    "  --max-size size       keep at most size bytes per partition\n"
+	    "  --no-seal             do not ask busd to seal\n"
+	    "  --no-wait             skip a partition another tool holds (and\n"
+	    "                        exit 75) instead of waiting for it\n"
+	    "  --status              print the status of the store and exit\n"
+	    "\n"
+	    "See bus-rotate(8).\n", stdout);
+	exit(fflush(stdout) == EOF ? EX_IOERR : 0);
 }
 
 /* Keep the first failure's status, but an I/O error wins. */
@@ -103,7 +147,8 @@ main(int argc, char *argv[])
 	size_t i, len;
 	int ch, r, want_status = 0, json = 0, o_given = 0, level = -1;
 
-	while ((ch = getopt_long(argc, argv, "d:hno:vV", longopts,
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":d:hno:vV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'd':
@@ -145,8 +190,8 @@ main(int argc, char *argv[])
 			break;
 		case OPT_MAXAGE:
 			if (parse_duration(optarg, &rt.max_age) == -1)
-				errx(EX_USAGE, "--max-age: '%s' is not a "
-				    "duration (like 7d, 12h, 90m)", optarg);
+				errx(EX_USAGE, "--max-age '%s': %s", optarg,
+				    duration_error(errno));
 			rt.by_age = by_any = 1;
 			break;
 		case OPT_MAXSIZE:
@@ -175,7 +220,9 @@ main(int argc, char *argv[])
 			want_status = 1;
 			break;
 		case 'h':
+			help();
 		default:
+			warnx("%s", opt_error(ch, argv, emsg, sizeof(emsg)));
 			usage();
 		}
 	}
@@ -209,6 +256,7 @@ main(int argc, char *argv[])
 	/* What busd would refuse to serve, said once (busd(8)). */
 	if (perm_check_store(dir, NULL, PERM_OWNER, emsg, sizeof(emsg)) == -1)
 		warnx("warning: %s", emsg);
+	patterns_check(argv, argc);
 	if (want_status) {
 		status(json);
 		return exitcode;
@@ -359,4 +407,27 @@ status(int json)
 	fflush(stdout);
 	if (ferror(stdout))
 		errx(EX_IOERR, "stdout: write error");
+}
+
+static void
+no_match(const char *pattern)
+{
+	warnx("no partition matches %s", pattern);
+}
+
+/*
+ * A pattern that matches no partition is most likely a typo: say so;
+ * exit 66 when none matches anything (there is nothing to do).
+ */
+static void
+patterns_check(char *const *pats, int n)
+{
+	int r;
+
+	if (n == 0)
+		return;
+	if ((r = ops_unmatched(dir, pats, n, no_match)) == -1)
+		err(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
+	if (r == n)
+		exit(EX_NOINPUT);
 }

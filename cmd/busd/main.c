@@ -35,6 +35,7 @@
 extern char **environ;
 
 #include "bus.h"
+#include "cmdline.h"
 #include "log.h"
 #include "perm.h"
 #include "proto.h"
@@ -43,6 +44,7 @@ extern char **environ;
 #include "busd.h"
 
 static __dead void usage(void);
+static __dead void help(void);
 static int	daemon_start(void);
 static void	daemon_wait(int);
 static void	ready(int);
@@ -102,17 +104,55 @@ static const struct option longopts[] = {
 	{ NULL,			0,			NULL, 0 }
 };
 
+/* As the SYNOPSIS of busd(8) (tests/usage.bats compares them). */
+static const char synopsis[] =
+    "usage: busd [-bv] [-c file] [-d dir] [-r prefix:regex] ...\n"
+    "            [--max-clients n] [--max-message size] [--rotate-at HH:MM]\n"
+    "            [--segment-size size] [--sync-interval duration]\n"
+    "       busd --verify [--repair] [-d dir]\n"
+    "       busd --status [-o text|json] [-d dir]\n"
+    "       busd -h | --help | -V | --version\n";
+
 static __dead void
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: busd [-bv] [-d dir] [-c file] [-r prefix:regex] ...\n"
-	    "            [--segment-size size] [--rotate-at HH:MM]\n"
-	    "            [--max-message size] [--max-clients n]\n"
-	    "            [--sync-interval duration]\n"
-	    "       busd --verify [--repair] [-d dir]\n"
-	    "       busd --status [-o text|json] [-d dir]\n");
+	fputs(synopsis, stderr);
 	exit(EX_USAGE);
+}
+
+/* -h, --help: the synopsis and every option, as busd(8) has them. */
+static __dead void
+help(void)
+{
+	fputs(synopsis, stdout);
+	fputs("\n"
+	    "The one writer of a bus store: serve publishers on DIR/busd.sock.\n"
+	    "\n"
+	    "  -b                    detach; return once ready (logs to syslog,\n"
+	    "                        or DIR/busd.log without a syslog socket)\n"
+	    "  -c file               the configuration (default DIR/busd.conf)\n"
+	    "  -d dir                the store (default $BUS_DIR, else\n"
+	    "                        /var/lib/bus for root, else\n"
+	    "                        ${XDG_STATE_HOME:-~/.local/state}/bus)\n"
+	    "  -h, --help            this help\n"
+	    "  -o text|json          the output format of --status\n"
+	    "  -r prefix:regex       a routing rule, tried before busd.conf's\n"
+	    "                        (repeatable)\n"
+	    "  -V, --version         print the version\n"
+	    "  -v                    verbose: log debugging messages too\n"
+	    "  --max-clients n       connections served at once (default 256)\n"
+	    "  --max-message size    largest message (default 1M, at most 64M)\n"
+	    "  --repair              with --verify: repair what loses no record\n"
+	    "  --rotate-at HH:MM     also seal every active segment daily (UTC)\n"
+	    "  --segment-size size   start a new segment past size (default 64M)\n"
+	    "  --status              print the store's status and exit\n"
+	    "  --sync-interval duration\n"
+	    "                        sync written data at least this often\n"
+	    "                        (default 1s; 0: never on a timer)\n"
+	    "  --verify              check the store offline, report and exit\n"
+	    "\n"
+	    "See busd(8).\n", stdout);
+	exit(fflush(stdout) == EOF ? EX_IOERR : 0);
 }
 
 int
@@ -124,7 +164,8 @@ main(int argc, char *argv[])
 	int ch, detach = 0, readyfd = -1, h, m;
 	int verify = 0, repair = 0, status = 0, json = 0;
 
-	while ((ch = getopt_long(argc, argv, "bc:d:ho:r:vV", longopts,
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":bc:d:ho:r:vV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'b':
@@ -194,17 +235,20 @@ main(int argc, char *argv[])
 			break;
 		case OPT_SYNCINT:
 			if (parse_duration(optarg, &sync_interval) == -1)
-				errx(EX_USAGE, "--sync-interval: '%s' is not a "
-				    "duration (e.g. 1s, 200ms, 0 for never)",
-				    optarg);
+				errx(EX_USAGE, "--sync-interval '%s': %s (0 "
+				    "for never)", optarg, duration_error(errno));
 			break;
 		case 'h':
+			help();
 		default:
+			warnx("%s", opt_error(ch, argv, emsg, sizeof(emsg)));
 			usage();
 		}
 	}
-	if (optind != argc)
+	if (optind != argc) {
+		warnx("unexpected argument '%s'", argv[optind]);
 		usage();
+	}
 	/* setproctitle() reuses the memory of argv and environ: copy. */
 	dir = xstrdup(store_dir(dir));
 	if (verify)
@@ -285,7 +329,7 @@ ready(int readyfd)
 	if (readyfd != -1) {
 		int nullfd = open("/dev/null", O_RDWR);
 
-		log_init(verbose, 1);
+		log_detach(dir);
 		if (nullfd != -1) {
 			dup2(nullfd, STDIN_FILENO);
 			dup2(nullfd, STDOUT_FILENO);
@@ -400,6 +444,7 @@ reload(void)
 	struct acl *na;
 	char err[512];
 
+	log_reopen();
 	if (perm_check_store(dir, conf_file, PERM_OWNER, err + 1,
 	    sizeof(err) - 1) == -1) {
 		log_warnx("SIGHUP: keeping the old rules and ACLs: %s",

@@ -3,7 +3,9 @@
  */
 #include "unit.h"
 
+#include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -205,10 +207,7 @@ test_time(void)
 	TIME_BAD("-");
 	TIME_BAD("-x");
 	TIME_BAD("--1h");
-	TIME_BAD("2026-11-22T10:00:00Z");	/* no '@' */
 	TIME_BAD("1700000000");
-	TIME_BAD("@2026-11-22T10:00:00");	/* no zone */
-	TIME_BAD("@2026-11-22T10:00Z");
 	TIME_BAD("@2026-11-22T10:00:00+0200");
 	TIME_BAD("@2026-11-22T10:00:00+02");
 	TIME_BAD("@2026-11-22T10:00:00Zjunk");
@@ -295,6 +294,161 @@ test_time_epoch_two_points(void)
 {
 	TIME_BAD("@1700000000.25.5");
 	TIME_BAD("@1.2.3");
+}
+
+/* The range error is told apart from a syntax error (errno). */
+static void
+time_errno(const char *s, int want, int line)
+{
+	int64_t v = -7777;
+	int rc;
+
+	errno = 0;
+	rc = parse_time(s, 1800000000LL * NS, &v);
+	if (!unit_report(rc == -1 && errno == want, __FILE__, line))
+		unit_more("parse_time(\"%s\"): rc %d, errno %d; want -1, %d\n",
+		    s, rc, errno, want);
+}
+
+#define TIME_ERRNO(s, e)	time_errno(s, e, __LINE__)
+
+/* The forms of journalctl --since, with and without '@', zone or T. */
+static void
+test_time_journalctl_forms(void)
+{
+	int64_t t10 = utc(2026, 11, 22, 10, 0, 0);
+	int64_t now = 1800000000LL * NS + 123;
+
+	TIME_OK("2026-11-22T10:00:00Z", now, t10);
+	TIME_OK("2026-11-22 10:00:00Z", now, t10);
+	TIME_OK("2026-11-22 10:00:00 UTC", now, t10);
+	TIME_OK("2026-11-22 10:00 UTC", now, t10);
+	TIME_OK("2026-11-22T10:00Z", now, t10);
+	TIME_OK("2026-11-22T12:00+02:00", now, t10);
+	TIME_OK("2026-11-22 UTC", now, utc(2026, 11, 22, 0, 0, 0));
+	TIME_OK("@2026-11-22T10:00:00.5Z", now, t10 + NS / 2);
+	TIME_OK("now", now, now);
+	TIME_OK("@now", now, now);
+	TIME_OK("+5m", now, now + 300 * NS);
+	TIME_OK("-1h30m", now, now - 5400 * NS);
+	TIME_OK("+0", now, now);
+	TIME_BAD("1700000000");		/* a bare number is an offset */
+	TIME_BAD("2026-11-22T");
+	TIME_BAD("2026-11-22T10");
+	TIME_BAD("2026-11-22T10:");
+	TIME_BAD("2026-11-22 10:00:");
+	TIME_BAD("2026-11-22 10:00 CET");
+	TIME_BAD("2026-11-22  10:00");
+	TIME_BAD("todayx");
+	TIME_BAD("Today");
+	TIME_BAD("+");
+	TIME_BAD("+x");
+	TIME_BAD("@yesterday2");
+}
+
+/*
+ * Without a zone a time is local (TZ), as journalctl reads it; today and
+ * yesterday are local midnights.  POSIX TZ strings need no tz database.
+ */
+static void
+test_time_local_zone(void)
+{
+	const char *old = getenv("TZ");
+	char *saved = old ? strdup(old) : NULL;
+	int64_t now;
+
+	/* New York: UTC-5 in winter, UTC-4 in summer. */
+	setenv("TZ", "EST5EDT,M3.2.0,M11.1.0", 1);
+	tzset();
+	TIME_OK("2026-11-22 10:00", 0, utc(2026, 11, 22, 15, 0, 0));
+	TIME_OK("2026-11-22T10:00:00", 0, utc(2026, 11, 22, 15, 0, 0));
+	TIME_OK("2026-11-22 10:00:30.25", 0,
+	    utc(2026, 11, 22, 15, 0, 30) + NS / 4);
+	TIME_OK("2026-07-01 10:00", 0, utc(2026, 7, 1, 14, 0, 0));
+	TIME_OK("2026-11-22", 0, utc(2026, 11, 22, 5, 0, 0));
+	TIME_OK("@2026-11-22", 0, utc(2026, 11, 22, 5, 0, 0));
+	/* A zone given wins over TZ. */
+	TIME_OK("2026-11-22T10:00:00Z", 0, utc(2026, 11, 22, 10, 0, 0));
+	TIME_OK("2026-11-22T10:00:00+01:00", 0, utc(2026, 11, 22, 9, 0, 0));
+	/* 2026-11-22 03:00 UTC is still the 21st in New York. */
+	now = utc(2026, 11, 22, 3, 0, 0) + 17;
+	TIME_OK("today", now, utc(2026, 11, 21, 5, 0, 0));
+	TIME_OK("yesterday", now, utc(2026, 11, 20, 5, 0, 0));
+	TIME_OK("tomorrow", now, utc(2026, 11, 22, 5, 0, 0));
+	/* Across the switch to summer time (2026-03-08): 23 hours. */
+	now = utc(2026, 3, 9, 12, 0, 0);
+	TIME_OK("today", now, utc(2026, 3, 9, 4, 0, 0));
+	TIME_OK("yesterday", now, utc(2026, 3, 8, 5, 0, 0));
+
+	/* Two hours east of UTC, without DST. */
+	setenv("TZ", "XYZ-2", 1);
+	tzset();
+	TIME_OK("2026-11-22 12:00", 0, utc(2026, 11, 22, 10, 0, 0));
+	TIME_OK("today", utc(2026, 11, 22, 23, 0, 0),
+	    utc(2026, 11, 22, 22, 0, 0));
+	/* Both edges of the range hold in local time too. */
+	TIME_OK("2262-04-12 01:47:16", 0, utc(2262, 4, 11, 23, 47, 16));
+	TIME_ERRNO("2262-04-12 01:47:17", ERANGE);
+	TIME_OK("1677-09-21 02:12:44", 0, utc(1677, 9, 21, 0, 12, 44));
+	TIME_ERRNO("1677-09-21 02:12:43", ERANGE);
+
+	if (saved) {
+		setenv("TZ", saved, 1);
+		free(saved);
+	} else
+		unsetenv("TZ");
+	tzset();
+}
+
+/*
+ * int64 ns reach from 1677-09-21T00:12:43.145224192Z to
+ * 2262-04-11T23:47:16.854775807Z: outside is ERANGE in every form, and
+ * the message names the range; a syntax error names the forms.
+ */
+static void
+test_time_range_errors(void)
+{
+	TIME_ERRNO("@2999-01-01T00:00:00Z", ERANGE);
+	TIME_ERRNO("2999-01-01", ERANGE);
+	TIME_ERRNO("@2300-01-01T00:00:00Z", ERANGE);
+	TIME_ERRNO("@2262-04-11T23:47:16.854775808Z", ERANGE);
+	TIME_ERRNO("@1677-09-21T00:12:43.145224191Z", ERANGE);
+	TIME_ERRNO("1600-01-01T00:00:00Z", ERANGE);
+	TIME_ERRNO("@9223372037", ERANGE);
+	TIME_ERRNO("@99999999999999999999999", ERANGE);
+	TIME_ERRNO("+106752d", ERANGE);
+	TIME_ERRNO("-99999999999999999999d", ERANGE);
+	TIME_ERRNO("@2026-13-01", EINVAL);
+	TIME_ERRNO("last tuesday", EINVAL);
+	TIME_ERRNO("", EINVAL);
+	TIME_OK("@9223372036.854775807", 0, INT64_MAX);
+	TIME_OK("2262-04-11T23:47:16.854775807Z", 0, INT64_MAX);
+	TIME_OK("1677-09-21T00:12:43.145224192Z", 0, INT64_MIN);
+	CHECK_STR_HAS(time_error(ERANGE), "1677-09-21");
+	CHECK_STR_HAS(time_error(ERANGE), "2262-04-11");
+	CHECK_STR_HAS(time_error(EINVAL), "YYYY-MM-DD");
+	CHECK_STR_HAS(time_error(EINVAL), "@UNIX");
+	CHECK_STR_HAS(time_error(EINVAL), "yesterday");
+}
+
+/* Durations tell a syntax error from an overflow too. */
+static void
+test_duration_errors(void)
+{
+	int64_t v;
+
+	errno = 0;
+	CHECK(parse_duration("300000d", &v) == -1 && errno == ERANGE);
+	errno = 0;
+	CHECK(parse_duration("99999999999999999999", &v) == -1 &&
+	    errno == ERANGE);
+	errno = 0;
+	CHECK(parse_duration("7x", &v) == -1 && errno == EINVAL);
+	errno = 0;
+	CHECK(parse_duration("", &v) == -1 && errno == EINVAL);
+	CHECK(parse_duration("106751d", &v) == 0);
+	CHECK_STR_HAS(duration_error(ERANGE), "106751d");
+	CHECK_STR_HAS(duration_error(EINVAL), "1h30m");
 }
 
 static void
@@ -412,6 +566,9 @@ test_now(void)
 int
 main(void)
 {
+	/* The tests written in UTC run in UTC whatever the machine's TZ. */
+	setenv("TZ", "UTC", 1);
+	tzset();
 	RUN(test_duration);
 	RUN(test_duration_two_points);
 	RUN(test_duration_overflow_fraction);
@@ -422,6 +579,10 @@ main(void)
 	RUN(test_time_ns_range);
 	RUN(test_time_epoch_fraction_exact);
 	RUN(test_time_epoch_two_points);
+	RUN(test_time_journalctl_forms);
+	RUN(test_time_local_zone);
+	RUN(test_time_range_errors);
+	RUN(test_duration_errors);
 	RUN(test_size);
 	RUN(test_size_overflow);
 	RUN(test_format_time);
