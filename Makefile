@@ -44,7 +44,8 @@ LIB_SRC	= lib/crc32c.c lib/segment.c lib/index.c lib/store.c lib/proto.c \
 	  lib/rules.c lib/timefmt.c lib/reader.c \
 	  lib/segscan.c lib/partlock.c lib/busctl.c lib/retention.c \
 	  lib/compact.c lib/status.c lib/json.c lib/append.c \
-	  lib/pub.c lib/sub.c lib/msg.c lib/offline.c lib/errval.c
+	  lib/pub.c lib/sub.c lib/msg.c lib/offline.c lib/errval.c \
+	  lib/msgfmt.c
 LIB_OBJ	= $(LIB_SRC:.c=.o)
 LIB	= lib/libbus.a
 HDRS	= $(wildcard include/*.h include/bus/*.h)
@@ -138,7 +139,7 @@ tests/fault/crashpoint.so: tests/fault/crashpoint.c
 # the library; each runs FUZZ_SECONDS on a copy of its seed corpus.
 FUZZ_SECONDS ?= 30
 FUZZ_CC	?= clang
-FUZZ_TARGETS = fuzz_frames fuzz_record fuzz_text
+FUZZ_TARGETS = fuzz_frames fuzz_record fuzz_text fuzz_format
 FUZZ	= $(FUZZ_TARGETS:%=tests/fuzz/%)
 FUZZ_OBJ = $(LIB_SRC:lib/%.c=tests/fuzz/obj/%.o)
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
