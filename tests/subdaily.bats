@@ -349,3 +349,21 @@ pub_lines() {
 	[ "$(echo "${lines[1]}" | jq -c 'keys_unsorted')" = '["topic","partition","offset","key","tags","event_ns","event_time","send_ns","send_time","recv_ns","recv_time","encoding","payload"]' ]
 	[ "$(echo "${lines[0]}" | jq -c 'keys_unsorted')" = '["topic","partition","offset","key","key_encoding","tags","tags_encoding","event_ns","event_time","send_ns","send_time","recv_ns","recv_time","encoding","payload"]' ]
 }
+
+@test "subdaily: completion: bus-sub --list-cursors <Tab> offers cursors, not topics; the new flags complete" {
+	start_busd
+	bus-pub -t app.log x
+	bus-sub --name c1 --from beginning -e app.log >/dev/null
+	run -0 bash -c 'source "$1"; COMP_WORDS=(bus-sub --list-cursors ""); COMP_CWORD=2
+	    _bus_sub; echo "${COMPREPLY[*]}"' _ "$BUS_ROOT/contrib/bus.bash-completion"
+	[ "$output" = c1 ]
+	run -0 bash -c 'source "$1"; COMP_WORDS=(bus-sub ""); COMP_CWORD=1
+	    _bus_sub; echo "${COMPREPLY[*]}"' _ "$BUS_ROOT/contrib/bus.bash-completion"
+	[ "$output" = app.log ]
+	run -0 bash -c 'source "$1"; COMP_WORDS=(bus-sub --la); COMP_CWORD=1
+	    _bus_sub; echo "${COMPREPLY[*]}"' _ "$BUS_ROOT/contrib/bus.bash-completion"
+	[ "$output" = --last ]
+	run -0 bash -c 'source "$1"; COMP_WORDS=(bus-sub -o ""); COMP_CWORD=2
+	    _bus_sub; echo "${COMPREPLY[*]}"' _ "$BUS_ROOT/contrib/bus.bash-completion"
+	[ "$output" = "raw json text" ]
+}
