@@ -237,6 +237,11 @@ pub_lines() {
 	[ "$stderr" = "bus-sub: no cursor c1 in $BUS_DIR" ]
 	run --separate-stderr bus-sub --show-cursor t
 	[ "$status" -eq 64 ]
+	# A name is never a path.
+	touch "$BATS_TEST_TMPDIR/victim"
+	run --separate-stderr bus-sub --delete-cursor --name ../../victim
+	[ "$status" -eq 64 ]
+	[ -e "$BATS_TEST_TMPDIR/victim" ]
 }
 
 @test "subdaily: bus-sub -d /typo/store says no bus store and exits 66, creating nothing" {

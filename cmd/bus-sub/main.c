@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "cursor.h"
 #include "msgfmt.h"
 #include "bus/bus.h"
 #include "sub.h"
@@ -514,6 +515,10 @@ setup(int argc, char **argv)
 	int i;
 
 	if (opt.list || opt.show || opt.delete) {
+		if ((opt.show || opt.delete) &&
+		    cursor_name_check(opt.name) == -1)
+			bad_usage("--name: '%s' is not a cursor name",
+			    opt.name);
 		store_exists(dir);
 		if (opt.delete)
 			delete_cursor(dir, opt.name);
