@@ -57,7 +57,7 @@ filter_tag(const char *arg)
 	const char *eq = strchr(arg, '=');
 
 	if (eq == arg || *arg == '\0')
-		bad_usage("--tag: '%s' is not NAME=VALUE or NAME", arg);
+		errx(EX_USAGE, "--tag: '%s' is not NAME=VALUE or NAME", arg);
 	if ((tagfs = reallocarray(tagfs, ntagfs + 1, sizeof(*tagfs))) == NULL)
 		err(EX_OSERR, NULL);
 	t = &tagfs[ntagfs++];
@@ -168,7 +168,7 @@ regex(const struct ref *f, int case_sensitive)
 	    case_sensitive ? 0 : PCRE2_CASELESS, &ec, &eoff, NULL);
 	if (c == NULL) {
 		pcre2_get_error_message(ec, msg, sizeof(msg));
-		bad_usage("%s: invalid regex '%s' at offset %zu: %s", opt,
+		errx(EX_USAGE, "%s: invalid regex '%s' at offset %zu: %s", opt,
 		    f->src, (size_t)eoff, (char *)msg);
 	}
 	pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);

@@ -58,6 +58,8 @@ struct opts {
 
 static void	synopsis(FILE *);
 static __dead void usage(void);
+static __dead void bad_usage(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
 static __dead void help(void);
 static int	parse_until(const char *, int64_t *);
 static void	on_signal(int);
@@ -153,7 +155,7 @@ usage(void)
 }
 
 /* A usage error: the reason, then the synopsis. */
-__dead void
+static __dead void
 bad_usage(const char *fmt, ...)
 {
 	va_list ap;
@@ -307,7 +309,7 @@ flags(int argc, char *argv[])
 		case 'n':
 			opt.max_count = strtonum(optarg, 1, LLONG_MAX, &errstr);
 			if (errstr != NULL)
-				bad_usage("-n: '%s' is %s", optarg, errstr);
+				errx(EX_USAGE, "-n: '%s' is %s", optarg, errstr);
 			break;
 		case 'o':
 			if (strcmp(optarg, "raw") == 0)
@@ -317,7 +319,7 @@ flags(int argc, char *argv[])
 			else if (strcmp(optarg, "text") == 0)
 				opt.out.mode = OUT_TEXT;
 			else
-				bad_usage("-o: '%s' is not raw, json or text",
+				errx(EX_USAGE, "-o: '%s' is not raw, json or text",
 				    optarg);
 			opt.o_given = opt.out.mode != OUT_RAW;
 			break;
@@ -335,7 +337,7 @@ flags(int argc, char *argv[])
 			break;
 		case OPT_EXEC:
 			if (*optarg == '\0')
-				bad_usage("--exec: empty command");
+				errx(EX_USAGE, "--exec: empty command");
 			opt.exec.cmd = optarg;
 			break;
 		case OPT_FROM:
@@ -363,7 +365,8 @@ flags(int argc, char *argv[])
 		case OPT_LAST:
 			opt.last = strtonum(optarg, 1, LLONG_MAX, &errstr);
 			if (errstr != NULL)
-				bad_usage("--last: '%s' is %s", optarg, errstr);
+				errx(EX_USAGE, "--last: '%s' is %s", optarg,
+				    errstr);
 			break;
 		case OPT_LIST:
 			opt.list = 1;
@@ -380,7 +383,7 @@ flags(int argc, char *argv[])
 		case OPT_RETRIES:
 			opt.exec.retries = strtonum(optarg, 0, 1000000, &errstr);
 			if (errstr != NULL)
-				bad_usage("--retries: '%s' is %s", optarg,
+				errx(EX_USAGE, "--retries: '%s' is %s", optarg,
 				    errstr);
 			break;
 		case OPT_SHOW:
@@ -394,7 +397,7 @@ flags(int argc, char *argv[])
 			break;
 		case OPT_UNTIL:
 			if (parse_until(optarg, &opt.until) == -1)
-				bad_usage("--until: '%s' is not now, "
+				errx(EX_USAGE, "--until: '%s' is not now, "
 				    "@TIME, -DURATION or +DURATION", optarg);
 			opt.until_set = 1;
 			break;
@@ -426,7 +429,7 @@ flags_check(int npat)
 		if (msgfmt_compile(opt.format, &fmt, e, sizeof(e)) == -1) {
 			if (e[0] == '\0')
 				err(EX_OSERR, NULL);
-			bad_usage("-F: %s", e);
+			errx(EX_USAGE, "-F: %s", e);
 		}
 		opt.out.mode = OUT_FORMAT;
 		opt.out.format = &fmt;
@@ -517,7 +520,7 @@ setup(int argc, char **argv)
 	if (opt.list || opt.show || opt.delete) {
 		if ((opt.show || opt.delete) &&
 		    cursor_name_check(opt.name) == -1)
-			bad_usage("--name: '%s' is not a cursor name",
+			errx(EX_USAGE, "--name: '%s' is not a cursor name",
 			    opt.name);
 		store_exists(dir);
 		if (opt.delete)
@@ -538,20 +541,20 @@ setup(int argc, char **argv)
 	if (opt.until_set)
 		bus_sub_set_until(sub, opt.until);
 	if (opt.from != NULL && bus_sub_set_from(sub, opt.from) == -1)
-		bad_usage("%s: %s", opt.from_flag, e->text);
+		errx(EX_USAGE, "%s: %s", opt.from_flag, e->text);
 	if (opt.reset != NULL) {
 		if (bus_sub_set_from(sub, opt.reset) == -1)
-			bad_usage("--reset-cursor: %s", e->text);
+			errx(EX_USAGE, "--reset-cursor: %s", e->text);
 		bus_sub_set_reset(sub, 1);
 	}
 	if (opt.last && bus_sub_set_last(sub, opt.last) == -1)
-		bad_usage("--last: %s", e->text);
+		errx(EX_USAGE, "--last: %s", e->text);
 	if (opt.group != NULL && bus_sub_set_group(sub, opt.group,
 	    opt.name) == -1)
-		bad_usage("--group: %s", e->text);
+		errx(EX_USAGE, "--group: %s", e->text);
 	if (opt.group == NULL && opt.name != NULL &&
 	    bus_sub_set_cursor(sub, opt.name) == -1)
-		bad_usage("--name: %s", e->text);
+		errx(EX_USAGE, "--name: %s", e->text);
 	for (i = 0; i < argc; i++)
 		if (bus_sub_add_pattern(sub, argv[i]) == -1)
 			errx(e->status, "%s", e->text);

@@ -95,7 +95,7 @@ patterns_check(const char *dir, int argc, char **argv)
 		err(EX_OSERR, NULL);
 	for (i = 0; i < argc; i++)
 		if ((pc.ps[i] = patset_new(&argv[i], 1, e, sizeof(e))) == NULL)
-			bad_usage("%s", e);
+			errx(EX_USAGE, "%s", e);
 	for (k = 0; k < nnames; k++) {
 		snprintf(path, sizeof(path), "%s/%s/%s", dir, BUS_LOGDIR,
 		    names[k]);

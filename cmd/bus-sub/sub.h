@@ -34,8 +34,6 @@ struct exec_conf {
 };
 
 /* main.c */
-__dead void bad_usage(const char *, ...)
-	    __attribute__((format(printf, 1, 2)));
 int	quitting(void);
 void	pos_written(int);
 void	pos_commit(int);
