@@ -21,7 +21,7 @@
 
 /* One step of a compiled format. */
 struct msgfmt_op {
-	int		 tok;		/* MSGFMT_LIT or the directive's letter */
+	int		 tok;		/* MSGFMT_LIT or a directive's letter */
 	size_t		 off;		/* literal: its first byte in lit */
 	size_t		 len;		/* literal: its length */
 };

@@ -10,6 +10,7 @@
 
 static int	hexval(int);
 static int	add_op(struct msgfmt *, int, size_t, size_t);
+static void	bad_directive(const char *, const char *, char *, size_t);
 
 static const char directives[] = "tpokKsSRhTeu";
 
@@ -47,6 +48,19 @@ add_op(struct msgfmt *f, int tok, size_t off, size_t len)
 	return 0;
 }
 
+/* The '%' at p of fmt starts no directive: say why. */
+static void
+bad_directive(const char *fmt, const char *p, char *err, size_t errlen)
+{
+	if (p[1] == '\0')
+		snprintf(err, errlen, "'%%' at the end (offset %zu): write "
+		    "%%%% for a %%", (size_t)(p - fmt));
+	else
+		snprintf(err, errlen, "unknown directive '%%%c' at offset "
+		    "%zu (known: %%t %%p %%o %%k %%K %%s %%S %%R %%h %%T %%e "
+		    "%%u %%%%)", p[1], (size_t)(p - fmt));
+}
+
 int
 msgfmt_compile(const char *fmt, struct msgfmt *f, char *err, size_t errlen)
 {
@@ -70,15 +84,7 @@ msgfmt_compile(const char *fmt, struct msgfmt *f, char *err, size_t errlen)
 				p++;
 				continue;
 			} else {
-				if (p[1] == '\0')
-					snprintf(err, errlen, "'%%' at the end "
-					    "(offset %zu): write %%%% for a %%",
-					    (size_t)(p - fmt));
-				else
-					snprintf(err, errlen, "unknown directive "
-					    "'%%%c' at offset %zu (known: %%t %%p "
-					    "%%o %%k %%K %%s %%S %%R %%h %%T %%e %%u "
-					    "%%%%)", p[1], (size_t)(p - fmt));
+				bad_directive(fmt, p, err, errlen);
 				goto bad;
 			}
 			p++;
@@ -106,9 +112,9 @@ msgfmt_compile(const char *fmt, struct msgfmt *f, char *err, size_t errlen)
 				    (size_t)(p - fmt));
 				goto bad;
 			default:
-				snprintf(err, errlen, "unknown escape '\\%c' at "
-				    "offset %zu (known: \\n \\t \\r \\0 \\\\ "
-				    "\\xHH)", p[1], (size_t)(p - fmt));
+				snprintf(err, errlen, "unknown escape '\\%c' "
+				    "at offset %zu (known: \\n \\t \\r \\0 "
+				    "\\\\ \\xHH)", p[1], (size_t)(p - fmt));
 				goto bad;
 			}
 			p++;

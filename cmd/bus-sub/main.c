@@ -309,7 +309,8 @@ flags(int argc, char *argv[])
 		case 'n':
 			opt.max_count = strtonum(optarg, 1, LLONG_MAX, &errstr);
 			if (errstr != NULL)
-				errx(EX_USAGE, "-n: '%s' is %s", optarg, errstr);
+				errx(EX_USAGE, "-n: '%s' is %s", optarg,
+				    errstr);
 			break;
 		case 'o':
 			if (strcmp(optarg, "raw") == 0)
@@ -319,8 +320,8 @@ flags(int argc, char *argv[])
 			else if (strcmp(optarg, "text") == 0)
 				opt.out.mode = OUT_TEXT;
 			else
-				errx(EX_USAGE, "-o: '%s' is not raw, json or text",
-				    optarg);
+				errx(EX_USAGE, "-o: '%s' is not raw, json "
+				    "or text", optarg);
 			opt.o_given = opt.out.mode != OUT_RAW;
 			break;
 		case 'v':
@@ -381,7 +382,8 @@ flags(int argc, char *argv[])
 			opt.reset = optarg;
 			break;
 		case OPT_RETRIES:
-			opt.exec.retries = strtonum(optarg, 0, 1000000, &errstr);
+			opt.exec.retries = strtonum(optarg, 0, 1000000,
+			    &errstr);
 			if (errstr != NULL)
 				errx(EX_USAGE, "--retries: '%s' is %s", optarg,
 				    errstr);

@@ -100,7 +100,8 @@ patterns_check(const char *dir, int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/%s/%s", dir, BUS_LOGDIR,
 		    names[k]);
 		rc = -1;
-		if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd != -1) {
 			rc = store_topics_read(fd, topic_hit, &pc);
 			close(fd);
 		}

@@ -34,7 +34,8 @@ compiles_to(const char *fmt, const char *const *want, size_t nwant)
 			/* "=\0" in a want spells a NUL byte. */
 			if (len == 0)
 				len = 1;
-			ok = f.ops[i].tok == MSGFMT_LIT && f.ops[i].len == len &&
+			ok = f.ops[i].tok == MSGFMT_LIT &&
+			    f.ops[i].len == len &&
 			    memcmp(f.lit + f.ops[i].off, want[i] + 1, len) == 0;
 		} else
 			ok = f.ops[i].tok == want[i][0];
