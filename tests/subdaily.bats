@@ -97,6 +97,10 @@ pub_lines() {
 	[ "$status" -eq 66 ]
 	[ "$output" = "" ]
 	[ "$stderr" = "bus-sub: no partition matches nosuch.topic" ]
+	# Before a cursor is made.
+	run --separate-stderr bus-sub -e --name typo nosuch.topic
+	[ "$status" -eq 66 ]
+	[ ! -e "$BUS_DIR/cursors/typo" ]
 	# One pattern matching is enough: the other is still named.
 	run --separate-stderr bus-sub -e --from beginning app.log nosuch.topic
 	[ "$status" -eq 0 ]

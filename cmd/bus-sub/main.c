@@ -517,7 +517,8 @@ setup(int argc, char **argv)
 {
 	const struct bus_error *e;
 	const char *dir = store_dir(opt.dir);
-	int i;
+	char logdir[PATH_MAX];
+	int i, checked = 0;
 
 	if (opt.list || opt.show || opt.delete) {
 		if ((opt.show || opt.delete) &&
@@ -567,11 +568,21 @@ setup(int argc, char **argv)
 	out_open(&opt.out);
 	if (opt.out.exec)
 		exec_init(&opt.exec);
+	/*
+	 * A typo reads nothing: say so; with -e, nothing at all is 66,
+	 * before a cursor is made.  No log directory: the store is new, or
+	 * not one (bus_sub_open() says which).
+	 */
+	if (snprintf(logdir, sizeof(logdir), "%s/%s", dir, BUS_LOGDIR) <
+	    (int)sizeof(logdir) && access(logdir, F_OK) == 0) {
+		checked = 1;
+		if (patterns_check(dir, argc, argv) == argc && !opt.follow)
+			exit(EX_NOINPUT);
+	}
 	if (bus_sub_open(sub) == -1)
 		failed();
-	/* A typo reads nothing: say so; with -e, nothing at all is 66. */
-	if (patterns_check(dir, argc, argv) == argc && !opt.follow)
-		quit_now(EX_NOINPUT);
+	if (!checked)
+		patterns_check(dir, argc, argv);
 	if (bus_sub_cursor_existed(sub) && (opt.from != NULL || opt.last))
 		warnx("cursor %s exists: %s is ignored; reading resumes where "
 		    "it stands (--reset-cursor moves it)",
