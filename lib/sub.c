@@ -81,9 +81,8 @@ struct bus_sub {
 	int		 patc;
 	struct patset	*pats;		/* compiled at open */
 	enum from_kind	 from;		/* start position */
-	uint64_t	 from_n;	/* FROM_OFFSET, FROM_BACK */
+	uint64_t	 from_n;	/* FROM_OFFSET, FROM_BACK, FROM_LAST */
 	int64_t		 from_time;	/* FROM_TIME */
-	int		 from_set;	/* a start position was given */
 	int		 reset;		/* it replaces an existing cursor */
 	int		 at_end;	/* stop at the end as it was at start */
 	int		 skip_corrupt;
@@ -207,7 +206,6 @@ bus_sub_set_from(struct bus_sub *s, const char *pos)
 		return sub_fail(s, BUS_E_USAGE, EX_USAGE, "'%s' is not "
 		    "beginning, end, an offset, -COUNT, @TIME or -DURATION",
 		    pos);
-	s->from_set = 1;
 	return 0;
 }
 
@@ -219,7 +217,6 @@ bus_sub_set_last(struct bus_sub *s, uint64_t n)
 		    "count of 1 or more", (unsigned long long)n);
 	s->from = FROM_LAST;
 	s->from_n = n;
-	s->from_set = 1;
 	return 0;
 }
 
