@@ -50,6 +50,8 @@ LIB_SRC	= lib/crc32c.c lib/segment.c lib/batch.c lib/index.c lib/store.c lib/pro
 	  lib/pub.c lib/sub.c lib/msg.c lib/offline.c lib/errval.c
 LIB_SRC	+= lib/zcodec.c lib/recompress.c
 LIB_SRC	+= lib/logdest.c lib/cmdline.c
+# bus-sub's -F compiler.
+LIB_SRC	+= lib/msgfmt.c
 LIB_OBJ	= $(LIB_SRC:.c=.o)
 LIB	= lib/libbus.a
 HDRS	= $(wildcard include/*.h include/bus/*.h)
@@ -73,6 +75,7 @@ UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
 	  tests/unit/test_acl
 # Compressed sealed segments.
 UNIT	+= tests/unit/test_zcodec
+UNIT	+= tests/unit/test_msgfmt
 FAULT	= tests/fault/enospc.so tests/fault/noinotify.so tests/fault/crashpoint.so \
 	  tests/fault/garbage tests/fault/rawpub
 MAN1	= man/bus-pub.1 man/bus-sub.1
@@ -156,6 +159,7 @@ FUZZ_CC	?= clang
 FUZZ_TARGETS = fuzz_frames fuzz_record fuzz_text fuzz_conf
 FUZZ_TARGETS += fuzz_zcodec
 FUZZ_TARGETS += fuzz_time
+FUZZ_TARGETS += fuzz_format
 FUZZ	= $(FUZZ_TARGETS:%=tests/fuzz/%)
 FUZZ_OBJ = $(LIB_SRC:lib/%.c=tests/fuzz/obj/%.o)
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \

@@ -1,15 +1,18 @@
 /*
- * bus-sub: --list-cursors.
+ * bus-sub: --list-cursors, --show-cursor and --delete-cursor.
  */
 #include <sys/param.h>
 #include <sys/types.h>
 
 #include <err.h>
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "cursor.h"
@@ -222,7 +225,7 @@ list_row(const struct row *r, int64_t recv, const size_t *w)
 __dead void
 list_cursors(const char *store, int json, char **only, int nonly)
 {
-	struct out_conf oc = { OUT_RAW, NULL, '\n', 0 };
+	struct out_conf oc = { .mode = OUT_RAW, .delim = '\n' };
 	struct cursor *cs;
 	struct row **rows;
 	char **names, b[64];
@@ -296,4 +299,37 @@ list_cursors(const char *store, int json, char **only, int nonly)
 	}
 	out_flush();
 	exit(status);
+}
+
+/*
+ * --delete-cursor: remove cursor name, unless a bus-sub (or a group
+ * member) uses it; a group's start time goes with it, so that the group
+ * starts again at its --from position.
+ */
+__dead void
+delete_cursor(const char *store, const char *name)
+{
+	char p[PATH_MAX];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s/%s", store, BUS_CURSORDIR, name);
+	if (access(p, F_OK) == -1 && errno == ENOENT)
+		errx(EX_NOINPUT, "no cursor %s in %s", name, store);
+	if ((fd = consumer_lock(store, name, 0)) == -1) {
+		if (errno == EWOULDBLOCK)
+			errx(EX_TEMPFAIL, "cursor %s is in use", name);
+		err(EX_CANTCREAT, "%s/%s: lock of cursor %s", store,
+		    BUS_CURSORDIR, name);
+	}
+	if (unlink(p) == -1) {
+		if (errno == ENOENT)
+			errx(EX_NOINPUT, "no cursor %s in %s", name, store);
+		err(EX_IOERR, "%s", p);
+	}
+	snprintf(p, sizeof(p), "%s/%s/%s%s/start", store, BUS_CURSORDIR,
+	    name, GROUP_SUFFIX);
+	if (unlink(p) == -1 && errno != ENOENT)
+		err(EX_IOERR, "%s", p);
+	close(fd);
+	exit(0);
 }
