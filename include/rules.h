@@ -6,6 +6,7 @@
 #define BUS_RULES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct rule;
 struct ruleset {
@@ -19,6 +20,12 @@ int	rules_load_conf(struct ruleset *, const char *, char *, size_t);
 void	rules_free(struct ruleset *);
 /* Partition name for topic into out (BUS_TOPIC_MAX + 1); -1 no match/long. */
 int	rules_route(const struct ruleset *, const char *, size_t, char *);
+/*
+ * The same for partition slot of a rule with {hash:N} (slot mod N), N in
+ * *nhash (0 for a rule without it); slot is ignored without it.
+ */
+int	rules_route_slot(const struct ruleset *, const char *, size_t,
+	    uint32_t, char *, uint32_t *);
 
 /* A compiled set of subscription patterns (whole-string PCRE2 matches). */
 struct patset;

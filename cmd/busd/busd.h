@@ -181,6 +181,8 @@ void	recover(void);
 struct part *part_load(const char *, int);
 
 /* route.c */
-struct part *route(const char *, size_t, uint32_t *);
+extern uint64_t	 route_frame;		/* PUBLISH frames, for round robin */
+struct part *route(const char *, size_t, const void *, size_t, uint32_t *);
+int	route_check(char *, size_t);
 void	routes_clear(void);
 int	load_rules(struct ruleset *, char *, size_t);

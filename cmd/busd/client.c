@@ -233,6 +233,7 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 	}
 	now = now_ns();
 	c->prod->last_use = now;
+	route_frame++;
 	for (i = 0; i < count; i++) {
 		if (proto_msg_decode(b, len, &pos, &m) == -1) {
 			client_error(c, 0, PE_PROTO, "malformed message");
@@ -266,7 +267,8 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			code = PE_PROTO;
 			break;
 		}
-		if ((p = route(m.topic, m.topic_len, &code)) == NULL) {
+		if ((p = route(m.topic, m.topic_len, m.key, m.key_len,
+		    &code)) == NULL) {
 			client_error(c, m.seq, code, code == PE_ROUTE ?
 			    "partition name for topic too long" :
 			    "cannot create partition");

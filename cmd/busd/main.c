@@ -223,6 +223,8 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	store_open();
 	recover();
+	if (route_check(emsg, sizeof(emsg)) == -1)
+		fatalx(EX_CONFIG, "%s", emsg);
 	listen_open();
 	ready(readyfd);
 	setproctitle("%s", dir);
@@ -381,15 +383,22 @@ signals_read(void)
 static void
 reload(void)
 {
-	struct ruleset nr;
+	struct ruleset nr, old;
 	char err[512];
 
 	if (load_rules(&nr, err, sizeof(err)) == -1) {
 		log_warnx("SIGHUP: keeping the old rules: %s", err + 1);
 		return;
 	}
-	rules_free(&rules);
+	old = rules;
 	rules = nr;
+	if (route_check(err, sizeof(err)) == -1) {
+		log_warnx("SIGHUP: keeping the old rules: %s", err);
+		rules = old;
+		rules_free(&nr);
+		return;
+	}
+	rules_free(&old);
 	routes_clear();
 	sd_notify("READY=1");
 	log_info("SIGHUP: %zu rule(s) loaded", rules.n);
