@@ -108,6 +108,7 @@ struct bus_sub {
 	int		 commit_failing;
 	int64_t		 last_commit;
 	int64_t		 next_eval;	/* group: next re-balance */
+	int		 asked;		/* group: NONE returned for a turn */
 
 	/* Partitions and the merge. */
 	struct part	**parts;	/* every partition seen */
@@ -396,9 +397,15 @@ bus_sub_next(struct bus_sub *s, struct bus_msg *m, int timeout)
 		preader_advance(p->pr);
 		refill(s, p);
 	}
+	/*
+	 * A group member's turn is due even while records keep coming: a
+	 * backlog must not keep it from giving partitions to a member that
+	 * joined late.  (The clock is read through the vDSO: no syscall.)
+	 */
 	if (!s->failed && s->nheap > 0 &&
 	    s->heap[0]->rec.recv_ns <= s->limit &&
-	    s->heap[0]->rec.recv_ns <= s->until)
+	    s->heap[0]->rec.recv_ns <= s->until &&
+	    (s->grp == NULL || now_ns() < s->next_eval))
 		return sub_give(s, m);
 	return sub_next_slow(s, m, timeout);
 }
@@ -418,6 +425,25 @@ sub_next_slow(struct bus_sub *s, struct bus_msg *m, int timeout)
 	for (pass = 0;; pass++) {
 		if (s->failed)
 			return BUS_SUB_ERROR;
+		if (s->grp != NULL && now_ns() >= s->next_eval) {
+			/*
+			 * Our turn: only with every message done.  A caller
+			 * polling (timeout 0) is asked once to be done with
+			 * what it holds; one that waits is not kept waiting.
+			 */
+			if (!s->pending) {
+				s->asked = 0;
+				rebalance(s);
+				if (s->failed)
+					return BUS_SUB_ERROR;
+			} else if (timeout == 0 && !s->asked) {
+				s->asked = 1;
+				return BUS_SUB_NONE;
+			} else {
+				s->asked = 0;
+				s->next_eval = now_ns() + SUB_GROUP_MS * MS;
+			}
+		}
 		if (s->nheap > 0 && s->heap[0]->rec.recv_ns > s->limit) {
 			/* Up to where may we go?  Once per batch, not per record. */
 			s->limit = s->pin;
