@@ -220,7 +220,8 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 	size_t pos, rs, ackoff = 0;
 	uint64_t first_seq = 0;
 	uint32_t count, i, code = 0, done = 0;
-	int64_t now;
+	int64_t now, due = 0;
+	int later = 0;
 	char emsg[128];
 
 	if (proto_publish_decode(b, len, &count, &pos) == -1) {
@@ -267,7 +268,15 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			code = PE_PROTO;
 			break;
 		}
-		if ((p = route(m.topic, m.topic_len, m.key, m.key_len,
+		/* For later (its first tag is bus.at): into the schedule. */
+		if (m.tags_len > 0 && (later = sched_check(&m, &due, &code,
+		    emsg, sizeof(emsg))) != 0) {
+			if (later == -1) {
+				client_error(c, m.seq, code, emsg);
+				break;
+			}
+			p = sched_part();
+		} else if ((p = route(m.topic, m.topic_len, m.key, m.key_len,
 		    &code)) == NULL) {
 			client_error(c, m.seq, code, code == PE_ROUTE ?
 			    "partition name for topic too long" :
@@ -329,6 +338,8 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 		app_commit_rec(&p->app, rs, m.offset, m.recv_ns);
 		p->last_recv = m.recv_ns;
 		p->nrecs++;
+		if (later)
+			sched_add(&m, due);
 		if (pp->turn != turn_no) {
 			/* First record of the turn: how to undo it. */
 			pp->turn = turn_no;

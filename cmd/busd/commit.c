@@ -136,7 +136,8 @@ commit_shutdown(void)
  * release written acks, and hold synced ones for the next sync (which
  * the sync thread runs while the loop goes on).
  */
-void
+/* End the turn; the errno of a write that failed in it, else 0. */
+int
 commit_turn_end(void)
 {
 	struct client *c, *nc;
@@ -205,6 +206,7 @@ commit_turn_end(void)
 	}
 	turn_error = 0;
 	turn_no++;
+	return e;
 }
 
 /* fdatasync every partition written since its last sync. */

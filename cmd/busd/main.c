@@ -84,7 +84,7 @@ static int	 quitting;
 static char	 sockpath[PATH_MAX];
 
 enum { OPT_SEGSIZE = 256, OPT_ROTATEAT, OPT_MAXMSG, OPT_MAXCLIENTS,
-    OPT_SYNCINT, OPT_VERIFY, OPT_REPAIR, OPT_STATUS };
+    OPT_SYNCINT, OPT_VERIFY, OPT_REPAIR, OPT_STATUS, OPT_MAXSCHED };
 
 static const struct option longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
@@ -93,6 +93,7 @@ static const struct option longopts[] = {
 	{ "rotate-at",		required_argument,	NULL, OPT_ROTATEAT },
 	{ "max-message",	required_argument,	NULL, OPT_MAXMSG },
 	{ "max-clients",	required_argument,	NULL, OPT_MAXCLIENTS },
+	{ "max-scheduled",	required_argument,	NULL, OPT_MAXSCHED },
 	{ "sync-interval",	required_argument,	NULL, OPT_SYNCINT },
 	{ "verify",		no_argument,		NULL, OPT_VERIFY },
 	{ "repair",		no_argument,		NULL, OPT_REPAIR },
@@ -107,6 +108,7 @@ usage(void)
 	    "usage: busd [-bv] [-d dir] [-c file] [-r prefix:regex] ...\n"
 	    "            [--segment-size size] [--rotate-at HH:MM]\n"
 	    "            [--max-message size] [--max-clients n]\n"
+	    "            [--max-scheduled n]\n"
 	    "            [--sync-interval duration]\n"
 	    "       busd --verify [--repair] [-d dir]\n"
 	    "       busd --status [-o text|json] [-d dir]\n");
@@ -174,6 +176,12 @@ main(int argc, char *argv[])
 				errx(EX_USAGE, "--max-clients: '%s' is %s",
 				    optarg, errstr);
 			break;
+		case OPT_MAXSCHED:
+			max_scheduled = strtonum(optarg, 0, 100000000, &errstr);
+			if (errstr != NULL)
+				errx(EX_USAGE, "--max-scheduled: '%s' is %s "
+				    "(0 to 100000000)", optarg, errstr);
+			break;
 		case OPT_VERIFY:
 			verify = 1;
 			break;
@@ -225,6 +233,7 @@ main(int argc, char *argv[])
 	recover();
 	if (route_check(emsg, sizeof(emsg)) == -1)
 		fatalx(EX_CONFIG, "%s", emsg);
+	sched_init();
 	listen_open();
 	ready(readyfd);
 	setproctitle("%s", dir);
@@ -330,6 +339,7 @@ serve(void)
 		}
 		commit_turn_end();
 		now = now_ns();
+		sched_run(now);
 		if (rotate_next && now >= rotate_next) {
 			struct part *p;
 
@@ -355,6 +365,7 @@ loop_timeout(int64_t now, struct timespec *tmo)
 		timeout = wait_ns <= 0 ? 0 : (int)(wait_ns / 1000000 + 1);
 	}
 	timeout = commit_timeout(now, timeout);
+	timeout = sched_timeout(now, timeout);
 	if (timeout == -1 || timeout > 600000)
 		timeout = 600000;	/* prune producers now and then */
 	tmo->tv_sec = timeout / 1000;
@@ -642,9 +653,33 @@ print_status(int json)
 	struct bus_store *s;
 	struct bus_error e;
 
+	char *js = NULL;
+	size_t jl = 0;
+	FILE *f;
+
 	if ((s = bus_store_open(dir, NULL, &e)) == NULL)
 		errx(e.status, "%s", e.text);
-	bus_store_print(s, stdout, json);
+	if (!json) {
+		bus_store_print(s, stdout, json);
+		if (sched_status(dir, stdout, 0) == -1)
+			err(EX_IOERR, "%s/%s/.sched", dir, BUS_LOGDIR);
+	} else {
+		/* One object: the scheduled messages go in before its end. */
+		if ((f = open_memstream(&js, &jl)) == NULL)
+			err(EX_OSERR, NULL);
+		bus_store_print(s, f, json);
+		fclose(f);
+		while (jl > 0 && js[jl - 1] != '}')
+			jl--;
+		if (jl == 0)
+			errx(EX_SOFTWARE, "status: not a JSON object");
+		fwrite(js, 1, jl - 1, stdout);
+		fputs(",\"scheduled\":[", stdout);
+		if (sched_status(dir, stdout, 1) == -1)
+			err(EX_IOERR, "%s/%s/.sched", dir, BUS_LOGDIR);
+		fputs("]}\n", stdout);
+		free(js);
+	}
 	bus_store_close(s);
 	if (fflush(stdout) == EOF)
 		err(EX_IOERR, "stdout");
