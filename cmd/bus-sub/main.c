@@ -39,6 +39,7 @@ struct opts {
 	struct out_conf	 out;		/* -o, -F, -0 */
 	struct exec_conf exec;		/* --exec, --retries */
 	int		 list;		/* --list-cursors */
+	int		 scheduled;	/* --scheduled */
 	uint64_t	 max_count;	/* -n, 0: no limit */
 };
 
@@ -64,7 +65,8 @@ static int	 sigpipe[2] = { -1, -1 };	/* wakes poll(2) on a signal */
 
 enum {
 	OPT_FROM = 256, OPT_SKIP, OPT_NAME, OPT_GROUP, OPT_EXEC, OPT_RETRIES,
-	OPT_LIST, OPT_UNTIL, OPT_TAG, OPT_GREP, OPT_KEY
+	OPT_LIST, OPT_UNTIL, OPT_TAG, OPT_GREP, OPT_KEY, OPT_SCHEDULED,
+	OPT_ONFAIL
 };
 
 static const struct option longopts[] = {
@@ -76,7 +78,9 @@ static const struct option longopts[] = {
 	{ "key",		required_argument,	NULL, OPT_KEY },
 	{ "list-cursors",	no_argument,		NULL, OPT_LIST },
 	{ "name",		required_argument,	NULL, OPT_NAME },
+	{ "on-failure",		required_argument,	NULL, OPT_ONFAIL },
 	{ "retries",		required_argument,	NULL, OPT_RETRIES },
+	{ "scheduled",		no_argument,		NULL, OPT_SCHEDULED },
 	{ "skip-corrupt",	no_argument,		NULL, OPT_SKIP },
 	{ "tag",		required_argument,	NULL, OPT_TAG },
 	{ "until",		required_argument,	NULL, OPT_UNTIL },
@@ -96,8 +100,10 @@ usage(void)
 	    "[--skip-corrupt]\n"
 	    "               [--tag name[=value]] [--until time] "
 	    "pattern ...\n"
+	    "               [--on-failure stop|skip|dead-letter=topic]\n"
 	    "       bus-sub --list-cursors [-d dir] [-o raw|json] "
-	    "[name ...]\n");
+	    "[name ...]\n"
+	    "       bus-sub --scheduled [-d dir] [-o raw|json] pattern ...\n");
 	exit(EX_USAGE);
 }
 
@@ -228,11 +234,17 @@ flags(int argc, char *argv[])
 		case OPT_NAME:
 			opt.name = optarg;
 			break;
+		case OPT_ONFAIL:
+			exec_on_failure(&opt.exec, optarg);
+			break;
 		case OPT_RETRIES:
 			opt.exec.retries = strtonum(optarg, 0, 1000000, &errstr);
 			if (errstr != NULL)
 				errx(EX_USAGE, "--retries: '%s' is %s", optarg,
 				    errstr);
+			break;
+		case OPT_SCHEDULED:
+			opt.scheduled = 1;
 			break;
 		case OPT_SKIP:
 			opt.skip_corrupt = 1;
@@ -308,6 +320,9 @@ setup(int argc, char **argv)
 		    argv, argc);
 		/* NOTREACHED */
 	}
+	if (opt.scheduled)
+		list_scheduled(store_dir(opt.dir), opt.out.mode == OUT_JSON,
+		    argv, argc);
 	if (argc == 0) {
 		warnx("at least one topic pattern is required");
 		usage();
@@ -335,6 +350,9 @@ setup(int argc, char **argv)
 	filter_init();
 	opt.out.exec = opt.exec.cmd != NULL;
 	opt.exec.cursor = opt.group != NULL ? opt.group : opt.name;
+	opt.exec.dir = opt.dir;
+	if (opt.exec.on_fail != FAIL_STOP && opt.exec.cmd == NULL)
+		errx(EX_USAGE, "--on-failure needs --exec");
 	signals();
 	out_open(&opt.out);
 	if (opt.out.exec)
