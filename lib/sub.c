@@ -48,7 +48,8 @@
 
 #define SUB_POLL_MS	250		/* when inotify is not available */
 #define SUB_COMMIT_MS	50		/* at most one cursor commit per */
-#define SUB_GROUP_MS	250		/* group members re-balance every */
+#define SUB_GROUP_MS	100		/* group members re-balance every */
+#define SUB_WANT_MS	20		/* ... and below their share, every */
 #define SUB_UNTIL_GRACE_MS 250		/* until: idle store, time passed */
 #define MS		1000000LL	/* ns */
 
@@ -1351,6 +1352,9 @@ rebalance(struct bus_sub *s)
 		took[ntook++] = p;
 		owned++;
 	}
+	/* Short of our share: the others give theirs up soon, look again. */
+	if (owned < target)
+		s->next_eval = now_ns() + SUB_WANT_MS * MS;
 	if (ntook > 0) {
 		/* Read after taking them: their last owner committed. */
 		if (group_cursor_lock(s->grp) == -1) {

@@ -350,8 +350,15 @@ exec_deliver(const struct bus_msg *r)
 	pos_commit(0);
 	for (attempt = 0;; attempt++) {
 		st = exec_once(r);
-		if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+			/*
+			 * Committed before the next one runs: a crash runs
+			 * again only the message in hand.
+			 */
+			pos_written(1);
+			pos_commit(1);
 			return;
+		}
 		/* r is not done: commit what came before it only. */
 		if (quitting())
 			quit_now(0);
@@ -362,6 +369,8 @@ exec_deliver(const struct bus_msg *r)
 			    r->topic, r->partition,
 			    (unsigned long long)r->offset, why, attempt + 1,
 			    attempt ? "s" : "");
+			pos_written(1);
+			pos_commit(1);
 			return;
 		}
 		if (attempt >= ec.retries && ec.on_fail == FAIL_DEAD) {
@@ -371,6 +380,8 @@ exec_deliver(const struct bus_msg *r)
 			    (int)r->topic_len, r->topic, r->partition,
 			    (unsigned long long)r->offset, why, attempt + 1,
 			    attempt ? "s" : "", ec.dlq);
+			pos_written(1);
+			pos_commit(1);
 			return;
 		}
 		if (attempt >= ec.retries) {
