@@ -188,7 +188,7 @@ int	sched_check(const struct bus_rec *, int64_t *, uint32_t *, char *,
 	    size_t);
 struct part *sched_part(void);
 void	sched_add(const struct bus_rec *, int64_t);
-int	sched_timeout(int64_t, int);
+int64_t	sched_wait(int64_t);
 void	sched_run(int64_t);
 int	sched_status(const char *, FILE *, int);
 

@@ -365,7 +365,6 @@ loop_timeout(int64_t now, struct timespec *tmo)
 		timeout = wait_ns <= 0 ? 0 : (int)(wait_ns / 1000000 + 1);
 	}
 	timeout = commit_timeout(now, timeout);
-	timeout = sched_timeout(now, timeout);
 	if (timeout == -1 || timeout > 600000)
 		timeout = 600000;	/* prune producers now and then */
 	tmo->tv_sec = timeout / 1000;
@@ -374,6 +373,12 @@ loop_timeout(int64_t now, struct timespec *tmo)
 		/* Gathering publishers for the next sync. */
 		tmo->tv_sec = 0;
 		tmo->tv_nsec = wait_ns;
+	}
+	/* A scheduled message: to the nanosecond, not the millisecond. */
+	if ((wait_ns = sched_wait(now)) >= 0 &&
+	    wait_ns < tmo->tv_sec * 1000000000LL + tmo->tv_nsec) {
+		tmo->tv_sec = wait_ns / 1000000000LL;
+		tmo->tv_nsec = wait_ns % 1000000000LL;
 	}
 }
 

@@ -166,21 +166,15 @@ sched_add(const struct bus_rec *m, int64_t due)
 	    m->offset });
 }
 
-/* The loop's timeout (ms, -1: none) with the next due time in it. */
-int
-sched_timeout(int64_t now, int timeout)
+/* Nanoseconds until the scheduler has work, -1: none. */
+int64_t
+sched_wait(int64_t now)
 {
-	int64_t w;
-	int t;
-
 	if (donq.n > 0 || (nheap > 0 && heap[0].due <= now))
 		return 0;
 	if (nheap == 0)
-		return timeout;
-	w = heap[0].due - now;
-	t = w / 1000000 >= INT32_MAX ? INT32_MAX : (int)((w + 999999) /
-	    1000000);
-	return timeout == -1 || t < timeout ? t : timeout;
+		return -1;
+	return heap[0].due - now;
 }
 
 /*
