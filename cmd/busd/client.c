@@ -275,7 +275,12 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 				client_error(c, m.seq, code, emsg);
 				break;
 			}
-			p = sched_part();
+			if ((p = sched_part()) == NULL) {
+				client_error(c, m.seq, PE_IO,
+				    "cannot open the schedule");
+				code = PE_IO;
+				break;
+			}
 		} else if ((p = route(m.topic, m.topic_len, m.key, m.key_len,
 		    &code)) == NULL) {
 			client_error(c, m.seq, code, code == PE_ROUTE ?

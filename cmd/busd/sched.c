@@ -29,6 +29,7 @@
 
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,7 @@ static int	deliver(const struct sent *, int64_t);
 static void	mark_done(int64_t, size_t *);
 static void	cleanup(void);
 static int	stat_one(const struct bus_rec *, int64_t, void *);
+static struct part *sched_open(void);
 
 size_t		 max_scheduled = SCHED_MAX_DEFAULT; /* --max-scheduled */
 static struct part *sp;			/* DIR/log/.sched */
@@ -95,27 +97,48 @@ static uint64_t	 sp_base;		/* .sched's active segment, seen */
 static uint8_t	*tagbuf;		/* a delivery's tags */
 static size_t	 tagcap;
 
-/* Open the schedule and learn what is pending (after recover()). */
+/*
+ * Learn what is pending (after recover()).  The schedule is opened here
+ * if it exists, else made by the first message for later.
+ */
 void
 sched_init(void)
 {
-	struct pprod *pp;
-
-	if ((sp = part_load(SCHED_PART, 1)) == NULL)
+	if (faccessat(logfd, SCHED_PART, F_OK, AT_SYMLINK_NOFOLLOW) == -1) {
+		if (errno != ENOENT)
+			fatal(EX_IOERR, "%s/%s/%s", dir, BUS_LOGDIR,
+			    SCHED_PART);
+		return;
+	}
+	if (sched_open() == NULL)
 		fatalx(EX_CANTCREAT, "%s/%s/%s: cannot open the schedule",
 		    dir, BUS_LOGDIR, SCHED_PART);
 	if (sched_scan(dir, load_one, NULL) == -1)
 		fatal(EX_IOERR, "%s/%s/%s", dir, BUS_LOGDIR, SCHED_PART);
-	if ((spr = preader_open(dir, SCHED_PART)) == NULL)
-		fatal(EX_IOERR, "%s/%s/%s", dir, BUS_LOGDIR, SCHED_PART);
-	pp = pprod_get(sp, SCHED_PRODUCER);
-	done_seq = pp->last_seq;
-	sp_base = sp->base;
+	if (nheap > 0)
+		log_info("%zu scheduled message(s) pending", nheap);
+}
+
+/* Open (or make) .sched and its reader; NULL if it cannot be. */
+static struct part *
+sched_open(void)
+{
+	struct part *p;
+
+	if (sp != NULL)
+		return sp;
+	if ((p = part_load(SCHED_PART, 1)) == NULL)
+		return NULL;
+	if ((spr = preader_open(dir, SCHED_PART)) == NULL) {
+		log_warn("%s/%s/%s", dir, BUS_LOGDIR, SCHED_PART);
+		return NULL;
+	}
 	tagcap = max_message + 64;
 	if ((tagbuf = malloc(tagcap)) == NULL)
 		fatal(EX_OSERR, NULL);
-	if (nheap > 0)
-		log_info("%zu scheduled message(s) pending", nheap);
+	done_seq = pprod_get(p, SCHED_PRODUCER)->last_seq;
+	sp_base = p->base;
+	return sp = p;
 }
 
 static int
@@ -152,10 +175,11 @@ sched_check(const struct bus_rec *m, int64_t *due, uint32_t *code,
 	return 1;
 }
 
+/* The schedule, made at the first message for later; NULL: I/O error. */
 struct part *
 sched_part(void)
 {
-	return sp;
+	return sched_open();
 }
 
 /* m, for later, is stored in .sched (its offset and receive time set). */
