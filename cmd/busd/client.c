@@ -269,6 +269,7 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			break;
 		}
 		/* For later (its first tag is bus.at): into the schedule. */
+		later = 0;
 		if (m.tags_len > 0 && (later = sched_check(&m, &due, &code,
 		    emsg, sizeof(emsg))) != 0) {
 			if (later == -1) {

@@ -134,9 +134,9 @@ commit_shutdown(void)
 /*
  * The end of a turn: write every dirty partition, publish the clock,
  * release written acks, and hold synced ones for the next sync (which
- * the sync thread runs while the loop goes on).
+ * the sync thread runs while the loop goes on).  Returns the errno of
+ * a write that failed in the turn, else 0.
  */
-/* End the turn; the errno of a write that failed in it, else 0. */
 int
 commit_turn_end(void)
 {
