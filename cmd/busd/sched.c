@@ -337,13 +337,10 @@ append(struct part *p, const struct bus_rec *src, uint64_t id, uint64_t seq,
 {
 	struct pprod *pp = pprod_get(p, id);
 	struct bus_rec m = *src;
-	uint8_t *dst;
-	size_t rs;
 
 	if (seq <= pp->last_seq)
 		return 1;
-	rs = seg_rec_size(m.topic_len, m.key_len, m.tags_len, m.payload_len);
-	if (app_pos(&p->app) + rs > seg_size && p->nrecs > 0)
+	if (app_pos(&p->app) + app_rec_bound(&m) > seg_size && p->nrecs > 0)
 		part_seal(p);
 	if (p->app.failed)
 		return -1;
@@ -352,19 +349,18 @@ append(struct part *p, const struct bus_rec *src, uint64_t id, uint64_t seq,
 		p->dirty = 1;
 		TAILQ_INSERT_TAIL(&dirty, p, dlink);
 	}
-	if ((dst = app_reserve(&p->app, rs)) == NULL) {
+	m.offset = p->next_off;
+	m.recv_ns = now > clock_last ? now : clock_last + 1;
+	m.producer = id;
+	m.seq = seq;
+	if (app_add(&p->app, &m) == -1) {
 		if (!p->app.failed)
 			fatal(EX_OSERR, NULL);
 		part_flush_failed(p);
 		return -1;
 	}
-	m.offset = p->next_off++;
-	m.recv_ns = now > clock_last ? now : clock_last + 1;
+	p->next_off++;
 	clock_last = m.recv_ns;
-	m.producer = id;
-	m.seq = seq;
-	seg_rec_encode_nocrc(dst, &m);
-	app_commit_rec(&p->app, rs, m.offset, m.recv_ns);
 	p->last_recv = m.recv_ns;
 	p->nrecs++;
 	if (pp->turn != turn_no) {
