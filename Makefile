@@ -44,7 +44,8 @@ endif
 
 LIB_SRC	= lib/crc32c.c lib/segment.c lib/batch.c lib/index.c lib/store.c lib/proto.c \
 	  lib/cursor.c lib/verify.c lib/group.c \
-	  lib/rules.c lib/timefmt.c lib/reader.c lib/perm.c lib/acl.c lib/storecheck.c \
+	  lib/rules.c lib/hash.c lib/schedule.c lib/timefmt.c lib/reader.c \
+	  lib/perm.c lib/acl.c lib/storecheck.c \
 	  lib/segscan.c lib/partlock.c lib/busctl.c lib/retention.c \
 	  lib/compact.c lib/status.c lib/json.c lib/append.c \
 	  lib/pub.c lib/sub.c lib/msg.c lib/offline.c lib/errval.c

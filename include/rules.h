@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdint.h>
 
 struct rule;
 struct ruleset {
@@ -40,6 +41,12 @@ int	rules_route(const struct ruleset *, const char *, size_t, char *);
  */
 int	rules_opts(const struct ruleset *, const char *, size_t, long *,
 	    int *);
+/*
+ * rules_route() for partition slot of a rule with {hash:N} (slot mod N), N in
+ * *nhash (0 for a rule without it); slot is ignored without it.
+ */
+int	rules_route_slot(const struct ruleset *, const char *, size_t,
+	    uint32_t, char *, uint32_t *);
 
 /* A compiled set of subscription patterns (whole-string PCRE2 matches). */
 struct patset;

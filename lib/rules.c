@@ -18,8 +18,11 @@
 #include "bus.h"
 #include "acl.h"
 
+#define HASH_MAX	10000		/* most partitions of {hash:N}; see below */
+
 struct rule {
 	char		*prefix;	/* partition template, may hold {topic} */
+	uint32_t	 nhash;		/* N of {hash:N} in prefix, 0: none */
 	char		*source;	/* the rule as given, for messages */
 	pcre2_code	*re;		/* anchored at both ends */
 	long		 gid;		/* group= of its partitions, or -1 */
@@ -54,18 +57,46 @@ compile(const char *re, char *err, size_t errlen)
 	return c;
 }
 
+static int	hash_spec(const char *, uint32_t *);
+
 static int
 match(pcre2_code *re, pcre2_match_data *md, const char *s, size_t n)
 {
 	return pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md, NULL) >= 0;
 }
 
-/* A prefix may hold topic characters and "{topic}", never start with '.'. */
+/*
+ * "{hash:N}" at s: its length (8 + digits), N in *n; 0 if s is not one.
+ * N is 1 to HASH_MAX, in decimal without leading zeros.
+ */
 static int
-prefix_check(const char *p, char *err, size_t errlen)
+hash_spec(const char *s, uint32_t *n)
+{
+	const char *d;
+	uint32_t v = 0;
+
+	if (strncmp(s, "{hash:", 6) != 0)
+		return 0;
+	for (d = s + 6; *d >= '0' && *d <= '9' && d - s < 12; d++)
+		v = v * 10 + (*d - '0');
+	if (*d != '}' || d == s + 6 || s[6] == '0' || v > HASH_MAX)
+		return 0;
+	*n = v;
+	return d + 1 - s;
+}
+
+/*
+ * A prefix may hold topic characters, "{topic}" and one "{hash:N}",
+ * never start with '.'.
+ */
+static int
+prefix_check(const char *p, uint32_t *nhash, char *err, size_t errlen)
 {
 	const char *s = p;
+	uint32_t n;
+	int k;
 
+	*nhash = 0;
 	if (*p == '\0' || *p == '.') {
 		snprintf(err, errlen, "partition prefix '%s' is empty or "
 		    "starts with '.'", p);
@@ -76,10 +107,22 @@ prefix_check(const char *p, char *err, size_t errlen)
 			s += 7;
 			continue;
 		}
+		if ((k = hash_spec(s, &n)) > 0 && *nhash == 0) {
+			*nhash = n;
+			s += k;
+			continue;
+		}
+		if (strncmp(s, "{hash", 5) == 0) {
+			snprintf(err, errlen, "partition prefix '%s': %s", p,
+			    *nhash ? "only one {hash:N} is allowed" :
+			    "{hash:N} takes N from 1 to 10000");
+			return -1;
+		}
 		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' &&
 		    *s != '-') {
 			snprintf(err, errlen, "partition prefix '%s' has '%c': "
-			    "only [A-Za-z0-9._-] and {topic} are allowed", p, *s);
+			    "only [A-Za-z0-9._-], {topic} and {hash:N} are "
+			    "allowed", p, *s);
 			return -1;
 		}
 		s++;
@@ -154,8 +197,17 @@ int
 rules_add(struct ruleset *rs, const char *spec, char *err, size_t errlen)
 {
 	struct rule *nr, r;
-	const char *colon = strchr(spec, ':');
+	const char *colon;
 	char emsg[300], *re = NULL;
+	uint32_t n;
+	int k;
+
+	/* The colon that ends PREFIX: not the one inside {hash:N}. */
+	for (colon = spec; *colon && *colon != ':'; colon++)
+		if ((k = hash_spec(colon, &n)) > 0)
+			colon += k - 1;
+	if (*colon == '\0')
+		colon = NULL;
 
 	if (colon == NULL) {
 		snprintf(err, errlen, "rule '%s': expected PREFIX:REGEX", spec);
@@ -170,7 +222,7 @@ rules_add(struct ruleset *rs, const char *spec, char *err, size_t errlen)
 		snprintf(err, errlen, "rule '%s': %s", spec, emsg);
 		goto fail;
 	}
-	if (prefix_check(r.prefix, emsg, sizeof(emsg)) == -1) {
+	if (prefix_check(r.prefix, &r.nhash, emsg, sizeof(emsg)) == -1) {
 		snprintf(err, errlen, "rule '%s': %s", spec, emsg);
 		goto fail;
 	}
@@ -297,15 +349,28 @@ int
 rules_route(const struct ruleset *rs, const char *topic, size_t tlen,
     char *out)
 {
+	return rules_route_slot(rs, topic, tlen, 0, out, NULL);
+}
+
+int
+rules_route_slot(const struct ruleset *rs, const char *topic, size_t tlen,
+    uint32_t slot, char *out, uint32_t *nhash)
+{
 	static pcre2_match_data *md;
 	const char *p;
-	size_t i, n;
+	char num[16];
+	size_t i, n, k;
+	uint32_t h;
 
+	if (nhash != NULL)
+		*nhash = 0;
 	if (md == NULL && (md = pcre2_match_data_create(1, NULL)) == NULL)
 		return -1;
 	for (i = 0; i < rs->n; i++) {
 		if (!match(rs->rules[i].re, md, topic, tlen))
 			continue;
+		if (nhash != NULL)
+			*nhash = rs->rules[i].nhash;
 		n = 0;
 		for (p = rs->rules[i].prefix; *p; ) {
 			if (strncmp(p, "{topic}", 7) == 0) {
@@ -314,6 +379,15 @@ rules_route(const struct ruleset *rs, const char *topic, size_t tlen,
 				memcpy(out + n, topic, tlen);
 				n += tlen;
 				p += 7;
+			} else if (rs->rules[i].nhash &&
+			    (k = hash_spec(p, &h)) > 0) {
+				k = snprintf(num, sizeof(num), "%u",
+				    (unsigned)(slot % h));
+				if (n + k > BUS_TOPIC_MAX)
+					return -1;
+				memcpy(out + n, num, k);
+				n += k;
+				p += hash_spec(p, &h);
 			} else {
 				if (n + 1 > BUS_TOPIC_MAX)
 					return -1;

@@ -49,7 +49,8 @@
 
 #define SUB_POLL_MS	250		/* when inotify is not available */
 #define SUB_COMMIT_MS	50		/* at most one cursor commit per */
-#define SUB_GROUP_MS	250		/* group members re-balance every */
+#define SUB_GROUP_MS	100		/* group members re-balance every */
+#define SUB_WANT_MS	20		/* ... and below their share, every */
 #define SUB_UNTIL_GRACE_MS 250		/* until: idle store, time passed */
 #define MS		1000000LL	/* ns */
 
@@ -112,6 +113,7 @@ struct bus_sub {
 	int		 commit_failing;
 	int64_t		 last_commit;
 	int64_t		 next_eval;	/* group: next re-balance */
+	int		 asked;		/* group: NONE returned for a turn */
 
 	/* Partitions and the merge. */
 	struct part	**parts;	/* every partition seen */
@@ -438,9 +440,15 @@ bus_sub_next(struct bus_sub *s, struct bus_msg *m, int timeout)
 		preader_advance(p->pr);
 		refill(s, p);
 	}
+	/*
+	 * A group member's turn is due even while records keep coming: a
+	 * backlog must not keep it from giving partitions to a member that
+	 * joined late.  (The clock is read through the vDSO: no syscall.)
+	 */
 	if (!s->failed && s->nheap > 0 &&
 	    s->heap[0]->rec.recv_ns <= s->limit &&
-	    s->heap[0]->rec.recv_ns <= s->until)
+	    s->heap[0]->rec.recv_ns <= s->until &&
+	    (s->grp == NULL || now_ns() < s->next_eval))
 		return sub_give(s, m);
 	return sub_next_slow(s, m, timeout);
 }
@@ -460,6 +468,25 @@ sub_next_slow(struct bus_sub *s, struct bus_msg *m, int timeout)
 	for (pass = 0;; pass++) {
 		if (s->failed)
 			return BUS_SUB_ERROR;
+		if (s->grp != NULL && now_ns() >= s->next_eval) {
+			/*
+			 * Our turn: only with every message done.  A caller
+			 * polling (timeout 0) is asked once to be done with
+			 * what it holds; one that waits is not kept waiting.
+			 */
+			if (!s->pending) {
+				s->asked = 0;
+				rebalance(s);
+				if (s->failed)
+					return BUS_SUB_ERROR;
+			} else if (timeout == 0 && !s->asked) {
+				s->asked = 1;
+				return BUS_SUB_NONE;
+			} else {
+				s->asked = 0;
+				s->next_eval = now_ns() + SUB_GROUP_MS * MS;
+			}
+		}
 		if (s->nheap > 0 && s->heap[0]->rec.recv_ns > s->limit) {
 			/* Up to where may we go?  Once per batch, not per record. */
 			s->limit = s->pin;
@@ -1509,6 +1536,9 @@ rebalance(struct bus_sub *s)
 		took[ntook++] = p;
 		owned++;
 	}
+	/* Short of our share: the others give theirs up soon, look again. */
+	if (owned < target)
+		s->next_eval = now_ns() + SUB_WANT_MS * MS;
 	if (ntook > 0) {
 		/* Read after taking them: their last owner committed. */
 		if (group_cursor_lock(s->grp) == -1) {

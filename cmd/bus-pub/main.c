@@ -55,6 +55,8 @@ static void	pump(void);
 static void	drain(void);
 static __dead void oversize(uint64_t, size_t);
 static __dead void line_error(uint64_t, const char *, const char *);
+static void	later_tag(void);
+static void	later_set(int64_t);
 
 static const char *dir;
 static const char *topic;		/* -t; with --topic-regex a fallback */
@@ -72,6 +74,9 @@ static int64_t	 retry_for = 60LL * 1000000000LL;
 static struct capre *key_re, *topic_re, *time_re;
 static const char *time_fmt = "rfc3339";
 static uint64_t	 time_unparsed;		/* lines whose event time failed */
+static int64_t	 at_ns = -1;		/* --at, -1: not given */
+static int64_t	 delay_ns = -1;		/* --delay, -1: not given */
+static int64_t	 later_for;		/* send time bus.at was set for */
 
 /* --oversize: what to do with a record longer than busd takes. */
 enum { OVERSIZE_FAIL, OVERSIZE_SKIP, OVERSIZE_TRUNCATE };
@@ -96,12 +101,14 @@ static size_t	 block_max;		/* bytes of records in one block */
 static int64_t	 send_ns;		/* stamp for the current block */
 
 enum { OPT_SYNC = 256, OPT_NOAUTO, OPT_ACK, OPT_RETRY, OPT_TOMB, OPT_KEYRE,
-    OPT_TOPICRE, OPT_TIMERE, OPT_TIMEFMT, OPT_OVERSIZE };
+    OPT_TOPICRE, OPT_TIMERE, OPT_TIMEFMT, OPT_OVERSIZE, OPT_AT, OPT_DELAY };
 
 static const struct option longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "version",		no_argument,		NULL, 'V' },
 	{ "sync",		no_argument,		NULL, OPT_SYNC },
+	{ "at",			required_argument,	NULL, OPT_AT },
+	{ "delay",		required_argument,	NULL, OPT_DELAY },
 	{ "ack",		required_argument,	NULL, OPT_ACK },
 	{ "no-autostart",	no_argument,		NULL, OPT_NOAUTO },
 	{ "retry-for",		required_argument,	NULL, OPT_RETRY },
@@ -122,6 +129,7 @@ static const char synopsis[] =
     "               [--oversize fail|skip|truncate]\n"
     "               [--key-regex regex] [--topic-regex regex]\n"
     "               [--event-time regex [--event-format format]]\n"
+    "               [--at time | --delay duration]\n"
     "               [--tombstone] [message ...]\n"
     "       bus-pub -h | --help | -V | --version\n";
 
@@ -252,6 +260,23 @@ main(int argc, char *argv[])
 		case OPT_TOMB:
 			tombstone = 1;
 			break;
+		case OPT_AT:
+			if (strcmp(optarg, "now") == 0)
+				at_ns = now_ns();
+			else if (optarg[0] == '+' &&
+			    parse_duration(optarg + 1, &at_ns) == 0)
+				at_ns += now_ns();
+			else if (parse_time(optarg, now_ns(), &at_ns) == -1)
+				errx(EX_USAGE, "--at: '%s' is not now, @TIME, "
+				    "-DURATION or +DURATION", optarg);
+			if (at_ns < 0)
+				at_ns = 0;	/* before 1970: due now */
+			break;
+		case OPT_DELAY:
+			if (parse_duration(optarg, &delay_ns) == -1)
+				errx(EX_USAGE, "--delay: '%s' is not a duration "
+				    "(e.g. 90s, 24h, 1h30m)", optarg);
+			break;
 		case OPT_KEYRE:
 			key_re = regex_opt("--key-regex", optarg);
 			break;
@@ -296,6 +321,13 @@ main(int argc, char *argv[])
 	if (tombstone && oversize_mode != OVERSIZE_FAIL)
 		errx(EX_USAGE, "--oversize takes no --tombstone: a tombstone "
 		    "has no payload to cut");
+	if (at_ns != -1 && delay_ns != -1)
+		errx(EX_USAGE, "--at and --delay exclude each other");
+	if ((at_ns != -1 || delay_ns != -1) && tombstone)
+		errx(EX_USAGE, "--tombstone cannot be scheduled: it would "
+		    "delete the key later, not now");
+	if (at_ns != -1 || delay_ns != -1)
+		later_tag();
 	signal(SIGPIPE, SIG_IGN);
 	if ((pub = bus_pub_new(dir)) == NULL)
 		err(EX_OSERR, NULL);
@@ -311,7 +343,7 @@ main(int argc, char *argv[])
 	 * as read: no per-line work here, one batch in the store.
 	 */
 	blocks = key == NULL && key_re == NULL && topic_re == NULL &&
-	    time_re == NULL;
+	    time_re == NULL && at_ns == -1 && delay_ns == -1;
 	block_max = READ_BLOCK;
 	/*
 	 * With --oversize skip or truncate, bus-pub decides, so no block
@@ -403,6 +435,8 @@ queue_msg(const char *t, size_t tl, const char *k, size_t kl, int64_t ev,
 	if (tl + kl + tags_len + size > max_message &&
 	    oversize_cut(tl + kl, payload, size, &len, &mt, &mtl) == -1)
 		return;
+	if (delay_ns != -1 && send_ns != later_for)
+		later_set(send_ns + delay_ns);
 	memset(&m, 0, sizeof(m));
 	m.event_ns = ev ? ev : event_ns;
 	m.flags = tombstone ? BUS_F_TOMBSTONE : 0;
@@ -881,4 +915,37 @@ pump(void)
 		}
 	}
 	drain();
+}
+
+/*
+ * --at, --delay: the tag bus.at goes first (busd looks at the first tag
+ * only), its value the due time in ns, 19 digits wide so that --delay
+ * can set it again in place for each block read.
+ */
+static void
+later_tag(void)
+{
+	const char *why;
+	char nv[64];
+	size_t n = 0;
+
+	snprintf(nv, sizeof(nv), "bus.at=%019lld", 0LL);
+	if (4 + strlen(nv) - 1 + tags_len > sizeof(tags))
+		errx(EX_USAGE, "-T: tags too large");
+	memmove(tags + 4 + strlen(nv) - 1, tags, tags_len);
+	if (tags_add(tags, sizeof(tags), &n, nv, &why) == -1)
+		errx(EX_SOFTWARE, "bus.at: %s", why);
+	tags_len += n;
+	later_set(at_ns != -1 ? at_ns : now_ns() + delay_ns);
+}
+
+/* Set the due time in the bus.at tag. */
+static void
+later_set(int64_t t)
+{
+	char v[24];
+
+	snprintf(v, sizeof(v), "%019lld", (long long)t);
+	memcpy(tags + 4 + 6, v, 19);
+	later_for = send_ns;
 }

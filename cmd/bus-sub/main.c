@@ -54,6 +54,7 @@ struct opts {
 	int		 case_sens;	/* --case-sensitive */
 	int		 invert_grep;	/* --invert-grep */
 	int		 invert_key;	/* --invert-key */
+	int		 scheduled;	/* --scheduled */
 	uint64_t	 max_count;	/* -n, 0: no limit */
 };
 
@@ -89,7 +90,8 @@ enum {
 	OPT_FROM = 256, OPT_SKIP, OPT_NAME, OPT_GROUP, OPT_EXEC, OPT_RETRIES,
 	OPT_LIST, OPT_UNTIL, OPT_TAG, OPT_GREP, OPT_KEY, OPT_GREP_V,
 	OPT_KEY_V, OPT_INV_GREP, OPT_INV_KEY, OPT_CASE, OPT_LAST, OPT_SINCE,
-	OPT_LOCAL, OPT_UTC, OPT_RESET, OPT_SHOW, OPT_DELETE
+	OPT_LOCAL, OPT_UTC, OPT_RESET, OPT_SHOW, OPT_DELETE, OPT_SCHEDULED,
+	OPT_ONFAIL
 };
 
 static const struct option longopts[] = {
@@ -110,8 +112,10 @@ static const struct option longopts[] = {
 	{ "list-cursors",	no_argument,		NULL, OPT_LIST },
 	{ "local",		no_argument,		NULL, OPT_LOCAL },
 	{ "name",		required_argument,	NULL, OPT_NAME },
+	{ "on-failure",		required_argument,	NULL, OPT_ONFAIL },
 	{ "reset-cursor",	required_argument,	NULL, OPT_RESET },
 	{ "retries",		required_argument,	NULL, OPT_RETRIES },
+	{ "scheduled",		no_argument,		NULL, OPT_SCHEDULED },
 	{ "show-cursor",	no_argument,		NULL, OPT_SHOW },
 	{ "since",		required_argument,	NULL, OPT_SINCE },
 	{ "skip-corrupt",	no_argument,		NULL, OPT_SKIP },
@@ -141,11 +145,14 @@ synopsis(FILE *f)
 	    "[--local | --utc] [--name name]\n"
 	    "               [--reset-cursor position] [--retries n] "
 	    "[--skip-corrupt]\n"
-	    "               [--tag name[=value]] [--until time] "
-	    "pattern ...\n"
+	    "               [--on-failure stop|skip|dead-letter=topic] "
+	    "[--tag name[=value]]\n"
+	    "               [--until time] pattern ...\n"
 	    "       %s --list-cursors [-d dir] [-o raw|json] [name ...]\n"
 	    "       %s --show-cursor | --delete-cursor [-d dir] "
-	    "[-o raw|json] --name name\n", p, p, p);
+	    "[-o raw|json] --name name\n"
+	    "       %s --scheduled [-d dir] [-o raw|json] pattern ...\n",
+	    p, p, p, p);
 }
 
 static __dead void
@@ -379,6 +386,9 @@ flags(int argc, char *argv[])
 		case OPT_NAME:
 			opt.name = optarg;
 			break;
+		case OPT_ONFAIL:
+			exec_on_failure(&opt.exec, optarg);
+			break;
 		case OPT_RESET:
 			opt.reset = optarg;
 			break;
@@ -388,6 +398,9 @@ flags(int argc, char *argv[])
 			if (errstr != NULL)
 				errx(EX_USAGE, "--retries: '%s' is %s", optarg,
 				    errstr);
+			break;
+		case OPT_SCHEDULED:
+			opt.scheduled = 1;
 			break;
 		case OPT_SHOW:
 			opt.show = 1;
@@ -536,6 +549,8 @@ setup(int argc, char **argv)
 		list_cursors(dir, opt.out.mode == OUT_JSON, argv, argc);
 		/* NOTREACHED */
 	}
+	if (opt.scheduled)
+		list_scheduled(dir, opt.out.mode == OUT_JSON, argv, argc);
 	if ((sub = bus_sub_new(opt.dir)) == NULL)
 		err(EX_OSERR, NULL);
 	e = bus_sub_error(sub);
@@ -566,6 +581,9 @@ setup(int argc, char **argv)
 	filter_init(opt.case_sens, opt.invert_grep, opt.invert_key);
 	opt.out.exec = opt.exec.cmd != NULL;
 	opt.exec.cursor = opt.group != NULL ? opt.group : opt.name;
+	opt.exec.dir = opt.dir;
+	if (opt.exec.on_fail != FAIL_STOP && opt.exec.cmd == NULL)
+		errx(EX_USAGE, "--on-failure needs --exec");
 	signals();
 	out_open(&opt.out);
 	if (opt.out.exec)

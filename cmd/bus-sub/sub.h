@@ -26,11 +26,18 @@ struct out_conf {
 	int		 local;		/* --local: times in local time */
 };
 
+enum on_failure { FAIL_STOP, FAIL_SKIP, FAIL_DEAD };
+
+#define ERR_TAIL	1024		/* --exec: stderr kept for bus.dlq.error */
+
 /* --exec */
 struct exec_conf {
 	const char	*cmd;		/* the command, run by sh -c */
 	long long	 retries;	/* --retries */
 	const char	*cursor;	/* for messages; NULL: none */
+	enum on_failure	 on_fail;	/* --on-failure */
+	const char	*dlq;		/* --on-failure=dead-letter=TOPIC */
+	const char	*dir;		/* -d, to publish dead letters */
 };
 
 /* main.c */
@@ -66,6 +73,10 @@ void	out_json_str(const void *, size_t);
 /* exec.c */
 void	exec_init(const struct exec_conf *);
 void	exec_deliver(const struct bus_msg *);
+void	exec_on_failure(struct exec_conf *, const char *);
+
+/* scheduled.c */
+__dead void list_scheduled(const char *, int, char **, int);
 
 /* list.c */
 __dead void list_cursors(const char *, int, char **, int);

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "acl.h"
 #include "append.h"
@@ -169,7 +170,7 @@ void	commit_event(void);
 int	commit_timeout(int64_t, int);
 int64_t	commit_gather(int64_t);
 void	commit_timer(int64_t);
-void	commit_turn_end(void);
+int	commit_turn_end(void);
 void	commit_shutdown(void);
 
 /* dedup.c */
@@ -193,7 +194,20 @@ void	part_undo(struct part *);
 void	recover(void);
 struct part *part_load(const char *, int);
 
+/* sched.c */
+extern size_t	 max_scheduled;		/* --max-scheduled */
+void	sched_init(void);
+int	sched_check(const struct bus_rec *, int64_t *, uint32_t *, char *,
+	    size_t);
+struct part *sched_part(void);
+void	sched_add(const struct bus_rec *, int64_t);
+int64_t	sched_wait(int64_t);
+void	sched_run(int64_t);
+int	sched_status(const char *, FILE *, int);
+
 /* route.c */
-struct part *route(const char *, size_t, uint32_t *);
+extern uint64_t	 route_frame;		/* PUBLISH frames, for round robin */
+struct part *route(const char *, size_t, const void *, size_t, uint32_t *);
+int	route_check(char *, size_t);
 void	routes_clear(void);
 int	load_rules(struct ruleset *, struct acl *, char *, size_t);

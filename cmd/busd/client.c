@@ -19,6 +19,7 @@
 #include "json.h"
 #include "log.h"
 #include "proto.h"
+#include "schedule.h"
 #include "busd.h"
 
 #define OUT_HIGH	(4 * 1024 * 1024) /* stop reading a client above */
@@ -236,7 +237,8 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 	size_t pos, ackoff = 0;
 	uint64_t first_seq = 0;
 	uint32_t count, i, code = 0, done = 0;
-	int64_t now;
+	int64_t now, due = 0;
+	int later = 0;
 	char emsg[768];
 
 	if (proto_publish_decode(b, len, &count, &pos) == -1) {
@@ -249,6 +251,7 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 	}
 	now = now_ns();
 	c->prod->last_use = now;
+	route_frame++;
 	for (i = 0; i < count; i++) {
 		if (proto_msg_decode(b, len, &pos, &m) == -1) {
 			client_error(c, 0, PE_PROTO, "malformed message");
@@ -299,7 +302,22 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			code = PE_PROTO;
 			break;
 		}
-		if ((p = route(m.topic, m.topic_len, &code)) == NULL) {
+		/* For later (its first tag is bus.at): into the schedule. */
+		later = 0;
+		if (m.tags_len > 0 && (later = sched_check(&m, &due, &code,
+		    emsg, sizeof(emsg))) != 0) {
+			if (later == -1) {
+				client_error(c, m.seq, code, emsg);
+				break;
+			}
+			if ((p = sched_part()) == NULL) {
+				client_error(c, m.seq, PE_IO,
+				    "cannot open the schedule");
+				code = PE_IO;
+				break;
+			}
+		} else if ((p = route(m.topic, m.topic_len, m.key, m.key_len,
+		    &code)) == NULL) {
 			client_error(c, m.seq, code, code == PE_ROUTE ?
 			    "partition name for topic too long" :
 			    "cannot create partition");
@@ -357,6 +375,8 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 		clock_last = m.recv_ns;
 		p->last_recv = m.recv_ns;
 		p->nrecs++;
+		if (later)
+			sched_add(&m, due);
 		if (pp->turn != turn_no) {
 			/* First record of the turn: how to undo it. */
 			pp->turn = turn_no;
@@ -402,6 +422,7 @@ client_block(struct client *c, const uint8_t *b, size_t len)
 	uint64_t bad_seq = 0;
 	size_t room, rl = 0;
 	uint32_t code = 0, i;
+	int64_t due;
 	char emsg[160], aclmsg[768];
 
 	if (proto_block_decode(b, len, &k) == -1) {
@@ -447,7 +468,13 @@ client_block(struct client *c, const uint8_t *b, size_t len)
 			}
 		}
 	}
-	if ((p = route(k.topic, k.topic_len, &code)) == NULL) {
+	if (sched_due(k.tags, k.tags_len, &due) != 0) {
+		client_error(c, k.first_seq, PE_PROTO, "messages for later "
+		    "(tag bus.at) go in PUBLISH, not PUBLISH_BLOCK");
+		return -1;
+	}
+	route_frame++;
+	if ((p = route(k.topic, k.topic_len, NULL, 0, &code)) == NULL) {
 		client_error(c, k.first_seq, code, code == PE_ROUTE ?
 		    "partition name for topic too long" :
 		    "cannot create partition");

@@ -134,9 +134,10 @@ commit_shutdown(void)
 /*
  * The end of a turn: write every dirty partition, publish the clock,
  * release written acks, and hold synced ones for the next sync (which
- * the sync thread runs while the loop goes on).
+ * the sync thread runs while the loop goes on).  Returns the errno of
+ * a write that failed in the turn, else 0.
  */
-void
+int
 commit_turn_end(void)
 {
 	struct client *c, *nc;
@@ -205,6 +206,7 @@ commit_turn_end(void)
 	}
 	turn_error = 0;
 	turn_no++;
+	return e;
 }
 
 /* fdatasync every partition written since its last sync. */

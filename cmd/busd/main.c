@@ -88,7 +88,7 @@ static int	 quitting;
 static char	 sockpath[PATH_MAX];
 
 enum { OPT_SEGSIZE = 256, OPT_ROTATEAT, OPT_MAXMSG, OPT_MAXCLIENTS,
-    OPT_SYNCINT, OPT_VERIFY, OPT_REPAIR, OPT_STATUS };
+    OPT_SYNCINT, OPT_VERIFY, OPT_REPAIR, OPT_STATUS, OPT_MAXSCHED };
 
 static const struct option longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
@@ -97,6 +97,7 @@ static const struct option longopts[] = {
 	{ "rotate-at",		required_argument,	NULL, OPT_ROTATEAT },
 	{ "max-message",	required_argument,	NULL, OPT_MAXMSG },
 	{ "max-clients",	required_argument,	NULL, OPT_MAXCLIENTS },
+	{ "max-scheduled",	required_argument,	NULL, OPT_MAXSCHED },
 	{ "sync-interval",	required_argument,	NULL, OPT_SYNCINT },
 	{ "verify",		no_argument,		NULL, OPT_VERIFY },
 	{ "repair",		no_argument,		NULL, OPT_REPAIR },
@@ -108,7 +109,8 @@ static const struct option longopts[] = {
 static const char synopsis[] =
     "usage: busd [-bv] [-c file] [-d dir] [-r prefix:regex] ...\n"
     "            [--max-clients n] [--max-message size] [--rotate-at HH:MM]\n"
-    "            [--segment-size size] [--sync-interval duration]\n"
+    "            [--max-scheduled n] [--segment-size size]\n"
+    "            [--sync-interval duration]\n"
     "       busd --verify [--repair] [-d dir]\n"
     "       busd --status [-o text|json] [-d dir]\n"
     "       busd -h | --help | -V | --version\n";
@@ -217,6 +219,12 @@ main(int argc, char *argv[])
 				errx(EX_USAGE, "--max-clients: '%s' is %s",
 				    optarg, errstr);
 			break;
+		case OPT_MAXSCHED:
+			max_scheduled = strtonum(optarg, 0, 100000000, &errstr);
+			if (errstr != NULL)
+				errx(EX_USAGE, "--max-scheduled: '%s' is %s "
+				    "(0 to 100000000)", optarg, errstr);
+			break;
 		case OPT_VERIFY:
 			verify = 1;
 			break;
@@ -278,6 +286,9 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	store_open();
 	recover();
+	if (route_check(emsg, sizeof(emsg)) == -1)
+		fatalx(EX_CONFIG, "%s", emsg);
+	sched_init();
 	listen_open();
 	ready(readyfd);
 	setproctitle("%s", dir);
@@ -383,6 +394,7 @@ serve(void)
 		}
 		commit_turn_end();
 		now = now_ns();
+		sched_run(now);
 		if (rotate_next && now >= rotate_next) {
 			struct part *p;
 
@@ -417,6 +429,12 @@ loop_timeout(int64_t now, struct timespec *tmo)
 		tmo->tv_sec = 0;
 		tmo->tv_nsec = wait_ns;
 	}
+	/* A scheduled message: to the nanosecond, not the millisecond. */
+	if ((wait_ns = sched_wait(now)) >= 0 &&
+	    wait_ns < tmo->tv_sec * 1000000000LL + tmo->tv_nsec) {
+		tmo->tv_sec = wait_ns / 1000000000LL;
+		tmo->tv_nsec = wait_ns % 1000000000LL;
+	}
 }
 
 /* SIGHUP reloads the rules; SIGTERM and SIGINT end the loop. */
@@ -440,7 +458,7 @@ signals_read(void)
 static void
 reload(void)
 {
-	struct ruleset nr;
+	struct ruleset nr, old;
 	struct acl *na;
 	char err[512];
 
@@ -461,8 +479,16 @@ reload(void)
 		acl_free(na);
 		return;
 	}
-	rules_free(&rules);
+	old = rules;
 	rules = nr;
+	if (route_check(err, sizeof(err)) == -1) {
+		log_warnx("SIGHUP: keeping the old rules: %s", err);
+		rules = old;
+		rules_free(&nr);
+		acl_free(na);
+		return;
+	}
+	rules_free(&old);
 	acl_free(acl);
 	acl = na;
 	acl_gen++;
@@ -724,9 +750,33 @@ print_status(int json)
 	struct bus_store *s;
 	struct bus_error e;
 
+	char *js = NULL;
+	size_t jl = 0;
+	FILE *f;
+
 	if ((s = bus_store_open(dir, NULL, &e)) == NULL)
 		errx(e.status, "%s", e.text);
-	bus_store_print(s, stdout, json);
+	if (!json) {
+		bus_store_print(s, stdout, json);
+		if (sched_status(dir, stdout, 0) == -1)
+			err(EX_IOERR, "%s/%s/.sched", dir, BUS_LOGDIR);
+	} else {
+		/* One object: the scheduled messages go in before its end. */
+		if ((f = open_memstream(&js, &jl)) == NULL)
+			err(EX_OSERR, NULL);
+		bus_store_print(s, f, json);
+		fclose(f);
+		while (jl > 0 && js[jl - 1] != '}')
+			jl--;
+		if (jl == 0)
+			errx(EX_SOFTWARE, "status: not a JSON object");
+		fwrite(js, 1, jl - 1, stdout);
+		fputs(",\"scheduled\":[", stdout);
+		if (sched_status(dir, stdout, 1) == -1)
+			err(EX_IOERR, "%s/%s/.sched", dir, BUS_LOGDIR);
+		fputs("]}\n", stdout);
+		free(js);
+	}
 	bus_store_close(s);
 	if (fflush(stdout) == EOF)
 		err(EX_IOERR, "stdout");

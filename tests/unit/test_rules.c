@@ -11,6 +11,7 @@
 #include <pcre2.h>
 
 #include "bus.h"
+#include "hash.h"
 
 /* PCRE2's own message for a regex that does not compile. */
 static const char *
@@ -337,6 +338,71 @@ test_patset(void)
 	patset_free(NULL);
 }
 
+/* Kafka's own vectors (UtilsTest.testMurmur2), and its partitioner. */
+static void
+test_murmur2(void)
+{
+	static const struct {
+		const char	*key;
+		int32_t		 want;
+	} v[] = {
+		{ "21", -973932308 },
+		{ "foobar", -790332482 },
+		{ "a-little-bit-long-string", -985981536 },
+		{ "a-little-bit-longer-string", -1486304829 },
+		{ "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971 },
+		{ "abc", 479470107 },
+		{ "", 275646681 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		if (!CHECK_EQ_I64(murmur2(v[i].key, strlen(v[i].key)),
+		    v[i].want))
+			unit_more("key \"%s\"\n", v[i].key);
+	/* toPositive(-790332482) = 1357151166; % 50 = 16. */
+	CHECK_EQ_U64(key_partition("foobar", 6, 50), 16);
+	CHECK_EQ_U64(key_partition("foobar", 6, 1), 0);
+}
+
+static void
+test_rules_hash(void)
+{
+	struct ruleset rs = { NULL, 0 };
+	char err[512] = "", out[BUS_TOPIC_MAX + 1];
+	uint32_t n = 99;
+
+	CHECK_EQ_I64(rules_add(&rs, "{topic}.{hash:8}:jobs|orders", err,
+	    sizeof(err)), 0);
+	CHECK_EQ_I64(rules_add(&rs, "q{hash:10000}x:q.*", err, sizeof(err)),
+	    0);
+	CHECK_EQ_I64(rules_route_slot(&rs, "jobs", 4, 3, out, &n), 0);
+	CHECK(strcmp(out, "jobs.3") == 0);
+	CHECK_EQ_U64(n, 8);
+	CHECK_EQ_I64(rules_route_slot(&rs, "orders", 6, 15, out, &n), 0);
+	CHECK(strcmp(out, "orders.7") == 0);
+	CHECK_EQ_I64(rules_route_slot(&rs, "qa", 2, 9999, out, &n), 0);
+	CHECK(strcmp(out, "q9999x") == 0);
+	CHECK_EQ_U64(n, 10000);
+	CHECK_EQ_I64(rules_route_slot(&rs, "other", 5, 3, out, &n), 0);
+	CHECK(strcmp(out, "other") == 0);
+	CHECK_EQ_U64(n, 0);
+	ROUTE(&rs, "jobs", "jobs.0");
+	rules_free(&rs);
+	CHECK_EQ_I64(rules_add(&rs, "{topic}.{hash:0}:x", err, sizeof(err)),
+	    -1);
+	CHECK_STR_HAS(err, "{hash:N} takes N from 1 to 10000");
+	CHECK_EQ_I64(rules_add(&rs, "{topic}.{hash:10001}:x", err,
+	    sizeof(err)), -1);
+	CHECK_EQ_I64(rules_add(&rs, "{topic}.{hash:08}:x", err, sizeof(err)),
+	    -1);
+	CHECK_EQ_I64(rules_add(&rs, "{hash:2}.{hash:2}:x", err, sizeof(err)),
+	    -1);
+	CHECK_STR_HAS(err, "only one {hash:N}");
+	CHECK_EQ_I64(rules_add(&rs, "{topic}.{hash:2", err, sizeof(err)), -1);
+	rules_free(&rs);
+}
+
 int
 main(void)
 {
@@ -348,5 +414,7 @@ main(void)
 	RUN(test_rules_expansion_too_long);
 	RUN(test_rules_conf);
 	RUN(test_patset);
+	RUN(test_murmur2);
+	RUN(test_rules_hash);
 	return unit_done();
 }
