@@ -48,6 +48,8 @@ struct part {
 	uint64_t	 nrecs;		/* records in the active segment */
 	struct topic_tree topics;	/* topics seen in this partition */
 	TAILQ_ENTRY(part) dlink;	/* dirty list */
+	int		 open;		/* its files are open (on the LRU) */
+	TAILQ_ENTRY(part) olink;	/* the LRU of open partitions */
 };
 RB_HEAD(part_tree, part);
 
@@ -119,6 +121,8 @@ extern uint64_t	 seg_size;		/* --segment-size */
 extern size_t	 max_message;		/* --max-message */
 extern size_t	 max_frame;
 extern int	 max_clients;		/* --max-clients */
+extern int	 max_partitions;	/* --max-partitions */
+extern long	 nofile_limit;		/* RLIMIT_NOFILE, raised at start */
 extern int	 epfd, lfd;
 extern int	 logfd;			/* DIR/log */
 extern int	 clockfd;		/* DIR/log/.clock */
@@ -133,6 +137,9 @@ extern struct client_list turn;		/* clients with acks this turn */
 
 /* partition.c */
 extern struct part_tree parts;
+extern int	 nparts;		/* partitions known */
+extern int	 nparts_open;		/* partitions with open files */
+extern int	 max_open_parts;	/* at most this many open at once */
 
 /* dedup.c */
 extern uint64_t	 pprod_gen;		/* changes when pprods are freed */
@@ -152,6 +159,8 @@ void	client_turn(struct client *);
 
 /* commit.c */
 int	commit_init(void);
+void	commit_adopt(int);
+size_t	commit_adopted(void);
 void	commit_event(void);
 int	commit_timeout(int64_t, int);
 int64_t	commit_gather(int64_t);
@@ -166,8 +175,17 @@ void	pprod_learn(struct part *, const struct bus_rec *);
 void	producers_prune(int64_t);
 void	pprods_save(struct part *);
 int	pprods_load(struct part *);
+void	pprods_free(struct part *);
 
 /* partition.c */
+void	part_budget_init(void);
+int	part_use(struct part *);
+void	part_close(struct part *);
+void	part_opened(struct part *);
+void	part_trim(void);
+void	part_dir_changed(struct part *, int);
+void	part_dirs_sync(void);
+int	part_dirs_take(int [2]);
 int	part_new_segment(struct part *, uint64_t);
 void	part_seal(struct part *);
 void	part_turn_mark(struct part *);
@@ -181,6 +199,6 @@ void	recover(void);
 struct part *part_load(const char *, int);
 
 /* route.c */
-struct part *route(const char *, size_t, uint32_t *);
+struct part *route(const char *, size_t, uint32_t *, char *, size_t);
 void	routes_clear(void);
 int	load_rules(struct ruleset *, char *, size_t);

@@ -221,7 +221,7 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 	uint64_t first_seq = 0;
 	uint32_t count, i, code = 0, done = 0;
 	int64_t now;
-	char emsg[128];
+	char emsg[640];
 
 	if (proto_publish_decode(b, len, &count, &pos) == -1) {
 		client_error(c, 0, PE_PROTO, "malformed PUBLISH");
@@ -266,10 +266,9 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			code = PE_PROTO;
 			break;
 		}
-		if ((p = route(m.topic, m.topic_len, &code)) == NULL) {
-			client_error(c, m.seq, code, code == PE_ROUTE ?
-			    "partition name for topic too long" :
-			    "cannot create partition");
+		if ((p = route(m.topic, m.topic_len, &code, emsg,
+		    sizeof(emsg))) == NULL) {
+			client_error(c, m.seq, code, emsg);
 			break;
 		}
 		if (c->pp_part != p || c->pp_gen != pprod_gen) {
@@ -442,10 +441,14 @@ client_status(struct client *c)
 	json_str(f, dir);
 	fprintf(f, ",\"uptime_s\":%lld,"
 	    "\"clients\":%d,\"messages\":%llu,\"bytes\":%llu,"
-	    "\"duplicates\":%llu,\"last_receive\":\"%s\",\"partitions\":[",
+	    "\"duplicates\":%llu,\"last_receive\":\"%s\","
+	    "\"partition_count\":%d,\"max_partitions\":%d,"
+	    "\"partitions_open\":%d,\"max_partitions_open\":%d,"
+	    "\"open_files_max\":%ld,\"partitions\":[",
 	    (long long)((now_ns() - started) / 1000000000),
 	    nclients - 1, (unsigned long long)stat_msgs,
-	    (unsigned long long)stat_bytes, (unsigned long long)stat_dups, t);
+	    (unsigned long long)stat_bytes, (unsigned long long)stat_dups, t,
+	    nparts, max_partitions, nparts_open, max_open_parts, nofile_limit);
 	RB_FOREACH(p, part_tree, &parts) {
 		fprintf(f, "%s{\"name\":", first ? "" : ",");
 		json_str(f, p->name);
