@@ -69,7 +69,7 @@ recover(void)
 	if (failed)
 		log_warnx("%zu of %zu partitions could not be loaded; serving "
 		    "the others", failed, n);
-	log_info("%d partitions loaded, %d open (at most %d)", nparts,
+	log_debug("%d partitions loaded, %d open (at most %d)", nparts,
 	    nparts_open, max_open_parts);
 	/* The file of earlier versions: the partitions' files replace it. */
 	{
