@@ -160,7 +160,6 @@ void	client_turn(struct client *);
 /* commit.c */
 int	commit_init(void);
 void	commit_adopt(int);
-size_t	commit_adopted(void);
 void	commit_event(void);
 int	commit_timeout(int64_t, int);
 int64_t	commit_gather(int64_t);

@@ -97,13 +97,6 @@ commit_adopt(int fd)
 		unsynced_since = now_ns();
 }
 
-/* Segments closed before their sync, since the last one. */
-size_t
-commit_adopted(void)
-{
-	return ad_n;
-}
-
 /*
  * Sync the n segments fds (and close them): one fdatasync(2) each, or
  * with all, or for many at once, one syncfs(2), which costs one journal
