@@ -13,6 +13,11 @@ struct busd_status {
 	long long	 uptime_s;
 	long long	 clients;
 	unsigned long long messages, bytes, duplicates;
+	long long	 partitions;	/* partitions known, -1: not said */
+	long long	 max_partitions; /* --max-partitions */
+	long long	 parts_open;	/* partitions with open files */
+	long long	 max_parts_open; /* at most open at once */
+	long long	 open_files_max; /* its RLIMIT_NOFILE */
 };
 
 /*

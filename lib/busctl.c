@@ -167,6 +167,17 @@ busctl_status(const char *dir, struct busd_status *st, char *err,
 		st->bytes = v;
 	if (json_num(js, "duplicates", &v) == 0)
 		st->duplicates = v;
+	st->partitions = -1;
+	if (json_num(js, "partition_count", &v) == 0)
+		st->partitions = v;
+	if (json_num(js, "max_partitions", &v) == 0)
+		st->max_partitions = v;
+	if (json_num(js, "partitions_open", &v) == 0)
+		st->parts_open = v;
+	if (json_num(js, "max_partitions_open", &v) == 0)
+		st->max_parts_open = v;
+	if (json_num(js, "open_files_max", &v) == 0)
+		st->open_files_max = v;
 	free(js);
 	return OPS_OK;
 }

@@ -167,7 +167,13 @@ print_json(FILE *f, const struct bus_status *st)
 		    "\"messages\":%llu,\"bytes\":%llu,\"duplicates\":%llu",
 		    st->d.uptime_s, st->d.clients, st->d.messages, st->d.bytes,
 		    st->d.duplicates);
-	else if (st->busd_running) {
+	if (st->busd_answered && st->d.partitions >= 0)
+		fprintf(f, ",\"partition_count\":%lld,\"max_partitions\":%lld,"
+		    "\"partitions_open\":%lld,\"max_partitions_open\":%lld,"
+		    "\"open_files_max\":%lld", st->d.partitions,
+		    st->d.max_partitions, st->d.parts_open,
+		    st->d.max_parts_open, st->d.open_files_max);
+	if (st->busd_running && !st->busd_answered) {
 		fprintf(f, ",\"error\":");
 		json_str(f, st->busd_err);
 	}
@@ -220,6 +226,11 @@ print_text(FILE *f, const struct bus_status *st)
 		    "the files only\n", (long)st->busd_pid, st->busd_err);
 	else
 		fprintf(f, "busd not running; figures from the files only\n");
+	if (st->busd_answered && st->d.partitions >= 0)
+		fprintf(f, "busd partitions %lld (at most %lld), %lld open "
+		    "(at most %lld, for %lld open files)\n", st->d.partitions,
+		    st->d.max_partitions, st->d.parts_open,
+		    st->d.max_parts_open, st->d.open_files_max);
 	for (i = 0; i < st->nparts; i++)
 		if ((int)strlen(st->parts[i].name) > w)
 			w = strlen(st->parts[i].name);

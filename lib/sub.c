@@ -27,7 +27,10 @@
  */
 #include <sys/types.h>
 #include <sys/inotify.h>
+#include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/tree.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,11 +56,19 @@
 #define SUB_WANT_MS	20		/* ... and below their share, every */
 #define SUB_UNTIL_GRACE_MS 250		/* until: idle store, time passed */
 #define MS		1000000LL	/* ns */
+#define SUB_OPEN_MIN	4		/* partitions open at once, at least */
+#define SUB_OPEN_MAX	4096		/* and at most */
 
 /* One partition seen. */
 struct part {
 	char		 name[BUS_TOPIC_MAX + 1];
-	struct preader	*pr;		/* NULL unless read */
+	RB_ENTRY(part)	 entry;		/* in the tree of names */
+	int		 sel;		/* read (selected) */
+	struct preader	*pr;		/* its reader, while open */
+	TAILQ_ENTRY(part) olink;	/* the LRU of open readers */
+	int64_t		 seek_t;	/* !known: read from this time */
+	uint8_t		*cbuf;		/* rec's bytes, while pr is closed */
+	size_t		 ccap;
 	int		 match;		/* some topic in it matches */
 	int		 all_match;	/* every topic in it matches */
 	int		 wd;		/* inotify watch of its directory */
@@ -72,6 +83,8 @@ struct part {
 	int		 e0set;		/* e0 is set and not used yet */
 	uint64_t	 e0;		/* end offset when reading started */
 };
+RB_HEAD(part_names, part);
+TAILQ_HEAD(part_lru, part);
 
 enum from_kind { FROM_BEGIN, FROM_END, FROM_OFFSET, FROM_BACK, FROM_TIME,
 	FROM_LAST };
@@ -118,6 +131,10 @@ struct bus_sub {
 	/* Partitions and the merge. */
 	struct part	**parts;	/* every partition seen */
 	size_t		 nparts;
+	struct part_names names;	/* the same, by name */
+	struct part_lru	 lru;		/* open readers, oldest first */
+	int		 nopen;		/* open readers */
+	int		 max_open;	/* at most this many */
 	struct part	**heap;		/* selected, with a record peeked */
 	size_t		 nheap, heapcap;
 	int		 nselected;
@@ -127,6 +144,8 @@ struct bus_sub {
 	/* Following. */
 	int		 ifd;		/* inotify */
 	int		 logwd;
+	struct part	**bywd;		/* partitions by inotify watch */
+	size_t		 nbywd;
 	int		 polling;	/* inotify unavailable: poll */
 	char		 clockpath[PATH_MAX];
 	int		 clockfd;
@@ -153,6 +172,11 @@ static void	start_part(struct bus_sub *, struct part *,
 		    const struct cursor *);
 static void	gap_check(struct bus_sub *, struct part *);
 static void	stop_part(struct bus_sub *, struct part *);
+static int	reader_open(struct bus_sub *, struct part *);
+static void	reader_park(struct bus_sub *, struct part *);
+static void	reader_room(struct bus_sub *, struct part *);
+static int	part_cmp(struct part *, struct part *);
+RB_PROTOTYPE_STATIC(part_names, part, entry, part_cmp);
 static void	refill(struct bus_sub *, struct part *);
 static void	refill_all(struct bus_sub *);
 static void	heap_push(struct bus_sub *, struct part *);
@@ -182,6 +206,8 @@ bus_sub_new(const char *dir)
 	s->ifd = s->logwd = s->clockfd = -1;
 	s->pin = INT64_MAX;
 	s->limit = INT64_MIN;
+	RB_INIT(&s->names);
+	TAILQ_INIT(&s->lru);
 	return s;
 }
 
@@ -317,6 +343,7 @@ int
 bus_sub_open(struct bus_sub *s)
 {
 	char emsg[512], p[PATH_MAX];
+	struct rlimit rl;
 	struct stat st;
 
 	if (s->failed)
@@ -340,6 +367,18 @@ bus_sub_open(struct bus_sub *s)
 			    strerror(errno));
 	}
 	s->opened = 1;
+	/*
+	 * Readers open at once: each holds two descriptors; the rest of
+	 * the limit is the caller's.  The others are closed in between.
+	 */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		s->max_open = rl.rlim_cur / 3 - 16;
+	else
+		s->max_open = SUB_OPEN_MAX;
+	if (s->max_open < SUB_OPEN_MIN)
+		s->max_open = SUB_OPEN_MIN;
+	if (s->max_open > SUB_OPEN_MAX)
+		s->max_open = SUB_OPEN_MAX;
 	if (store_path(p, sizeof(p), s->dir, BUS_LOGDIR) == -1)
 		return sub_fail(s, BUS_E_USAGE, EX_USAGE, "%s: path too long",
 		    s->dir);
@@ -437,7 +476,9 @@ bus_sub_next(struct bus_sub *s, struct bus_msg *m, int timeout)
 	if ((p = s->last) != NULL) {
 		/* The record returned last is dealt with: go past it. */
 		s->last = NULL;
-		preader_advance(p->pr);
+		/* Closed while in the heap: refill() opens it past it. */
+		if (p->pr != NULL)
+			preader_advance(p->pr);
 		refill(s, p);
 	}
 	/*
@@ -584,7 +625,7 @@ bus_sub_done(struct bus_sub *s, int last)
 		s->moved = 0;
 	for (k = 0; k < s->nparts; k++) {
 		p = s->parts[k];
-		if (p->pr == NULL || !p->known)
+		if (!p->sel || !p->known)
 			continue;
 		/* The message returned last is still in p->rec. */
 		next = p == cur ? p->rec.offset : p->next;
@@ -649,9 +690,11 @@ bus_sub_free(struct bus_sub *s)
 			preader_close(s->parts[k]->pr);
 		if (s->parts[k]->own != -1)
 			group_disown(s->parts[k]->own);
+		free(s->parts[k]->cbuf);
 		free(s->parts[k]);
 	}
 	free(s->parts);
+	free(s->bywd);
 	free(s->heap);
 	for (k = 0; k < (size_t)s->patc; k++)
 		free(s->patv[k]);
@@ -903,12 +946,11 @@ scan_partitions(struct bus_sub *s)
 static struct part *
 find_part(struct bus_sub *s, const char *name)
 {
-	size_t i;
+	struct part key;
 
-	for (i = 0; i < s->nparts; i++)
-		if (strcmp(s->parts[i]->name, name) == 0)
-			return s->parts[i];
-	return NULL;
+	if (strlcpy(key.name, name, sizeof(key.name)) >= sizeof(key.name))
+		return NULL;
+	return RB_FIND(part_names, &s->names, &key);
 }
 
 /*
@@ -937,11 +979,29 @@ consider(struct bus_sub *s, const char *name)
 		p->wd = -1;
 		p->own = -1;
 		s->parts[s->nparts++] = p;
+		RB_INSERT(part_names, &s->names, p);
 		if (s->ifd != -1 && !s->polling) {
 			snprintf(path, sizeof(path), "%s/%s/%s", s->dir,
 			    BUS_LOGDIR, name);
 			p->wd = inotify_add_watch(s->ifd, path, IN_MODIFY |
 			    IN_CREATE | IN_MOVED_TO | IN_DELETE);
+			if (p->wd >= 0 && (size_t)p->wd >= s->nbywd) {
+				size_t nn = (size_t)p->wd * 2 + 16;
+				struct part **nb;
+
+				if ((nb = reallocarray(s->bywd, nn,
+				    sizeof(*nb))) == NULL) {
+					sub_fail(s, BUS_E_SYSTEM, EX_OSERR,
+					    "%s", strerror(errno));
+					return;
+				}
+				memset(nb + s->nbywd, 0, (nn - s->nbywd) *
+				    sizeof(*nb));
+				s->bywd = nb;
+				s->nbywd = nn;
+			}
+			if (p->wd >= 0)
+				s->bywd[p->wd] = p;
 			if (p->wd == -1) {
 				errval_say(s->log, s->log_arg,
 				    "inotify watch on %s; polling every "
@@ -952,7 +1012,7 @@ consider(struct bus_sub *s, const char *name)
 		}
 	}
 	p->match = topics_match(s, p);
-	if (p->pr == NULL && p->match && s->grp == NULL)
+	if (!p->sel && p->match && s->grp == NULL)
 		start_part(s, p, s->cname != NULL ? &s->cur : NULL);
 }
 
@@ -1009,11 +1069,15 @@ start_part(struct bus_sub *s, struct part *p, const struct cursor *pos)
 	int64_t t = 0;
 	int rc, found = 0, by_time = 0;
 
+	reader_room(s, NULL);
 	if ((p->pr = preader_open(s->dir, p->name)) == NULL) {
 		errval_say(s->log, s->log_arg, "%s/%s/%s: %s", s->dir,
 		    BUS_LOGDIR, p->name, store_strerror(errno));
 		return;
 	}
+	p->sel = 1;
+	TAILQ_INSERT_TAIL(&s->lru, p, olink);
+	s->nopen++;
 	s->nselected++;
 	s->limit = INT64_MIN;	/* the merge of more partitions: ask again */
 	p->known = p->wknown = p->e0set = 0;
@@ -1072,6 +1136,7 @@ start_part(struct bus_sub *s, struct part *p, const struct cursor *pos)
 		/* Where a cursor stands if nothing follows t. */
 		if (s->cname != NULL && preader_end_offset(p->pr, &p->e0) == 0)
 			p->e0set = 1;
+		p->seek_t = t;
 		rc = preader_seek_time(p->pr, t);
 	} else {
 		rc = preader_seek_offset(p->pr, off);
@@ -1126,8 +1191,13 @@ stop_part(struct bus_sub *s, struct part *p)
 	heap_remove(s, p);
 	if (s->last == p)
 		s->last = NULL;
-	preader_close(p->pr);
-	p->pr = NULL;
+	if (p->pr != NULL) {
+		preader_close(p->pr);
+		p->pr = NULL;
+		TAILQ_REMOVE(&s->lru, p, olink);
+		s->nopen--;
+	}
+	p->sel = 0;
 	p->known = p->wknown = p->e0set = 0;
 	s->nselected--;
 	s->limit = INT64_MIN;
@@ -1145,6 +1215,14 @@ refill(struct bus_sub *s, struct part *p)
 	int rc, first = p->e0set;
 
 	p->retry = 0;
+	if (p->pr == NULL) {
+		if (reader_open(s, p) == -1)
+			return;
+	} else if (TAILQ_NEXT(p, olink) != NULL) {
+		/* The most recently used. */
+		TAILQ_REMOVE(&s->lru, p, olink);
+		TAILQ_INSERT_TAIL(&s->lru, p, olink);
+	}
 	p->e0set = 0;
 	for (;;) {
 		rc = preader_peek(p->pr, &p->rec);
@@ -1206,7 +1284,7 @@ refill_all(struct bus_sub *s)
 	size_t k;
 
 	for (k = 0; k < s->nparts; k++)
-		if (s->parts[k]->pr != NULL && s->parts[k]->heap == -1 &&
+		if (s->parts[k]->sel && s->parts[k]->heap == -1 &&
 		    s->parts[k] != s->last)
 			refill(s, s->parts[k]);
 }
@@ -1419,7 +1497,7 @@ save_positions(struct bus_sub *s)
 	if (s->grp == NULL) {
 		for (k = 0; k < s->nparts; k++) {
 			p = s->parts[k];
-			if (p->pr != NULL && p->wknown &&
+			if (p->sel && p->wknown &&
 			    cursor_set(&s->cur, p->name, p->wnext) == -1)
 				return -1;
 		}
@@ -1434,7 +1512,7 @@ save_positions(struct bus_sub *s)
 		    "cursor %s is damaged (%s); writing it again", s->cname, e);
 	for (k = 0; k < s->nparts && rc == 0; k++) {
 		p = s->parts[k];
-		if (p->own != -1 && p->pr != NULL && p->wknown)
+		if (p->own != -1 && p->sel && p->wknown)
 			rc = cursor_set(&c, p->name, p->wnext);
 	}
 	if (rc == 0) {
@@ -1503,7 +1581,7 @@ rebalance(struct bus_sub *s)
 			p = s->parts[k];
 			if (p->own == -1)
 				continue;
-			if (p->pr != NULL)
+			if (p->sel)
 				stop_part(s, p);
 			group_disown(p->own);
 			p->own = -1;
@@ -1554,7 +1632,7 @@ rebalance(struct bus_sub *s)
 		for (j = 0; j < ntook; j++) {
 			p = took[j];
 			start_part(s, p, &c);
-			if (p->pr == NULL) {
+			if (!p->sel) {
 				group_disown(p->own);
 				p->own = -1;
 			}
@@ -1612,36 +1690,156 @@ wait_events(struct bus_sub *s, int timeout)
 				continue;
 			}
 			if (ev->wd == s->logwd) {
-				if (ev->len && (ev->mask & IN_ISDIR))
-					rescan = 1;
+				/* A new partition: that one, not a rescan. */
+				if (ev->len && (ev->mask & IN_ISDIR) &&
+				    (ev->mask & (IN_CREATE | IN_MOVED_TO)) &&
+				    ev->name[0] != '.')
+					consider(s, ev->name);
 				/* The clock: bus_sub_next() reads it again. */
 				continue;
 			}
-			for (k = 0; k < s->nparts; k++) {
-				p = s->parts[k];
-				if (p->wd != ev->wd)
-					continue;
-				if (ev->len && strcmp(ev->name, BUS_TOPICS) == 0)
-					consider(s, p->name);
-				if (p->pr != NULL && (ev->mask &
-				    (IN_CREATE | IN_MOVED_TO | IN_DELETE)))
-					preader_dir_hint(p->pr, 1);
-				p->retry = 1;
-				break;
+			if (ev->wd < 0 || (size_t)ev->wd >= s->nbywd ||
+			    (p = s->bywd[ev->wd]) == NULL)
+				continue;
+			if (ev->mask & IN_IGNORED) {
+				/* Its directory is gone. */
+				s->bywd[ev->wd] = NULL;
+				p->wd = -1;
+				continue;
 			}
+			if (ev->len && strcmp(ev->name, BUS_TOPICS) == 0)
+				consider(s, p->name);
+			if (p->pr != NULL && (ev->mask &
+			    (IN_CREATE | IN_MOVED_TO | IN_DELETE)))
+				preader_dir_hint(p->pr, 1);
+			p->retry = 1;
 		}
 	}
 	if (rescan)
 		scan_partitions(s);
 	for (k = 0; k < s->nparts; k++) {
 		p = s->parts[k];
-		if (p->pr == NULL)
+		if (!p->sel)
 			continue;
 		/* Events lost, or none to come: list the segments again. */
-		if (all)
+		if (all && p->pr != NULL)
 			preader_dir_hint(p->pr, 1);
 		if (p->heap == -1 && p != s->last && (all || p->retry))
 			refill(s, p);
 	}
 	return intr;
 }
+
+/* ------------------------------------------------------------ open files */
+
+/*
+ * Readers are opened lazily and closed when idle, so that thousands of
+ * partitions are read and followed with a bounded number of descriptors:
+ * at most max_open readers are open, the least recently used closed
+ * first.  A closed reader's partition keeps its place: next (or, before
+ * its first record, the time it reads from), and the record it has in
+ * the heap, copied.  refill() opens it again where it was.
+ */
+
+/* Close readers until one more may open; never keep, nor s->last. */
+static void
+reader_room(struct bus_sub *s, struct part *keep)
+{
+	struct part *p, *np;
+
+	for (p = TAILQ_FIRST(&s->lru); p != NULL && s->nopen >= s->max_open;
+	    p = np) {
+		np = TAILQ_NEXT(p, olink);
+		if (p != keep && p != s->last)
+			reader_park(s, p);
+	}
+}
+
+/*
+ * Close p's reader.  A record it has in the heap points into the
+ * reader's buffer: it is copied first (if memory runs out, p stays
+ * open).
+ */
+static void
+reader_park(struct bus_sub *s, struct part *p)
+{
+	struct bus_rec *r = &p->rec;
+	size_t n;
+	uint8_t *b;
+
+	if (p->heap >= 0) {
+		n = r->topic_len + r->key_len + r->tags_len + r->payload_len;
+		if (n > p->ccap) {
+			if ((b = realloc(p->cbuf, n)) == NULL)
+				return;
+			p->cbuf = b;
+			p->ccap = n;
+		}
+		b = p->cbuf;
+		memcpy(b, r->topic, r->topic_len);
+		r->topic = (const char *)b;
+		b += r->topic_len;
+		if (r->key_len) {
+			memcpy(b, r->key, r->key_len);
+			r->key = (const char *)b;
+		}
+		b += r->key_len;
+		if (r->tags_len)
+			memcpy(b, r->tags, r->tags_len);
+		r->tags = b;
+		b += r->tags_len;
+		if (r->payload_len)
+			memcpy(b, r->payload, r->payload_len);
+		r->payload = b;
+	}
+	preader_close(p->pr);
+	p->pr = NULL;
+	TAILQ_REMOVE(&s->lru, p, olink);
+	s->nopen--;
+}
+
+/*
+ * Open the reader of p (read, closed, not in the heap) again where it
+ * was: at next, or before its first record at the time it started
+ * from.  A partition gone meanwhile is no longer read.
+ */
+static int
+reader_open(struct bus_sub *s, struct part *p)
+{
+	int rc;
+
+	reader_room(s, p);
+	if ((p->pr = preader_open(s->dir, p->name)) == NULL) {
+		if (errno == ENOENT) {
+			p->sel = 0;
+			s->nselected--;
+			s->limit = INT64_MIN;
+			return -1;
+		}
+		return sub_fail(s, BUS_E_SYSTEM, EX_IOERR, "partition %s: %s",
+		    p->name, strerror(errno));
+	}
+	TAILQ_INSERT_TAIL(&s->lru, p, olink);
+	s->nopen++;
+	if (p->known)
+		rc = preader_seek_offset(p->pr, p->next);
+	else
+		rc = preader_seek_time(p->pr, p->seek_t);
+	if (rc == -1)
+		return sub_fail(s, BUS_E_SYSTEM, EX_IOERR, "partition %s: "
+		    "seek: %s", p->name, strerror(errno));
+	/* What retention took meanwhile: refill() says it for a cursor. */
+	if (s->cname == NULL)
+		preader_gap(p->pr);
+	if (!s->polling && p->wd != -1)
+		preader_dir_hint(p->pr, 0);
+	return 0;
+}
+
+static int
+part_cmp(struct part *a, struct part *b)
+{
+	return strcmp(a->name, b->name);
+}
+
+RB_GENERATE_STATIC(part_names, part, entry, part_cmp);

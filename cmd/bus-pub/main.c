@@ -162,6 +162,8 @@ help(void)
 	    "  -V, --version         print the version\n"
 	    "  --ack none|written|synced\n"
 	    "                        when busd acknowledges (default written)\n"
+	    "  --at time             store now, deliver at time (same forms as -E)\n"
+	    "  --delay duration      store now, deliver after duration\n"
 	    "  --event-format format how --event-time reads: rfc3339 (default),\n"
 	    "                        unix, unix_ms or a strptime(3) format\n"
 	    "  --event-time regex    event time from each message's first capture\n"

@@ -50,6 +50,8 @@ struct part {
 	uint64_t	 nrecs;		/* records in the active segment */
 	struct topic_tree topics;	/* topics seen in this partition */
 	TAILQ_ENTRY(part) dlink;	/* dirty list */
+	int		 open;		/* its files are open (on the LRU) */
+	TAILQ_ENTRY(part) olink;	/* the LRU of open partitions */
 };
 RB_HEAD(part_tree, part);
 
@@ -122,6 +124,8 @@ extern uint64_t	 seg_size;		/* --segment-size */
 extern size_t	 max_message;		/* --max-message */
 extern size_t	 max_frame;
 extern int	 max_clients;		/* --max-clients */
+extern int	 max_partitions;	/* --max-partitions */
+extern long	 nofile_limit;		/* RLIMIT_NOFILE, raised at start */
 extern int	 epfd, lfd;
 extern int	 logfd;			/* DIR/log */
 extern int	 clockfd;		/* DIR/log/.clock */
@@ -140,6 +144,9 @@ extern struct client_list turn;		/* clients with acks this turn */
 
 /* partition.c */
 extern struct part_tree parts;
+extern int	 nparts;		/* partitions known */
+extern int	 nparts_open;		/* partitions with open files */
+extern int	 max_open_parts;	/* at most this many open at once */
 
 /* dedup.c */
 extern uint64_t	 pprod_gen;		/* changes when pprods are freed */
@@ -166,6 +173,7 @@ void	client_turn(struct client *);
 
 /* commit.c */
 int	commit_init(void);
+void	commit_adopt(int);
 void	commit_event(void);
 int	commit_timeout(int64_t, int);
 int64_t	commit_gather(int64_t);
@@ -180,8 +188,17 @@ void	pprod_learn(struct part *, const struct bus_rec *);
 void	producers_prune(int64_t);
 void	pprods_save(struct part *);
 int	pprods_load(struct part *);
+void	pprods_free(struct part *);
 
 /* partition.c */
+void	part_budget_init(void);
+int	part_use(struct part *);
+void	part_close(struct part *);
+void	part_opened(struct part *);
+void	part_trim(void);
+void	part_dir_changed(struct part *, int);
+void	part_dirs_sync(void);
+int	part_dirs_take(int [2]);
 int	part_new_segment(struct part *, uint64_t);
 void	part_seal(struct part *);
 void	part_turn_mark(struct part *);
@@ -207,7 +224,8 @@ int	sched_status(const char *, FILE *, int);
 
 /* route.c */
 extern uint64_t	 route_frame;		/* PUBLISH frames, for round robin */
-struct part *route(const char *, size_t, const void *, size_t, uint32_t *);
+struct part *route(const char *, size_t, const void *, size_t, uint32_t *,
+	    char *, size_t);
 int	route_check(char *, size_t);
 void	routes_clear(void);
 int	load_rules(struct ruleset *, struct acl *, char *, size_t);

@@ -317,10 +317,8 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 				break;
 			}
 		} else if ((p = route(m.topic, m.topic_len, m.key, m.key_len,
-		    &code)) == NULL) {
-			client_error(c, m.seq, code, code == PE_ROUTE ?
-			    "partition name for topic too long" :
-			    "cannot create partition");
+		    &code, emsg, sizeof(emsg))) == NULL) {
+			client_error(c, m.seq, code, emsg);
 			break;
 		}
 		if (c->pp_part != p || c->pp_gen != pprod_gen) {
@@ -423,7 +421,7 @@ client_block(struct client *c, const uint8_t *b, size_t len)
 	size_t room, rl = 0;
 	uint32_t code = 0, i;
 	int64_t due;
-	char emsg[160], aclmsg[768];
+	char emsg[640], aclmsg[768];
 
 	if (proto_block_decode(b, len, &k) == -1) {
 		client_error(c, 0, PE_PROTO, "malformed PUBLISH_BLOCK");
@@ -474,10 +472,9 @@ client_block(struct client *c, const uint8_t *b, size_t len)
 		return -1;
 	}
 	route_frame++;
-	if ((p = route(k.topic, k.topic_len, NULL, 0, &code)) == NULL) {
-		client_error(c, k.first_seq, code, code == PE_ROUTE ?
-		    "partition name for topic too long" :
-		    "cannot create partition");
+	if ((p = route(k.topic, k.topic_len, NULL, 0, &code, emsg,
+	    sizeof(emsg))) == NULL) {
+		client_error(c, k.first_seq, code, emsg);
 		return -1;
 	}
 	if (k.count > 0 && client_block_store(c, p, &k, now_ns()) == -1)
@@ -744,10 +741,14 @@ client_status(struct client *c)
 	json_str(f, dir);
 	fprintf(f, ",\"uptime_s\":%lld,"
 	    "\"clients\":%d,\"messages\":%llu,\"bytes\":%llu,"
-	    "\"duplicates\":%llu,\"last_receive\":\"%s\",\"partitions\":[",
+	    "\"duplicates\":%llu,\"last_receive\":\"%s\","
+	    "\"partition_count\":%d,\"max_partitions\":%d,"
+	    "\"partitions_open\":%d,\"max_partitions_open\":%d,"
+	    "\"open_files_max\":%ld,\"partitions\":[",
 	    (long long)((now_ns() - started) / 1000000000),
 	    nclients - 1, (unsigned long long)stat_msgs,
-	    (unsigned long long)stat_bytes, (unsigned long long)stat_dups, t);
+	    (unsigned long long)stat_bytes, (unsigned long long)stat_dups, t,
+	    nparts, max_partitions, nparts_open, max_open_parts, nofile_limit);
 	RB_FOREACH(p, part_tree, &parts) {
 		fprintf(f, "%s{\"name\":", first ? "" : ",");
 		json_str(f, p->name);

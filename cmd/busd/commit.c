@@ -24,7 +24,9 @@
 #include "busd.h"
 
 #define SYNC_GATHER_NS	200000		/* wait no longer for them */
+#define SYNCFS_MIN	16		/* segments synced with one syncfs */
 
+static int	sync_fds(int *, size_t, int);
 static void	sync_all(void);
 static void	*sync_thread(void *);
 static void	sync_start(void);
@@ -61,6 +63,14 @@ static int	 sy_released;		/* clients whose acks it released */
 static int	 sy_waiting;		/* clients waiting for the next one */
 
 /*
+ * Segments of partitions closed before their sync (part_close()).  Their
+ * descriptors are gone: the next sync is a syncfs(2) of the store, which
+ * writes back every file of it, open or not.
+ */
+static size_t	 ad_n;			/* closed since the last sync */
+static int	 sy_all;		/* this sync: syncfs (under sy_mtx) */
+
+/*
  * Start the sync thread.  Returns the fd that becomes readable when a
  * sync finishes: the loop then calls commit_event().
  */
@@ -72,6 +82,45 @@ commit_init(void)
 	if ((errno = pthread_create(&sy_thread, NULL, sync_thread, NULL)) != 0)
 		fatal(EX_OSERR, "pthread_create");
 	return sy_evfd;
+}
+
+/*
+ * fd, the segment of a partition being closed with records not yet
+ * synced, is closed: the next sync covers it all the same.
+ */
+void
+commit_adopt(int fd)
+{
+	close(fd);
+	ad_n++;
+	if (unsynced_since == 0)
+		unsynced_since = now_ns();
+}
+
+/*
+ * Sync the n segments fds (and close them): one fdatasync(2) each, or
+ * with all, or for many at once, one syncfs(2), which costs one journal
+ * commit where each fdatasync costs its own.  0, or an errno.
+ */
+static int
+sync_fds(int *fds, size_t n, int all)
+{
+	size_t i;
+	int e = 0;
+
+	if (all) {
+		if (syncfs(logfd) == -1)
+			e = errno;
+	} else if (n >= SYNCFS_MIN) {
+		if (syncfs(fds[0]) == -1)
+			e = errno;
+	} else
+		for (i = 0; i < n; i++)
+			if (fdatasync(fds[i]) == -1 && e == 0)
+				e = errno;
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	return e;
 }
 
 /* The loop's timeout (ms, -1: none), cut to the next --sync-interval sync. */
@@ -214,10 +263,26 @@ static void
 sync_all(void)
 {
 	struct part *p;
-	int failed = 0;
+	size_t n = 0;
+	int failed = 0, dfd[2], nd;
 
+	nd = part_dirs_take(dfd);
+	RB_FOREACH(p, part_tree, &parts)
+		n += p->unsynced;
+	if (n >= SYNCFS_MIN || ad_n > 0 || nd == -1) {
+		/* Many: one syncfs(2) for all of them. */
+		if (syncfs(logfd) == -1) {
+			log_warn("syncfs of the store");
+			failed = 1;
+		} else {
+			RB_FOREACH(p, part_tree, &parts)
+				p->unsynced = 0;
+			ad_n = 0;
+		}
+		n = 0;
+	}
 	RB_FOREACH(p, part_tree, &parts) {
-		if (!p->unsynced)
+		if (n == 0 || !p->unsynced)
 			continue;
 		if (fdatasync(p->app.sfd) == -1) {
 			log_warn("partition %s: fdatasync", p->name);
@@ -226,6 +291,10 @@ sync_all(void)
 			p->unsynced = 0;
 			log_debug("partition %s: synced", p->name);
 		}
+	}
+	if (nd > 0 && sync_fds(dfd, nd, 0) != 0) {
+		log_warnx("fsync of the store's directories failed");
+		failed = 1;
 	}
 	/* A failed sync is tried again one interval later. */
 	unsynced_since = failed ? now_ns() : 0;
@@ -236,8 +305,7 @@ static void *
 sync_thread(void *arg)
 {
 	uint64_t one = 1;
-	size_t i;
-	int e;
+	int e, all;
 
 	pthread_mutex_lock(&sy_mtx);
 	for (;;) {
@@ -245,13 +313,9 @@ sync_thread(void *arg)
 			pthread_cond_wait(&sy_cond, &sy_mtx);
 		if (sy_quit && !sy_go)
 			break;
+		all = sy_all;
 		pthread_mutex_unlock(&sy_mtx);
-		e = 0;
-		for (i = 0; i < sy_nfds; i++) {
-			if (fdatasync(sy_fds[i]) == -1 && e == 0)
-				e = errno;
-			close(sy_fds[i]);
-		}
+		e = sync_fds(sy_fds, sy_nfds, all);
 		pthread_mutex_lock(&sy_mtx);
 		sy_err = e;
 		sy_go = 0;
@@ -266,9 +330,23 @@ static void
 sync_start(void)
 {
 	struct part *p;
-	int *nf;
+	int *nf, all, nd;
 
 	sy_nfds = 0;
+	/*
+	 * New names first (their directories); with segments closed
+	 * unsynced, a syncfs of the store's file system.
+	 */
+	if (sy_cap < 2) {
+		sy_cap = 16;
+		if ((sy_fds = reallocarray(sy_fds, sy_cap,
+		    sizeof(*sy_fds))) == NULL)
+			fatal(EX_OSERR, NULL);
+	}
+	if ((nd = part_dirs_take(sy_fds)) > 0)
+		sy_nfds = nd;
+	all = ad_n > 0 || nd == -1;
+	ad_n = 0;
 	RB_FOREACH(p, part_tree, &parts) {
 		if (!p->unsynced)
 			continue;
@@ -292,6 +370,7 @@ sync_start(void)
 	sy_more = 0;
 	sy_waiting = 0;
 	pthread_mutex_lock(&sy_mtx);
+	sy_all = all;
 	sy_go = 1;
 	pthread_cond_signal(&sy_cond);
 	pthread_mutex_unlock(&sy_mtx);

@@ -156,6 +156,19 @@ pprod_next(void *arg, struct store_producer *ent)
 	return 1;
 }
 
+/* Forget P's producers (P could not be loaded). */
+void
+pprods_free(struct part *p)
+{
+	struct pprod *pp, *npp;
+
+	RB_FOREACH_SAFE(pp, pprod_tree, &p->prods, npp) {
+		RB_REMOVE(pprod_tree, &p->prods, pp);
+		free(pp);
+	}
+	pprod_gen++;
+}
+
 /* Read P's producers file; -1 if there is none or it is damaged. */
 int
 pprods_load(struct part *p)

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <sys/epoll.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -51,6 +52,7 @@ static void	ready(int);
 static void	serve(void);
 static void	loop_timeout(int64_t, struct timespec *);
 static void	signals_read(void);
+static void	nofile_raise(void);
 static void	store_open(void);
 static void	listen_open(void);
 static void	reload(void);
@@ -71,6 +73,8 @@ uint64_t	 seg_size = BUS_SEGMENT_SIZE_DEFAULT;
 size_t		 max_message = BUS_MESSAGE_MAX_DEFAULT;
 size_t		 max_frame;
 int		 max_clients = 256;
+int		 max_partitions = 100000;	/* --max-partitions */
+long		 nofile_limit;		/* RLIMIT_NOFILE, raised at start */
 static int	 rotate_hm = -1;	/* --rotate-at, minutes after 00:00 UTC */
 static int64_t	 rotate_next;		/* ns, 0: none */
 static int	 verbose;
@@ -88,7 +92,8 @@ static int	 quitting;
 static char	 sockpath[PATH_MAX];
 
 enum { OPT_SEGSIZE = 256, OPT_ROTATEAT, OPT_MAXMSG, OPT_MAXCLIENTS,
-    OPT_SYNCINT, OPT_VERIFY, OPT_REPAIR, OPT_STATUS, OPT_MAXSCHED };
+    OPT_SYNCINT, OPT_VERIFY, OPT_REPAIR, OPT_STATUS, OPT_MAXSCHED,
+    OPT_MAXPARTS };
 
 static const struct option longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
@@ -97,6 +102,7 @@ static const struct option longopts[] = {
 	{ "rotate-at",		required_argument,	NULL, OPT_ROTATEAT },
 	{ "max-message",	required_argument,	NULL, OPT_MAXMSG },
 	{ "max-clients",	required_argument,	NULL, OPT_MAXCLIENTS },
+	{ "max-partitions",	required_argument,	NULL, OPT_MAXPARTS },
 	{ "max-scheduled",	required_argument,	NULL, OPT_MAXSCHED },
 	{ "sync-interval",	required_argument,	NULL, OPT_SYNCINT },
 	{ "verify",		no_argument,		NULL, OPT_VERIFY },
@@ -109,8 +115,8 @@ static const struct option longopts[] = {
 static const char synopsis[] =
     "usage: busd [-bv] [-c file] [-d dir] [-r prefix:regex] ...\n"
     "            [--max-clients n] [--max-message size] [--rotate-at HH:MM]\n"
-    "            [--max-scheduled n] [--segment-size size]\n"
-    "            [--sync-interval duration]\n"
+    "            [--max-partitions n] [--max-scheduled n]\n"
+    "            [--segment-size size] [--sync-interval duration]\n"
     "       busd --verify [--repair] [-d dir]\n"
     "       busd --status [-o text|json] [-d dir]\n"
     "       busd -h | --help | -V | --version\n";
@@ -144,6 +150,8 @@ help(void)
 	    "  -v                    verbose: log debugging messages too\n"
 	    "  --max-clients n       connections served at once (default 256)\n"
 	    "  --max-message size    largest message (default 1M, at most 64M)\n"
+	    "  --max-partitions n    most partitions in the store (default 100000)\n"
+	    "  --max-scheduled n     most messages held for later (default 100000)\n"
 	    "  --repair              with --verify: repair what loses no record\n"
 	    "  --rotate-at HH:MM     also seal every active segment daily (UTC)\n"
 	    "  --segment-size size   start a new segment past size (default 64M)\n"
@@ -219,6 +227,12 @@ main(int argc, char *argv[])
 				errx(EX_USAGE, "--max-clients: '%s' is %s",
 				    optarg, errstr);
 			break;
+		case OPT_MAXPARTS:
+			max_partitions = strtonum(optarg, 1, INT_MAX, &errstr);
+			if (errstr != NULL)
+				errx(EX_USAGE, "--max-partitions: '%s' is %s",
+				    optarg, errstr);
+			break;
 		case OPT_MAXSCHED:
 			max_scheduled = strtonum(optarg, 0, 100000000, &errstr);
 			if (errstr != NULL)
@@ -284,6 +298,7 @@ main(int argc, char *argv[])
 	log_init(verbose, 0);
 	started = now_ns();
 	signal(SIGPIPE, SIG_IGN);
+	nofile_raise();
 	store_open();
 	recover();
 	if (route_check(emsg, sizeof(emsg)) == -1)
@@ -531,6 +546,31 @@ pid_exiting(pid_t pid)
 	return 0;
 }
 
+/*
+ * Every descriptor the hard limit allows: a store of many partitions
+ * needs them.  How many partitions stay open follows from it.
+ */
+static void
+nofile_raise(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		fatal(EX_OSERR, "getrlimit");
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit RLIMIT_NOFILE %llu",
+			    (unsigned long long)rl.rlim_max);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	nofile_limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX ?
+	    INT_MAX : (long)rl.rlim_cur;
+	part_budget_init();
+	log_debug("open files: at most %ld; partitions open at once: at most "
+	    "%d", nofile_limit, max_open_parts);
+}
+
 static void
 store_open(void)
 {
@@ -664,11 +704,15 @@ shutdown_busd(void)
 	/* Let the syncs in flight finish, then sync the rest here. */
 	commit_shutdown();
 	RB_FOREACH(p, part_tree, &parts) {
+		/* A closed partition was written and synced when closed. */
+		if (!p->open)
+			continue;
 		part_flush(p);
 		if (fdatasync(p->app.sfd) == -1)
 			log_warn("partition %s: fdatasync", p->name);
 		fdatasync(p->app.ifd);
 	}
+	part_dirs_sync();
 	TAILQ_FOREACH_SAFE(c, &clients, link, nc)
 		client_close(c);
 	pidfile_remove(pfh);

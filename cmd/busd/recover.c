@@ -30,7 +30,8 @@
 static uint64_t	scan_records(struct part *, struct segscan *, uint64_t *, int *,
 		    int);
 static uint64_t	scan_fd(struct part *, int, uint64_t, uint64_t *, int *, int);
-static struct part *part_dir_open(const char *, int);
+static struct part *part_dir_open(const char *, int, int *);
+static void	part_free(struct part *);
 static void	topics_load(struct part *);
 static int	topic_add(const char *, size_t, void *);
 static int	sealed_check(struct part *, const uint64_t *, size_t,
@@ -43,24 +44,34 @@ static int	active_tail(struct part *, struct segscan *, const char *, off_t,
 static void	active_index(struct part *, uint64_t);
 
 /*
- * Open every partition; for each, check the active segment from its first
+ * Load every partition; for each, check the active segment from its first
  * record: a torn tail is cut (and logged), damage followed by valid
  * records is not cut but sealed off in a segment of its own.  Indexes
  * that are missing or doubtful are rebuilt.  The receive clock comes
  * back from the records, and the producers' sequence numbers from each
- * partition's producers file and the records it does not cover.
+ * partition's producers file and the records it does not cover.  Only
+ * the most recently loaded partitions stay open (part_use() opens the
+ * others when a message comes); one that cannot be loaded is left out,
+ * with an error, and busd serves the others.
  */
 void
 recover(void)
 {
 	char **names;
-	size_t n, i;
+	size_t n, i, failed = 0;
 
 	if (store_list_partitions(dir, &names, &n) == -1)
 		fatal(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
 	for (i = 0; i < n; i++)
-		part_load(names[i], 0);
+		if (part_load(names[i], 0) == NULL)
+			failed++;
 	store_free_names(names, n);
+	part_dirs_sync();
+	if (failed)
+		log_warnx("%zu of %zu partitions could not be loaded; serving "
+		    "the others", failed, n);
+	log_debug("%d partitions loaded, %d open (at most %d)", nparts,
+	    nparts_open, max_open_parts);
 	/* The file of earlier versions: the partitions' files replace it. */
 	{
 		char path[PATH_MAX];
@@ -124,7 +135,9 @@ scan_fd(struct part *p, int fd, uint64_t pos, uint64_t *last_off, int *any,
 
 /*
  * Load partition name, made first if create: its producers file, its
- * topics, its sealed segments and its active segment, repaired.
+ * topics, its sealed segments and its active segment, repaired.  It is
+ * left open, the most recently used.  NULL if it cannot be (logged,
+ * errno set).
  */
 struct part *
 part_load(const char *name, int create)
@@ -132,21 +145,40 @@ part_load(const char *name, int create)
 	struct part *p;
 	uint64_t *segs = NULL, last_off = 0;
 	size_t nsegs = 0;
-	int any = 0, stale;
+	int any = 0, stale = 0, e, fresh;
 
-	if ((p = part_dir_open(name, create)) == NULL)
+	part_trim();
+	if ((p = part_dir_open(name, create, &fresh)) == NULL)
 		return NULL;
-	/* Without a good file every segment is read: then write one. */
-	stale = pprods_load(p) == -1 && !create;
-	topics_load(p);
-	if (store_list_segments(p->dirfd, &segs, &nsegs) == -1)
-		fatal(EX_IOERR, "partition %s", name);
+	/* A directory just made holds nothing to read. */
+	if (!fresh) {
+		/*
+		 * Without a good file every segment is read: then write
+		 * one, unless the active segment is all there is (it is
+		 * read at every start anyway, and the file costs syncs).
+		 */
+		stale = pprods_load(p) == -1 && !create;
+		topics_load(p);
+	}
+	if (!fresh && store_list_segments(p->dirfd, &segs, &nsegs) == -1) {
+		e = errno;
+		log_warn("partition %s: list of segments", name);
+		part_free(p);
+		errno = e;
+		return NULL;
+	}
+	if (nsegs <= 1)
+		stale = 0;
 	if (sealed_check(p, segs, nsegs, &last_off, &any))
 		stale = 1;
 	if (nsegs == 0) {
-		if (part_new_segment(p, 0) == -1)
-			fatal(EX_IOERR, "partition %s: cannot create a segment",
-			    name);
+		if (part_new_segment(p, 0) == -1) {
+			e = errno;
+			free(segs);
+			part_free(p);
+			errno = e;
+			return NULL;
+		}
 		p->next_off = 0;
 	} else
 		active_load(p, segs[nsegs - 1], &last_off, &any);
@@ -158,12 +190,16 @@ part_load(const char *name, int create)
 		pprods_save(p);
 	}
 	RB_INSERT(part_tree, &parts, p);
+	part_opened(p);
 	return p;
 }
 
-/* A new partition for DIR/log/name, made first if create; NULL: failed. */
+/*
+ * A new partition for DIR/log/name, made first if create (then *fresh
+ * says whether it was made now); NULL: failed.
+ */
 static struct part *
-part_dir_open(const char *name, int create)
+part_dir_open(const char *name, int create, int *fresh)
 {
 	struct part *p;
 
@@ -175,32 +211,62 @@ part_dir_open(const char *name, int create)
 	p->topicsfd = -1;
 	if (app_init(&p->app, -1, -1, 0, 0, 0, 0, WBUF_SIZE) == -1)
 		fatal(EX_OSERR, NULL);
+	p->dirfd = -1;
+	*fresh = 0;
 	if (create) {
-		if (mkdirat(logfd, name, 0750) == -1 && errno != EEXIST) {
+		if (mkdirat(logfd, name, 0750) == 0)
+			*fresh = 1;
+		else if (errno != EEXIST) {
 			log_warn("partition %s: mkdir", name);
-			app_free(&p->app);
-			free(p);
+			part_free(p);
 			return NULL;
 		}
-		fsync(logfd);	/* the new name must outlive a crash */
+		/* The new name outlives a crash from the next sync on. */
+		part_dir_changed(NULL, 1);
 	}
 	if ((p->dirfd = store_openat(logfd, name, O_RDONLY | O_DIRECTORY,
 	    0)) == -1) {
 		log_warnx("%s/%s/%s: %s", dir, BUS_LOGDIR, name,
 		    store_strerror(errno));
-		app_free(&p->app);
-		free(p);
+		part_free(p);
 		return NULL;
 	}
 	return p;
 }
 
-/* Open the topics file of p for appending; take the topics it lists. */
+/* A partition that could not be loaded: its memory and files. */
+static void
+part_free(struct part *p)
+{
+	struct topic *t, *nt;
+	int e = errno;
+
+	RB_FOREACH_SAFE(t, topic_tree, &p->topics, nt) {
+		RB_REMOVE(topic_tree, &p->topics, t);
+		free(t->name);
+		free(t);
+	}
+	pprods_free(p);
+	if (p->app.sfd != -1)
+		close(p->app.sfd);
+	if (p->app.ifd != -1)
+		close(p->app.ifd);
+	if (p->topicsfd != -1)
+		close(p->topicsfd);
+	if (p->dirfd != -1)
+		close(p->dirfd);
+	app_free(&p->app);
+	free(p);
+	errno = e;
+}
+
+/*
+ * Take the topics p's topics file lists.  The file is opened for
+ * appending only when a topic is added (part_topic()).
+ */
 static void
 topics_load(struct part *p)
 {
-	if ((p->topicsfd = store_topics_open(p->dirfd)) == -1)
-		fatal(EX_IOERR, "partition %s: %s", p->name, BUS_TOPICS);
 	if (store_topics_read(p->dirfd, topic_add, p) == -1 &&
 	    errno != ENOENT)
 		log_warn("partition %s: %s", p->name, BUS_TOPICS);

@@ -44,8 +44,10 @@ struct route {
 };
 RB_HEAD(route_tree, route);
 
+static void	route_refused(const char *);
 static int	route_cmp(struct route *, struct route *);
-static struct part *route_slot(struct route *, uint32_t, uint32_t *);
+static struct part *route_slot(struct route *, uint32_t, uint32_t *, char *,
+	    size_t);
 static int	hash_read(struct part *, uint32_t *);
 static int	topic_check_hash(const char *, void *);
 RB_PROTOTYPE_STATIC(route_tree, route, entry, route_cmp);
@@ -87,14 +89,19 @@ load_rules(struct ruleset *rs, struct acl *acl, char *err, size_t len)
 	return 0;
 }
 
+/*
+ * The partition of topic, opened.  NULL with code and a message in emsg
+ * (emlen bytes) when it has none: no rule routes it, --max-partitions is
+ * reached, or it cannot be created or opened (logged, busd goes on).
+ */
 struct part *
 route(const char *topic, size_t len, const void *key, size_t klen,
-    uint32_t *code)
+    uint32_t *code, char *emsg, size_t emlen)
 {
 	struct route key_r, *r = route_last;
-	struct part pk, *p;
+	struct part pk, *p, **slot;
 	char t[BUS_TOPIC_MAX + 1];
-	uint32_t n;
+	uint32_t n = 0;
 
 	if (r == NULL || r->topic_len != len ||
 	    memcmp(r->topic, topic, len) != 0) {
@@ -105,6 +112,8 @@ route(const char *topic, size_t len, const void *key, size_t klen,
 			if (rules_route_slot(&rules, topic, len, 0, pk.name,
 			    &n) == -1) {
 				*code = PE_ROUTE;
+				snprintf(emsg, emlen, "topic %s: partition "
+				    "name for topic too long", t);
 				return NULL;
 			}
 			if ((r = calloc(1, sizeof(*r))) == NULL ||
@@ -119,22 +128,32 @@ route(const char *topic, size_t len, const void *key, size_t klen,
 		}
 		route_last = r;
 	}
-	if (r->nhash == 0) {
-		if (r->part == NULL && (r->part = route_slot(r, 0, code)) ==
-		    NULL)
-			return NULL;
-		return r->part;
+	n = 0;
+	slot = &r->part;
+	if (r->nhash > 0) {
+		n = klen > 0 ? key_partition(key, klen, r->nhash) :
+		    (uint32_t)(route_frame % r->nhash);
+		slot = &r->slots[n];
 	}
-	n = klen > 0 ? key_partition(key, klen, r->nhash) :
-	    (uint32_t)(route_frame % r->nhash);
-	if ((p = r->slots[n]) != NULL)
+	if ((p = *slot) == NULL)
+		return *slot = route_slot(r, n, code, emsg, emlen);
+	/* Open, and the most recently used: a few pointers per message. */
+	if (part_use(p) == 0)
 		return p;
-	return r->slots[n] = route_slot(r, n, code);
+	*code = PE_IO;
+	snprintf(emsg, emlen, "topic %.*s: cannot open partition %s: %s",
+	    (int)len, topic, p->name, strerror(errno));
+	route_refused(emsg);
+	return NULL;
 }
 
-/* The partition of slot k of r, loaded or made; NULL with *code. */
+/*
+ * The partition of slot k of r, loaded or made, and open; NULL with
+ * *code and a message in emsg.
+ */
 static struct part *
-route_slot(struct route *r, uint32_t k, uint32_t *code)
+route_slot(struct route *r, uint32_t k, uint32_t *code, char *emsg,
+    size_t emlen)
 {
 	struct part pk, *p;
 	char b[16];
@@ -143,12 +162,27 @@ route_slot(struct route *r, uint32_t k, uint32_t *code)
 	if (rules_route_slot(&rules, r->topic, r->topic_len, k, pk.name,
 	    NULL) == -1) {
 		*code = PE_ROUTE;
+		snprintf(emsg, emlen, "topic %s: partition name for topic too "
+		    "long", r->topic);
 		return NULL;
 	}
 	if ((p = RB_FIND(part_tree, &parts, &pk)) == NULL) {
+		if (nparts >= max_partitions) {
+			*code = PE_BUSY;
+			snprintf(emsg, emlen, "topic %s: partition %s refused: "
+			    "the store has %d partitions, the most "
+			    "--max-partitions allows", r->topic, pk.name,
+			    nparts);
+			route_refused(emsg);
+			return NULL;
+		}
 		if (part_prepare(r->topic, r->topic_len, pk.name) == -1 ||
 		    (p = part_load(pk.name, 1)) == NULL) {
 			*code = PE_IO;
+			snprintf(emsg, emlen, "topic %s: cannot create "
+			    "partition %s: %s", r->topic, pk.name,
+			    strerror(errno));
+			route_refused(emsg);
 			return NULL;
 		}
 		log_debug("partition %s created", p->name);
@@ -156,28 +190,58 @@ route_slot(struct route *r, uint32_t k, uint32_t *code)
 			/* Written once, when the partition is made. */
 			n = snprintf(b, sizeof(b), "%u\n", (unsigned)r->nhash);
 			if ((fd = openat(p->dirfd, HASH_FILE, O_WRONLY |
-			    O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640)) == -1 ||
-			    write(fd, b, n) != n || fsync(fd) == -1)
+			    O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    0640)) == -1 || write(fd, b, n) != n ||
+			    fsync(fd) == -1)
 				log_warn("partition %s: %s", p->name,
 				    HASH_FILE);
 			if (fd != -1)
 				close(fd);
 		}
+	} else if (part_use(p) == -1) {
+		*code = PE_IO;
+		snprintf(emsg, emlen, "topic %s: cannot open partition %s: %s",
+		    r->topic, p->name, strerror(errno));
+		route_refused(emsg);
+		return NULL;
 	}
 	part_topic(p, r->topic, r->topic_len);
 	return p;
+}
+
+/*
+ * Say why a message was refused, in busd's log: once, not once per
+ * message of a publisher that sends on regardless.
+ */
+static void
+route_refused(const char *why)
+{
+	static char last[256];
+	static int64_t at;
+	int64_t now = now_ns();
+
+	if (strncmp(last, why, sizeof(last) - 1) == 0 &&
+	    now - at < 10LL * 1000000000LL)
+		return;
+	strlcpy(last, why, sizeof(last));
+	at = now;
+	log_warnx("ERROR %s", why);
 }
 
 /* N in p's hash file: 1, 0 without one, -1 if damaged. */
 static int
 hash_read(struct part *p, uint32_t *n)
 {
-	char b[16];
+	char b[16], path[BUS_TOPIC_MAX + 16];
 	const char *errstr;
 	ssize_t k;
 	int fd;
 
-	if ((fd = openat(p->dirfd, HASH_FILE, O_RDONLY | O_CLOEXEC)) == -1)
+	/* From DIR/log: p may be closed (the partition LRU). */
+	if (snprintf(path, sizeof(path), "%s/%s", p->name, HASH_FILE) >=
+	    (int)sizeof(path))
+		return -1;
+	if ((fd = store_openat(logfd, path, O_RDONLY, 0)) == -1)
 		return errno == ENOENT ? 0 : -1;
 	k = read(fd, b, sizeof(b) - 1);
 	close(fd);

@@ -261,7 +261,7 @@ deliver(const struct sent *s, int64_t now)
 	struct part *p;
 	size_t pos = 0, rest;
 	uint32_t code = 0;
-	char v[24];
+	char v[24], emsg[640];
 	int rc, n;
 
 	if (preader_seek_offset(spr, s->off) == -1 ||
@@ -289,11 +289,10 @@ deliver(const struct sent *s, int64_t now)
 	m.tags = tagbuf;
 	m.tags_len = 4 + strlen(SCHED_TAG_WHEN) + n + rest;
 	route_frame++;		/* unkeyed: each one a frame of its own */
-	if ((p = route(m.topic, m.topic_len, m.key, m.key_len, &code)) ==
-	    NULL) {
-		log_warnx("schedule: message at offset %" PRIu64 ": topic "
-		    "%.*s: %s", s->off, (int)m.topic_len, m.topic,
-		    proto_err_name(code));
+	if ((p = route(m.topic, m.topic_len, m.key, m.key_len, &code, emsg,
+	    sizeof(emsg))) == NULL) {
+		log_warnx("schedule: message at offset %" PRIu64 ": %s",
+		    s->off, emsg);
 		return 1;
 	}
 	return append(p, &m, SCHED_PRODUCER + 1 + s->off, 1, now);
@@ -338,6 +337,9 @@ append(struct part *p, const struct bus_rec *src, uint64_t id, uint64_t seq,
 	struct pprod *pp = pprod_get(p, id);
 	struct bus_rec m = *src;
 
+	/* Open, and kept open while dirty (the partition LRU). */
+	if (part_use(p) == -1)
+		return -1;
 	if (seq <= pp->last_seq)
 		return 1;
 	if (app_pos(&p->app) + app_rec_bound(&m) > seg_size && p->nrecs > 0)
@@ -391,7 +393,8 @@ cleanup(void)
 	for (i = 0; i < donq.n; i++)
 		if (donq.v[i] < low)
 			low = donq.v[i];
-	if (store_list_segments(sp->dirfd, &segs, &n) == -1) {
+	if (part_use(sp) == -1 ||
+	    store_list_segments(sp->dirfd, &segs, &n) == -1) {
 		log_warn("schedule: listing %s", SCHED_PART);
 		return;
 	}
