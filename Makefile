@@ -44,12 +44,14 @@ endif
 
 LIB_SRC	= lib/crc32c.c lib/segment.c lib/batch.c lib/index.c lib/store.c lib/proto.c \
 	  lib/cursor.c lib/verify.c lib/group.c \
-	  lib/rules.c lib/timefmt.c lib/reader.c \
+	  lib/rules.c lib/timefmt.c lib/reader.c lib/perm.c lib/acl.c lib/storecheck.c \
 	  lib/segscan.c lib/partlock.c lib/busctl.c lib/retention.c \
 	  lib/compact.c lib/status.c lib/json.c lib/append.c \
 	  lib/pub.c lib/sub.c lib/msg.c lib/offline.c lib/errval.c
 LIB_SRC	+= lib/zcodec.c lib/recompress.c
 LIB_SRC	+= lib/logdest.c lib/cmdline.c
+# bus-sub's -F compiler.
+LIB_SRC	+= lib/msgfmt.c
 LIB_OBJ	= $(LIB_SRC:.c=.o)
 LIB	= lib/libbus.a
 HDRS	= $(wildcard include/*.h include/bus/*.h)
@@ -69,9 +71,11 @@ PROGS	= cmd/busd/busd cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub \
 UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
 	  tests/unit/test_index tests/unit/test_reader tests/unit/test_compact \
 	  tests/unit/test_json tests/unit/test_store tests/unit/test_proto \
-	  tests/unit/test_append tests/unit/test_segscan tests/unit/test_batch
+	  tests/unit/test_append tests/unit/test_segscan tests/unit/test_batch \
+	  tests/unit/test_acl
 # Compressed sealed segments.
 UNIT	+= tests/unit/test_zcodec
+UNIT	+= tests/unit/test_msgfmt
 FAULT	= tests/fault/enospc.so tests/fault/noinotify.so tests/fault/crashpoint.so \
 	  tests/fault/garbage tests/fault/rawpub
 MAN1	= man/bus-pub.1 man/bus-sub.1
@@ -152,9 +156,10 @@ tests/fault/crashpoint.so: tests/fault/crashpoint.c
 # the library; each runs FUZZ_SECONDS on a copy of its seed corpus.
 FUZZ_SECONDS ?= 30
 FUZZ_CC	?= clang
-FUZZ_TARGETS = fuzz_frames fuzz_record fuzz_text
+FUZZ_TARGETS = fuzz_frames fuzz_record fuzz_text fuzz_conf
 FUZZ_TARGETS += fuzz_zcodec
 FUZZ_TARGETS += fuzz_time
+FUZZ_TARGETS += fuzz_format
 FUZZ	= $(FUZZ_TARGETS:%=tests/fuzz/%)
 FUZZ_OBJ = $(LIB_SRC:lib/%.c=tests/fuzz/obj/%.o)
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \

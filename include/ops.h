@@ -49,7 +49,8 @@ enum ops_result {
 	OPS_DAMAGED = -3,	/* damaged data; nothing was changed */
 	OPS_BUSY = -4,		/* the lock is held and we may not wait */
 	OPS_UNREACHABLE = -5,	/* busd runs but did not answer */
-	OPS_REFUSED = -6	/* busd answered with an error */
+	OPS_REFUSED = -6,	/* busd answered with an error */
+	OPS_DENIED = -7		/* busd's ACLs refused it */
 };
 
 /* The sysexits(3) status for an OPS_* result. */
@@ -63,6 +64,7 @@ ops_sysexit(int r)
 	case OPS_BUSY:		return EX_TEMPFAIL;
 	case OPS_UNREACHABLE:
 	case OPS_REFUSED:	return EX_UNAVAILABLE;
+	case OPS_DENIED:	return EX_NOPERM;
 	}
 	return EX_IOERR;
 }

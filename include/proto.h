@@ -73,7 +73,8 @@ enum proto_err {
 	PE_BUSY = 6,		/* --max-clients reached */
 	PE_ROUTE = 7,		/* no rule routes this topic */
 	PE_PATTERN = 8,		/* invalid SEAL pattern */
-	PE_NOSPC = 9		/* disk full */
+	PE_NOSPC = 9,		/* disk full */
+	PE_DENIED = 10		/* an ACL line of busd.conf refuses it */
 };
 
 /* Maximum frame size for a given maximum message size. */

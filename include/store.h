@@ -26,10 +26,38 @@
 #define BUS_PRODUCERS		"producers"
 #define BUS_TOPICS		"topics"
 #define BUS_CURSORDIR		"cursors"
+#define BUS_QUARANTINE		"quarantine"
+
+/*
+ * No symlink is ever followed inside a store (the store's own path, -d
+ * DIR, may be one: the user chose it).  store_openat() opens rel, a path
+ * relative to the directory dirfd, with openat2(2) RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS where the kernel has it, else one component at a
+ * time with O_NOFOLLOW; O_CLOEXEC is added.  A symlink met on the way
+ * fails with ELOOP.  store_open_in() does the same relative to the path
+ * dir.  store_mkdirat() makes rel in dirfd (EEXIST when it is there, a
+ * symlink included).  store_strerror() is strerror() that says what
+ * ELOOP means here.
+ */
+int	store_openat(int, const char *, int, mode_t);
+int	store_open_in(const char *, const char *, int, mode_t);
+int	store_mkdirat(int, const char *, mode_t);
+const char *store_strerror(int);
+
+/* DIR/log/name, a directory, opened as store_open_in() does. */
+int	store_open_part(const char *, const char *);
+/*
+ * DIR/quarantine/part, made 0750 as needed (as DIR/quarantine), opened
+ * as a directory; no symlink followed.  -1 with errno.
+ */
+int	store_quarantine_dir(const char *, const char *);
 
 /* -d DIR, else $BUS_DIR, else the per-user default.  Never NULL. */
 const char *store_dir(const char *);
-/* Create DIR, DIR/log and DIR/cursors as needed; -1 with errno. */
+/*
+ * Create DIR (0750), DIR/log and DIR/cursors (02750, group of DIR, so
+ * that what is made beneath takes DIR's group) as needed; -1 with errno.
+ */
 int	store_mkdirs(const char *);
 /* snprintf into buf; -1 if it would not fit. */
 int	store_path(char *, size_t, const char *, const char *);

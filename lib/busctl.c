@@ -58,12 +58,13 @@ request(const char *dir, const uint8_t *frame, size_t flen, uint8_t want,
 		goto out;
 	}
 	if (rtype == PT_ERROR) {
+		e.code = 0;
 		if (proto_error_decode(*rbody, *rlen, &e) == -1)
 			snprintf(err, errlen, "busd: malformed ERROR");
 		else
 			snprintf(err, errlen, "busd: %s: %.*s",
 			    proto_err_name(e.code), (int)e.text_len, e.text);
-		rc = OPS_REFUSED;
+		rc = e.code == PE_DENIED ? OPS_DENIED : OPS_REFUSED;
 		goto out;
 	}
 	if (rtype != want) {

@@ -353,7 +353,7 @@ merged_load(int dirfd, const char *name, uint64_t b, uint64_t **out,
 
 	*out = NULL;
 	*n = 0;
-	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return -1;
 	if ((f = fdopen(fd, "r")) == NULL) {
 		close(fd);
@@ -618,7 +618,7 @@ create_file(struct compactor *c, const char *name, const struct stat *like)
 {
 	int fd;
 
-	if ((fd = openat(c->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC |
+	if ((fd = openat(c->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
 	    O_CLOEXEC, 0644)) == -1) {
 		snprintf(c->err, c->errlen, "partition %s: create %s: %s",
 		    c->part, name, strerror(errno));

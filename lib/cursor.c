@@ -16,6 +16,28 @@
 #include "bus.h"
 #include "cursor.h"
 
+static int	cursor_u64(const char *, uint64_t *);
+
+/*
+ * A decimal number of digits only: no sign, no blank, no junk after it,
+ * no overflow.  0 or -1.
+ */
+static int
+cursor_u64(const char *s, uint64_t *v)
+{
+	uint64_t n = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9' || n > (UINT64_MAX - (*s - '0')) / 10)
+			return -1;
+		n = n * 10 + (*s - '0');
+	}
+	*v = n;
+	return 0;
+}
+
 int
 cursor_name_check(const char *name)
 {
@@ -88,24 +110,26 @@ int
 cursor_load(const char *dir, const char *name, struct cursor *c, char *err,
     size_t errlen)
 {
-	char path[PATH_MAX], *line = NULL, part[256];
-	unsigned long long v;
-	long long t;
-	size_t cap = 0, lineno = 0;
+	char path[PATH_MAX], *line = NULL, *sp;
+	uint64_t v;
+	size_t cap = 0, lineno = 0, i;
 	ssize_t len;
 	const char *why;
 	FILE *f;
-	int rc = 1;
+	int fd, rc = 1;
 
 	memset(c, 0, sizeof(*c));
 	if (cursor_path(path, sizeof(path), dir, name) == -1) {
 		snprintf(err, errlen, "cursor %s: %s", name, strerror(errno));
 		return -1;
 	}
-	if ((f = fopen(path, "r")) == NULL) {
+	if ((fd = store_open_in(dir, path + strlen(dir) + 1, O_RDONLY, 0)) ==
+	    -1 || (f = fdopen(fd, "r")) == NULL) {
 		if (errno == ENOENT)
 			return 0;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: %s", path, store_strerror(errno));
+		if (fd != -1)
+			close(fd);
 		return -1;
 	}
 	while ((len = getline(&line, &cap, f)) != -1) {
@@ -122,23 +146,36 @@ cursor_load(const char *dir, const char *name, struct cursor *c, char *err,
 			continue;
 		}
 		if (lineno == 2) {
-			if (sscanf(line, "recv %lld", &t) != 1) {
-				snprintf(err, errlen, "%s:2: expected 'recv NS'",
-				    path);
+			if (strncmp(line, "recv ", 5) != 0 ||
+			    cursor_u64(line + 5, &v) == -1 || v > INT64_MAX) {
+				snprintf(err, errlen, "%s:2: expected 'recv NS' "
+				    "(a number of nanoseconds)", path);
 				rc = -1;
 				break;
 			}
-			c->recv_ns = t;
+			c->recv_ns = (int64_t)v;
 			continue;
 		}
-		if (sscanf(line, "%255s %llu", part, &v) != 2 ||
-		    topic_check(part, strlen(part), &why) == -1) {
+		/* Exactly "PARTITION OFFSET": a bad number is no position. */
+		if ((sp = strchr(line, ' ')) == NULL ||
+		    topic_check(line, sp - line, &why) == -1 ||
+		    cursor_u64(sp + 1, &v) == -1 || v > INT64_MAX) {
 			snprintf(err, errlen, "%s:%zu: expected 'PARTITION "
-			    "OFFSET'", path, lineno);
+			    "OFFSET' (an offset of digits only)", path, lineno);
 			rc = -1;
 			break;
 		}
-		if (cursor_set(c, part, v) == -1) {
+		*sp = '\0';
+		for (i = 0; i < c->nparts; i++)
+			if (strcmp(c->parts[i].name, line) == 0)
+				break;
+		if (i < c->nparts) {
+			snprintf(err, errlen, "%s:%zu: partition %s a second "
+			    "time", path, lineno, line);
+			rc = -1;
+			break;
+		}
+		if (cursor_set(c, line, v) == -1) {
 			snprintf(err, errlen, "%s", strerror(errno));
 			rc = -1;
 			break;
@@ -171,7 +208,8 @@ cursor_save(const char *dir, const char *name, const struct cursor *c)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if ((dfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((dfd = store_open_in(dir, BUS_CURSORDIR, O_RDONLY | O_DIRECTORY,
+	    0)) == -1)
 		return -1;
 	if ((f = store_tmp_open(dfd, tmp)) == NULL) {
 		e = errno;

@@ -53,7 +53,8 @@ consumer_lock(const char *dir, const char *name, int shared)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if ((fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1)
+	if ((fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640)) ==
+	    -1)
 		return -1;
 	if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == -1) {
 		n = errno;
@@ -87,7 +88,7 @@ group_dir(const char *dir, const char *name, int create)
 	}
 	if (create && mkdir(p, 0755) == -1 && errno != EEXIST)
 		return -1;
-	return open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
 /*
@@ -127,7 +128,7 @@ held_by(int dfd, const char *name, char *buf, size_t len)
 	ssize_t n;
 	int fd;
 
-	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return errno == ENOENT ? 0 : -1;
 	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
 		close(fd);
@@ -175,13 +176,13 @@ group_join(const char *dir, const char *name, const char *member)
 	if ((g->member = strdup(member)) == NULL ||
 	    (g->dfd = group_dir(dir, name, 1)) == -1)
 		goto fail;
-	if ((g->lockfd = openat(g->dfd, CURSOR_LOCK, O_RDWR | O_CREAT |
+	if ((g->lockfd = openat(g->dfd, CURSOR_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW |
 	    O_CLOEXEC, 0644)) == -1)
 		goto fail;
 	/* The first free slot is ours. */
 	for (k = 0; k < SLOT_MAX; k++) {
 		snprintf(n, sizeof(n), SLOT_PREFIX "%d", k);
-		if ((fd = openat(g->dfd, n, O_RDWR | O_CREAT | O_CLOEXEC,
+		if ((fd = openat(g->dfd, n, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 		    0644)) == -1)
 			goto fail;
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
@@ -255,7 +256,8 @@ group_own(struct group *g, const char *part)
 	int fd, e;
 
 	own_name(n, sizeof(n), part);
-	if ((fd = openat(g->dfd, n, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1)
+	if ((fd = openat(g->dfd, n, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0640)) == -1)
 		return -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		e = errno;
@@ -299,7 +301,8 @@ group_start(struct group *g, int64_t dflt, int64_t *start)
 	FILE *f;
 	int fd;
 
-	if ((fd = openat(g->dfd, START_FILE, O_RDONLY | O_CLOEXEC)) != -1) {
+	if ((fd = openat(g->dfd, START_FILE, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) != -1) {
 		n = pread(fd, b, sizeof(b) - 1, 0);
 		close(fd);
 		b[n > 0 ? n : 0] = '\0';

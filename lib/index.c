@@ -49,7 +49,7 @@ idx_load(int dirfd, const char *name, uint64_t base, size_t *n)
 	int fd;
 
 	*n = 0;
-	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return NULL;
 	if (fstat(fd, &st) == -1 || st.st_size < BUS_IDX_HDR)
 		goto out;

@@ -25,7 +25,7 @@ plock_take(int pdirfd, int nowait, int create)
 
 	/* Read-only is enough for flock, and works on a lock file we
 	 * cannot write (made by another user). */
-	if ((fd = openat(pdirfd, OPS_LOCK, O_RDONLY | O_CLOEXEC |
+	if ((fd = openat(pdirfd, OPS_LOCK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
 	    (create ? O_CREAT : 0), 0644)) == -1)
 		return !create && errno == ENOENT ? -2 : -1;
 	while (flock(fd, LOCK_EX | (nowait ? LOCK_NB : 0)) == -1) {
@@ -57,10 +57,10 @@ ops_part_open(const char *dir, const char *name, int *dfd, char *err,
 		snprintf(err, len, "partition %s: path too long", name);
 		return EX_IOERR;
 	}
-	if ((*dfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+	if ((*dfd = store_open_part(dir, name)) == -1) {
 		if (errno == ENOENT)
 			return -1;	/* gone meanwhile: nothing to do */
-		snprintf(err, len, "partition %s: %s", name, strerror(errno));
+		snprintf(err, len, "%s: %s", p, store_strerror(errno));
 		return EX_IOERR;
 	}
 	return 0;

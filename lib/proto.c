@@ -437,6 +437,7 @@ proto_err_name(uint32_t code)
 	case PE_ROUTE:		return "no route for topic";
 	case PE_PATTERN:	return "invalid pattern";
 	case PE_NOSPC:		return "disk full";
+	case PE_DENIED:		return "permission denied";
 	}
 	return "unknown error";
 }

@@ -849,6 +849,8 @@ pub_err_status(uint32_t code)
 		return EX_TEMPFAIL;
 	case PE_IO:
 		return EX_IOERR;
+	case PE_DENIED:
+		return EX_NOPERM;
 	}
 	return EX_PROTOCOL;
 }

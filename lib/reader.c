@@ -75,7 +75,7 @@ preader_open(const char *dir, const char *name)
 		errno = ENAMETOOLONG;
 		goto fail;
 	}
-	if ((pr->dirfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((pr->dirfd = store_open_part(dir, name)) == -1)
 		goto fail;
 	if (rd_list(pr) == -1)
 		goto fail;
@@ -158,8 +158,14 @@ rd_open_seg(struct preader *pr, uint64_t base, uint64_t pos)
 	int fd;
 
 	store_seg_name(n, sizeof(n), base, "seg");
-	if ((fd = openat(pr->dirfd, n, O_RDONLY | O_CLOEXEC)) == -1)
-		return errno == ENOENT ? 0 : -1;
+	if ((fd = openat(pr->dirfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
+	    -1) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(pr->err, sizeof(pr->err), "partition %s: file %s: %s",
+		    pr->name, n, store_strerror(errno));
+		return -1;
+	}
 	if (pread(fd, h, sizeof(h), 0) != sizeof(h)) {
 		close(fd);
 		/* The newest may be being created right now: wait. */
@@ -612,7 +618,7 @@ rd_first_time(struct preader *pr, size_t i)
 	int fd;
 
 	store_seg_name(n, sizeof(n), pr->segs[i], "seg");
-	if ((fd = openat(pr->dirfd, n, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = openat(pr->dirfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return t;
 	for (;;) {
 		if ((b = malloc(cap)) == NULL)

@@ -322,7 +322,7 @@ create_like(struct rcomp *c, const char *name, const struct stat *like)
 {
 	int fd;
 
-	if ((fd = openat(c->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC |
+	if ((fd = openat(c->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
 	    O_CLOEXEC, 0644)) == -1) {
 		snprintf(c->err, c->errlen, "partition %s: create %s: %s",
 		    c->part, name, strerror(errno));

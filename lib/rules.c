@@ -4,8 +4,11 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
+#include <sys/types.h>
+
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +16,17 @@
 #include <pcre2.h>
 
 #include "bus.h"
+#include "acl.h"
 
 struct rule {
 	char		*prefix;	/* partition template, may hold {topic} */
 	char		*source;	/* the rule as given, for messages */
 	pcre2_code	*re;		/* anchored at both ends */
+	long		 gid;		/* group= of its partitions, or -1 */
+	int		 mode;		/* mode= of its partitions, or 0 */
 };
+
+static int	rule_opts_parse(char *, long *, int *, char *, size_t);
 
 struct patset {
 	pcre2_code		**re;	/* one per pattern */
@@ -84,12 +92,70 @@ prefix_check(const char *p, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Options after the REGEX, each a blank and "group=NAME|GID" or
+ * "mode=OCTAL": cut them off the end of spec into *gid and *mode.  A
+ * regex that must end in such a word can end in "()" instead.
+ */
+static int
+rule_opts_parse(char *spec, long *gid, int *mode, char *err, size_t errlen)
+{
+	struct group *gr;
+	const char *errstr;
+	char *sp, *w, *end;
+	unsigned long v;
+
+	*gid = -1;
+	*mode = 0;
+	for (;;) {
+		for (end = spec + strlen(spec); end > spec &&
+		    isspace((unsigned char)end[-1]); )
+			*--end = '\0';
+		for (sp = end; sp > spec && !isspace((unsigned char)sp[-1]); )
+			sp--;
+		if (sp == spec)
+			return 0;
+		w = sp;
+		if (strncmp(w, "group=", 6) == 0 && *gid == -1) {
+			if (w[6] >= '0' && w[6] <= '9') {
+				*gid = strtonum(w + 6, 0, 0x7ffffffe, &errstr);
+				if (errstr != NULL) {
+					snprintf(err, errlen, "group '%s' is %s",
+					    w + 6, errstr);
+					return -1;
+				}
+			} else if ((gr = getgrnam(w + 6)) != NULL)
+				*gid = gr->gr_gid;
+			else {
+				snprintf(err, errlen, "unknown group '%.64s'",
+				    w + 6);
+				return -1;
+			}
+		} else if (strncmp(w, "mode=", 5) == 0 && *mode == 0) {
+			errno = 0;
+			v = strtoul(w + 5, &end, 8);
+			if (w[5] < '0' || w[5] > '7' || *end != '\0' ||
+			    errno != 0 || v > 07777 || (v & 0700) != 0700 ||
+			    (v & 07022) != 0) {
+				snprintf(err, errlen, "mode '%.16s' is not a "
+				    "directory mode like 0750 or 0700 (rwx for "
+				    "the owner, no write for group or others, "
+				    "no setuid, setgid or sticky bit)", w + 5);
+				return -1;
+			}
+			*mode = (int)v;
+		} else
+			return 0;
+		*sp = '\0';
+	}
+}
+
 int
 rules_add(struct ruleset *rs, const char *spec, char *err, size_t errlen)
 {
 	struct rule *nr, r;
 	const char *colon = strchr(spec, ':');
-	char emsg[300];
+	char emsg[300], *re = NULL;
 
 	if (colon == NULL) {
 		snprintf(err, errlen, "rule '%s': expected PREFIX:REGEX", spec);
@@ -97,13 +163,18 @@ rules_add(struct ruleset *rs, const char *spec, char *err, size_t errlen)
 	}
 	memset(&r, 0, sizeof(r));
 	if ((r.prefix = strndup(spec, colon - spec)) == NULL ||
-	    (r.source = strdup(spec)) == NULL)
+	    (r.source = strdup(spec)) == NULL ||
+	    (re = strdup(colon + 1)) == NULL)
 		goto nomem;
+	if (rule_opts_parse(re, &r.gid, &r.mode, emsg, sizeof(emsg)) == -1) {
+		snprintf(err, errlen, "rule '%s': %s", spec, emsg);
+		goto fail;
+	}
 	if (prefix_check(r.prefix, emsg, sizeof(emsg)) == -1) {
 		snprintf(err, errlen, "rule '%s': %s", spec, emsg);
 		goto fail;
 	}
-	if ((r.re = compile(colon + 1, emsg, sizeof(emsg))) == NULL) {
+	if ((r.re = compile(re, emsg, sizeof(emsg))) == NULL) {
 		snprintf(err, errlen, "rule '%s': %s", spec, emsg);
 		goto fail;
 	}
@@ -111,10 +182,12 @@ rules_add(struct ruleset *rs, const char *spec, char *err, size_t errlen)
 		goto nomem;
 	rs->rules = nr;
 	rs->rules[rs->n++] = r;
+	free(re);
 	return 0;
 nomem:
 	snprintf(err, errlen, "rule '%s': %s", spec, strerror(errno));
 fail:
+	free(re);
 	free(r.prefix);
 	free(r.source);
 	if (r.re)
@@ -125,15 +198,34 @@ fail:
 int
 rules_load_conf(struct ruleset *rs, const char *path, char *err, size_t errlen)
 {
-	char *line = NULL, *s, *e, emsg[512];
-	size_t cap = 0, lineno = 0;
+	return conf_load(rs, NULL, path, err, errlen);
+}
+
+int
+conf_load(struct ruleset *rs, struct acl *acl, const char *path, char *err,
+    size_t errlen)
+{
 	FILE *f;
-	int rc = 0;
+	int rc;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
+	rc = conf_read(rs, acl, f, path, err, errlen);
+	fclose(f);
+	return rc;
+}
+
+int
+conf_read(struct ruleset *rs, struct acl *acl, FILE *f, const char *path,
+    char *err, size_t errlen)
+{
+	char *line = NULL, *s, *e, emsg[512], where[300];
+	struct acl *scratch = NULL;
+	size_t cap = 0, lineno = 0;
+	int rc = 0;
+
 	while (getline(&line, &cap, f) != -1) {
 		lineno++;
 		for (s = line; isspace((unsigned char)*s); s++)
@@ -142,6 +234,26 @@ rules_load_conf(struct ruleset *rs, const char *path, char *err, size_t errlen)
 			*--e = '\0';
 		if (*s == '\0' || *s == '#')
 			continue;
+		if ((strncmp(s, "allow", 5) == 0 &&
+		    isspace((unsigned char)s[5])) ||
+		    (strncmp(s, "deny", 4) == 0 &&
+		    isspace((unsigned char)s[4]))) {
+			/* Without an acl the line is checked, then dropped. */
+			if (acl == NULL && scratch == NULL &&
+			    (scratch = acl_new()) == NULL) {
+				snprintf(err, errlen, "%s", strerror(errno));
+				rc = -1;
+				break;
+			}
+			snprintf(where, sizeof(where), "%s:%zu", path, lineno);
+			if (acl_add(acl ? acl : scratch, s, where, emsg,
+			    sizeof(emsg)) == -1) {
+				snprintf(err, errlen, "%s: %s", where, emsg);
+				rc = -1;
+				break;
+			}
+			continue;
+		}
 		if (strncmp(s, "rule", 4) != 0 ||
 		    !isspace((unsigned char)s[4])) {
 			snprintf(err, errlen, "%s:%zu: unknown directive '%s'",
@@ -161,8 +273,8 @@ rules_load_conf(struct ruleset *rs, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		rc = -1;
 	}
+	acl_free(scratch);
 	free(line);
-	fclose(f);
 	return rc;
 }
 
@@ -214,6 +326,27 @@ rules_route(const struct ruleset *rs, const char *topic, size_t tlen,
 	/* The default rule: one partition per topic. */
 	memcpy(out, topic, tlen);
 	out[tlen] = '\0';
+	return 0;
+}
+
+int
+rules_opts(const struct ruleset *rs, const char *topic, size_t tlen,
+    long *gid, int *mode)
+{
+	static pcre2_match_data *md;
+	size_t i;
+
+	*gid = -1;
+	*mode = 0;
+	if (md == NULL && (md = pcre2_match_data_create(1, NULL)) == NULL)
+		return -1;
+	for (i = 0; i < rs->n; i++) {
+		if (!match(rs->rules[i].re, md, topic, tlen))
+			continue;
+		*gid = rs->rules[i].gid;
+		*mode = rs->rules[i].mode;
+		return *gid != -1 || *mode != 0;
+	}
 	return 0;
 }
 

@@ -40,7 +40,8 @@ segscan_open(struct segscan *ss, int dirfd, const char *name, uint64_t want)
 	int e;
 
 	memset(ss, 0, sizeof(*ss));
-	if ((ss->fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((ss->fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
 		return SS_IOERR;
 	ss->own = 1;
 	if (fstat(ss->fd, &st) == -1)

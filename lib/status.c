@@ -55,7 +55,7 @@ part_gather(const char *dir, const char *name, struct part_status *p)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if ((dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((dirfd = store_open_part(dir, name)) == -1)
 		return -1;
 	if ((store_topics_read(dirfd, add_topic, p) == -1 && errno != ENOENT) ||
 	    store_list_segments(dirfd, &segs, &nsegs) == -1)
@@ -63,7 +63,7 @@ part_gather(const char *dir, const char *name, struct part_status *p)
 	p->segments = nsegs;
 	for (i = 0; i < nsegs; i++) {
 		store_seg_name(n, sizeof(n), segs[i], "seg");
-		if (fstatat(dirfd, n, &st, 0) == 0)
+		if (fstatat(dirfd, n, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			p->bytes += st.st_size;
 	}
 	/* The first record: in the oldest segment that has one. */

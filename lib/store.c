@@ -5,6 +5,9 @@
  */
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <linux/openat2.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +19,162 @@
 #include <unistd.h>
 
 #include "bus.h"
+
+static int	openat_walk(int, const char *, int, mode_t);
+static int	subdir_make(int, const char *, gid_t);
+
+/* 0: not known yet, 1: openat2(2) works, -1: it does not (ENOSYS). */
+static int	have_openat2;
+
+int
+store_openat(int dirfd, const char *rel, int flags, mode_t mode)
+{
+	struct open_how how;
+	int fd;
+
+	flags |= O_CLOEXEC;
+	if (have_openat2 >= 0) {
+		memset(&how, 0, sizeof(how));
+		how.flags = flags;
+		how.mode = flags & (O_CREAT | O_TMPFILE) ? mode : 0;
+		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+		    RESOLVE_NO_MAGICLINKS;
+		fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+		if (fd != -1 || (errno != ENOSYS && errno != EPERM)) {
+			have_openat2 = 1;
+			return fd;
+		}
+		/* EPERM: a seccomp filter that does not know it. */
+		if (have_openat2 == 1 && errno == EPERM)
+			return -1;
+		have_openat2 = -1;
+	}
+	return openat_walk(dirfd, rel, flags, mode);
+}
+
+/* Without openat2(2): one component at a time, none of them a symlink. */
+static int
+openat_walk(int dirfd, const char *rel, int flags, mode_t mode)
+{
+	char buf[PATH_MAX], *p, *slash;
+	int fd = dirfd, nfd, e;
+
+	if (rel[0] == '/' || strlcpy(buf, rel, sizeof(buf)) >= sizeof(buf)) {
+		errno = rel[0] == '/' ? EXDEV : ENAMETOOLONG;
+		return -1;
+	}
+	for (p = buf; (slash = strchr(p, '/')) != NULL; p = slash + 1) {
+		*slash = '\0';
+		if (strcmp(p, "..") == 0) {
+			nfd = -1;
+			errno = EXDEV;
+		} else
+			nfd = openat(fd, p, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
+		e = errno;
+		if (fd != dirfd)
+			close(fd);
+		if (nfd == -1) {
+			errno = e;
+			return -1;
+		}
+		fd = nfd;
+	}
+	if (strcmp(p, "..") == 0) {
+		nfd = -1;
+		errno = EXDEV;
+	} else
+		nfd = openat(fd, p, flags | O_NOFOLLOW, mode);
+	e = errno;
+	if (fd != dirfd)
+		close(fd);
+	errno = e;
+	return nfd;
+}
+
+int
+store_open_in(const char *dir, const char *rel, int flags, mode_t mode)
+{
+	int dfd, fd, e;
+
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	fd = store_openat(dfd, rel, flags, mode);
+	e = errno;
+	close(dfd);
+	errno = e;
+	return fd;
+}
+
+int
+store_mkdirat(int dirfd, const char *rel, mode_t mode)
+{
+	const char *slash = strrchr(rel, '/');
+	char parent[PATH_MAX];
+	int pfd, rc, e;
+
+	if (slash == NULL)
+		return mkdirat(dirfd, rel, mode);
+	if ((size_t)(slash - rel) >= sizeof(parent)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(parent, rel, slash - rel);
+	parent[slash - rel] = '\0';
+	if ((pfd = store_openat(dirfd, parent, O_RDONLY | O_DIRECTORY, 0)) ==
+	    -1)
+		return -1;
+	rc = mkdirat(pfd, slash + 1, mode);
+	e = errno;
+	close(pfd);
+	errno = e;
+	return rc;
+}
+
+int
+store_open_part(const char *dir, const char *name)
+{
+	char rel[PATH_MAX];
+
+	if (snprintf(rel, sizeof(rel), "%s/%s", BUS_LOGDIR, name) >=
+	    (int)sizeof(rel)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return store_open_in(dir, rel, O_RDONLY | O_DIRECTORY, 0);
+}
+
+int
+store_quarantine_dir(const char *dir, const char *part)
+{
+	char rel[PATH_MAX];
+	int dfd, fd = -1, e;
+
+	if (snprintf(rel, sizeof(rel), "%s/%s", BUS_QUARANTINE, part) >=
+	    (int)sizeof(rel)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((mkdirat(dfd, BUS_QUARANTINE, 0750) == 0 || errno == EEXIST) &&
+	    (store_mkdirat(dfd, rel, 0750) == 0 || errno == EEXIST))
+		fd = store_openat(dfd, rel, O_RDONLY | O_DIRECTORY, 0);
+	e = errno;
+	close(dfd);
+	errno = e;
+	return fd;
+}
+
+const char *
+store_strerror(int e)
+{
+	if (e == ELOOP)
+		return "is a symbolic link, refusing to follow it";
+	if (e == EXDEV)
+		return "leads out of the store, refusing to follow it";
+	return strerror(e);
+}
 
 const char *
 store_dir(const char *flag)
@@ -63,16 +222,52 @@ mkdir_p(const char *path, mode_t mode)
 int
 store_mkdirs(const char *dir)
 {
-	char p[PATH_MAX];
+	struct stat st;
+	int dfd, e;
 
 	if (mkdir_p(dir, 0750) == -1)
 		return -1;
-	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1 ||
-	    (mkdir(p, 0750) == -1 && errno != EEXIST))
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
-	if (store_path(p, sizeof(p), dir, BUS_CURSORDIR) == -1 ||
-	    (mkdir(p, 0750) == -1 && errno != EEXIST))
+	if (fstat(dfd, &st) == -1 ||
+	    subdir_make(dfd, BUS_LOGDIR, st.st_gid) == -1 ||
+	    subdir_make(dfd, BUS_CURSORDIR, st.st_gid) == -1) {
+		e = errno;
+		close(dfd);
+		errno = e;
 		return -1;
+	}
+	close(dfd);
+	return 0;
+}
+
+/*
+ * DIR/name: made 0750 with the group of DIR and the setgid bit, so that
+ * the partitions, segments and cursors made beneath take that group; one
+ * that is there and ours is given them (a store chgrp'ed since).  A
+ * symlink is refused (ELOOP).
+ */
+static int
+subdir_make(int dfd, const char *name, gid_t gid)
+{
+	struct stat st;
+	int fd, e;
+
+	if (mkdirat(dfd, name, 0750) == -1 && errno != EEXIST)
+		return -1;
+	if ((fd = store_openat(dfd, name, O_RDONLY | O_DIRECTORY, 0)) == -1)
+		return -1;
+	if (fstat(fd, &st) == 0 && st.st_uid == geteuid() &&
+	    (st.st_gid != gid || !(st.st_mode & S_ISGID))) {
+		/* Not fatal: a reader may not be allowed to, busd is. */
+		if (st.st_gid != gid && fchown(fd, (uid_t)-1, gid) == 0)
+			st.st_gid = gid;
+		if (st.st_gid == gid)
+			(void)fchmod(fd, (st.st_mode & 07777) | S_ISGID);
+	}
+	e = errno;
+	close(fd);
+	errno = e;
 	return 0;
 }
 
@@ -97,7 +292,7 @@ store_busd_alive(const char *dir, pid_t *pid)
 
 	if (store_path(p, sizeof(p), dir, BUS_PIDFILE) == -1)
 		return 0;
-	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return 0;
 	if (flock(fd, LOCK_SH | LOCK_NB) == -1 && errno == EWOULDBLOCK) {
 		alive = 1;
@@ -119,8 +314,8 @@ store_tmp_open(int dirfd, const char *tmp)
 	FILE *f;
 	int fd, e;
 
-	if ((fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) == -1)
+	if ((fd = store_openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC,
+	    0640)) == -1)
 		return NULL;
 	if ((f = fdopen(fd, "w")) == NULL) {
 		e = errno;
@@ -258,14 +453,11 @@ int
 store_list_in(const char *dir, const char *sub,
     int (*keep)(int, const char *, void *), char ***out, size_t *n)
 {
-	char p[PATH_MAX];
 	int fd, rc;
 
 	*out = NULL;
 	*n = 0;
-	if (store_path(p, sizeof(p), dir, sub) == -1)
-		return -1;
-	if ((fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((fd = store_open_in(dir, sub, O_RDONLY | O_DIRECTORY, 0)) == -1)
 		return errno == ENOENT ? 0 : -1;
 	rc = store_list_names(fd, keep, NULL, out, n);
 	close(fd);
@@ -303,7 +495,7 @@ store_fopen(int dirfd, const char *name)
 	FILE *f;
 	int fd, e;
 
-	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = store_openat(dirfd, name, O_RDONLY, 0)) == -1)
 		return NULL;
 	if ((f = fdopen(fd, "r")) == NULL) {
 		e = errno;
@@ -316,8 +508,13 @@ store_fopen(int dirfd, const char *name)
 int
 store_topics_open(int dirfd)
 {
-	return openat(dirfd, BUS_TOPICS, O_RDWR | O_CREAT | O_APPEND |
-	    O_CLOEXEC, 0644);
+	struct stat st;
+
+	/* Its mode is its directory's, less the x bits (0640 in 0750). */
+	if (fstat(dirfd, &st) == -1)
+		return -1;
+	return store_openat(dirfd, BUS_TOPICS, O_RDWR | O_CREAT | O_APPEND,
+	    st.st_mode & 0666);
 }
 
 int

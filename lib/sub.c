@@ -44,6 +44,7 @@
 #include "cursor.h"
 #include "errval.h"
 #include "group.h"
+#include "reader.h"
 #include "bus/sub.h"
 
 #define SUB_POLL_MS	250		/* when inotify is not available */
@@ -71,7 +72,8 @@ struct part {
 	uint64_t	 e0;		/* end offset when reading started */
 };
 
-enum from_kind { FROM_BEGIN, FROM_END, FROM_OFFSET, FROM_BACK, FROM_TIME };
+enum from_kind { FROM_BEGIN, FROM_END, FROM_OFFSET, FROM_BACK, FROM_TIME,
+	FROM_LAST };
 
 struct bus_sub {
 	char		*dir;		/* the store */
@@ -79,8 +81,9 @@ struct bus_sub {
 	int		 patc;
 	struct patset	*pats;		/* compiled at open */
 	enum from_kind	 from;		/* start position */
-	uint64_t	 from_n;	/* FROM_OFFSET, FROM_BACK */
+	uint64_t	 from_n;	/* FROM_OFFSET, FROM_BACK, FROM_LAST */
 	int64_t		 from_time;	/* FROM_TIME */
+	int		 reset;		/* it replaces an existing cursor */
 	int		 at_end;	/* stop at the end as it was at start */
 	int		 skip_corrupt;
 	int		 verbose;	/* say what is read, taken, resumed */
@@ -99,6 +102,7 @@ struct bus_sub {
 	struct group	*grp;
 	struct cursor	 cur;		/* lone consumer: the cursor */
 	int		 resumed;	/* cur was loaded from the file */
+	int		 existed;	/* the cursor file existed at open */
 	int64_t		 base_time;	/* no position: read after this */
 	int64_t		 erecv, wrecv;	/* recv of the last returned, done */
 	int64_t		 erecv_prev;	/* erecv before the last returned */
@@ -133,6 +137,10 @@ static int	sub_fail(struct bus_sub *, enum bus_error_kind, int,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
 static int	name_check(struct bus_sub *, const char *);
 static int	parse_from(struct bus_sub *, const char *);
+static int	last_keep(int64_t **, size_t *, size_t *, uint64_t, int64_t);
+static void	last_part(struct bus_sub *, const char *, int64_t **,
+		    size_t *, size_t *);
+static void	last_start(struct bus_sub *);
 static int64_t	read_clock(struct bus_sub *);
 static int	until_done(struct bus_sub *);
 static void	scan_partitions(struct bus_sub *);
@@ -199,6 +207,29 @@ bus_sub_set_from(struct bus_sub *s, const char *pos)
 		    "beginning, end, an offset, -COUNT, @TIME or -DURATION",
 		    pos);
 	return 0;
+}
+
+int
+bus_sub_set_last(struct bus_sub *s, uint64_t n)
+{
+	if (n == 0 || n > (uint64_t)INT64_MAX)
+		return sub_fail(s, BUS_E_USAGE, EX_USAGE, "%llu is not a "
+		    "count of 1 or more", (unsigned long long)n);
+	s->from = FROM_LAST;
+	s->from_n = n;
+	return 0;
+}
+
+void
+bus_sub_set_reset(struct bus_sub *s, int on)
+{
+	s->reset = on;
+}
+
+int
+bus_sub_cursor_existed(const struct bus_sub *s)
+{
+	return s->existed;
 }
 
 void
@@ -296,6 +327,9 @@ bus_sub_open(struct bus_sub *s)
 	if ((s->pats = patset_new(s->patv, s->patc, emsg,
 	    sizeof(emsg))) == NULL)
 		return sub_fail(s, BUS_E_USAGE, EX_USAGE, "%s", emsg);
+	if (s->reset && (s->cname == NULL || s->gname != NULL))
+		return sub_fail(s, BUS_E_USAGE, EX_USAGE, "only a cursor of "
+		    "its own (not a group's) can be reset");
 	if (s->gname != NULL) {
 		/* A group's cursor is named after the group. */
 		free(s->cname);
@@ -308,7 +342,12 @@ bus_sub_open(struct bus_sub *s)
 		return sub_fail(s, BUS_E_USAGE, EX_USAGE, "%s: path too long",
 		    s->dir);
 	if (stat(p, &st) == -1) {
-		if (s->at_end)
+		/*
+		 * Readers never make a store: a directory that exists is
+		 * one no busd has used yet, to be followed.
+		 */
+		if (s->at_end || stat(s->dir, &st) == -1 ||
+		    !S_ISDIR(st.st_mode))
 			return sub_fail(s, BUS_E_NOINPUT, EX_NOINPUT,
 			    "no bus store at %s", s->dir);
 		if (store_mkdirs(s->dir) == -1)
@@ -333,7 +372,10 @@ bus_sub_open(struct bus_sub *s)
 	/* At the end: what was stored when we started, and nothing after. */
 	if (s->at_end && store_busd_alive(s->dir, NULL))
 		s->pin = s->start_clock;
-	if (s->cname != NULL)
+	/* --last: a time, before a new cursor takes it as its start. */
+	if (s->from == FROM_LAST)
+		last_start(s);
+	if (s->cname != NULL && !s->failed)
 		cursor_open(s);
 	if (s->failed)
 		return -1;
@@ -649,12 +691,140 @@ parse_from(struct bus_sub *s, const char *pos)
 	return -1;
 }
 
+/*
+ * --last N: the receive times of the newest N matching records, kept in
+ * a min-heap of at most N entries (its top, once full, is the oldest of
+ * the N).  The heap grows with what is read, never to N up front.
+ */
+static int
+last_keep(int64_t **h, size_t *n, size_t *cap, uint64_t max, int64_t t)
+{
+	int64_t *nh, x;
+	size_t i, c, m;
+
+	if (*n == max) {
+		if (t <= (*h)[0])
+			return 0;
+		/* Replace the oldest, then sift it down. */
+		(*h)[0] = t;
+		for (i = 0;; i = m) {
+			c = 2 * i + 1;
+			m = i;
+			if (c < *n && (*h)[c] < (*h)[m])
+				m = c;
+			if (c + 1 < *n && (*h)[c + 1] < (*h)[m])
+				m = c + 1;
+			if (m == i)
+				break;
+			x = (*h)[i];
+			(*h)[i] = (*h)[m];
+			(*h)[m] = x;
+		}
+		return 0;
+	}
+	if (*n == *cap) {
+		c = *cap ? *cap * 2 : 64;
+		if (c > max)
+			c = max;
+		if ((nh = reallocarray(*h, c, sizeof(**h))) == NULL)
+			return -1;
+		*h = nh;
+		*cap = c;
+	}
+	for (i = (*n)++; i > 0 && (*h)[(i - 1) / 2] > t; i = (i - 1) / 2)
+		(*h)[i] = (*h)[(i - 1) / 2];
+	(*h)[i] = t;
+	return 0;
+}
+
+/*
+ * --last N in one partition: read its last N records, and further back
+ * while records of other topics (a partition shared by a rule) leave
+ * fewer than N matching, up to the pin of -e.
+ */
+static void
+last_part(struct bus_sub *s, const char *name, int64_t **h, size_t *n,
+    size_t *cap)
+{
+	struct part tmp;
+	struct preader *pr;
+	struct bus_rec r;
+	uint64_t end, from, to, want = s->from_n, got = 0, win;
+	int rc;
+
+	memset(&tmp, 0, sizeof(tmp));
+	strlcpy(tmp.name, name, sizeof(tmp.name));
+	if (!topics_match(s, &tmp))
+		return;
+	if ((pr = preader_open(s->dir, name)) == NULL)
+		return;		/* start_part() says why */
+	if (preader_end_offset(pr, &end) == -1)
+		goto done;
+	to = end;
+	win = want;
+	while (got < want && to > 0) {
+		from = to > win ? to - win : 0;
+		if (preader_seek_offset(pr, from) == -1)
+			break;
+		while ((rc = preader_peek(pr, &r)) == PR_REC &&
+		    r.offset < to) {
+			if (r.recv_ns <= s->pin && (tmp.all_match ||
+			    patset_match(s->pats, r.topic, r.topic_len))) {
+				got++;
+				if (last_keep(h, n, cap, want,
+				    r.recv_ns) == -1) {
+					sub_fail(s, BUS_E_SYSTEM, EX_OSERR,
+					    "%s", strerror(errno));
+					goto done;
+				}
+			}
+			preader_advance(pr);
+		}
+		/* Damage is reported when the records are read for real. */
+		if (rc == PR_CORRUPT || rc == PR_ERR)
+			break;
+		to = from;
+		win = win > UINT64_MAX / 2 ? UINT64_MAX : win * 2;
+	}
+done:
+	preader_close(pr);
+}
+
+/*
+ * --last N: start at the oldest of the newest N records of the whole
+ * subscription (receive times are unique store-wide), or at the
+ * beginning if there are fewer.
+ */
+static void
+last_start(struct bus_sub *s)
+{
+	char **names;
+	int64_t *h = NULL;
+	size_t nnames, i, n = 0, cap = 0;
+
+	if (store_list_partitions(s->dir, &names, &nnames) == -1) {
+		sub_fail(s, BUS_E_SYSTEM, EX_IOERR, "%s/%s: %s", s->dir,
+		    BUS_LOGDIR, strerror(errno));
+		return;
+	}
+	for (i = 0; i < nnames && !s->failed; i++)
+		last_part(s, names[i], &h, &n, &cap);
+	store_free_names(names, nnames);
+	if (n == s->from_n) {
+		s->from = FROM_TIME;
+		s->from_time = h[0];
+	} else
+		s->from = FROM_BEGIN;
+	free(h);
+}
+
 /* The store clock; reopened until busd has made it. */
 static int64_t
 read_clock(struct bus_sub *s)
 {
 	if (s->clockfd == -1)
-		s->clockfd = open(s->clockpath, O_RDONLY | O_CLOEXEC);
+		s->clockfd = open(s->clockpath, O_RDONLY | O_NOFOLLOW |
+		    O_CLOEXEC);
 	return s->clockfd == -1 ? 0 : store_clock_read(s->clockfd);
 }
 
@@ -790,7 +960,7 @@ topics_match(struct bus_sub *s, struct part *p)
 	int fd, rc;
 
 	snprintf(path, sizeof(path), "%s/%s/%s", s->dir, BUS_LOGDIR, p->name);
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((fd = store_open_part(s->dir, p->name)) == -1)
 		return patset_match(s->pats, p->name, strlen(p->name));
 	rc = store_topics_read(fd, topic_each, &tm);
 	close(fd);
@@ -813,8 +983,8 @@ start_part(struct bus_sub *s, struct part *p, const struct cursor *pos)
 	int rc, found = 0, by_time = 0;
 
 	if ((p->pr = preader_open(s->dir, p->name)) == NULL) {
-		errval_say(s->log, s->log_arg, "partition %s: %s", p->name,
-		    strerror(errno));
+		errval_say(s->log, s->log_arg, "%s/%s/%s: %s", s->dir,
+		    BUS_LOGDIR, p->name, store_strerror(errno));
 		return;
 	}
 	s->nselected++;
@@ -823,14 +993,20 @@ start_part(struct bus_sub *s, struct part *p, const struct cursor *pos)
 	s->moved = 1;
 	if (pos != NULL)
 		off = cursor_get(pos, p->name, &found);
-	if (found)
-		;
-	else if (s->resumed) {
+	if (found) {
+		/* Cut short since, or written by hand: say so, read on. */
+		if (preader_end_offset(p->pr, &end) == 0 && off > end)
+			errval_say(s->log, s->log_arg, "cursor %s: partition "
+			    "%s: position %llu is past its end (%llu)",
+			    s->cname != NULL ? s->cname : "-", p->name,
+			    (unsigned long long)off, (unsigned long long)end);
+	} else if (s->resumed) {
 		by_time = 1;
 		t = s->base_time + 1;
 	} else {
 		switch (s->from) {
 		case FROM_BEGIN:
+		case FROM_LAST:		/* made a time by last_start() */
 			off = 0;
 			break;
 		case FROM_END:
@@ -893,7 +1069,7 @@ start_part(struct bus_sub *s, struct part *p, const struct cursor *pos)
 	return;
 ioerr:
 	sub_fail(s, BUS_E_SYSTEM, EX_IOERR, "partition %s: %s", p->name,
-	    strerror(errno));
+	    store_strerror(errno));
 }
 
 /*
@@ -991,7 +1167,7 @@ refill(struct bus_sub *s, struct part *p)
 			continue;
 		}
 		sub_fail(s, BUS_E_SYSTEM, EX_IOERR, "partition %s: %s",
-		    p->name, strerror(errno));
+		    p->name, store_strerror(errno));
 		return;
 	}
 }
@@ -1159,6 +1335,13 @@ cursor_open(struct bus_sub *s)
 			errval_say(s->log, s->log_arg,
 			    "cursor %s is damaged (%s); starting it " "again",
 			    s->cname, e);
+		s->existed = rc == 1;
+		if (rc == 1 && s->reset) {
+			/* Moved: a new cursor at the start position. */
+			cursor_free(&s->cur);
+			memset(&s->cur, 0, sizeof(s->cur));
+			rc = 0;
+		}
 		if (rc == 1) {
 			s->resumed = 1;
 			s->base_time = s->erecv = s->wrecv = s->cur.recv_ns;
@@ -1187,6 +1370,7 @@ cursor_open(struct bus_sub *s)
 		errval_say(s->log, s->log_arg,
 		    "cursor %s is damaged (%s); starting it again", s->cname,
 		    e);
+	s->existed = rc == 1;
 	if (group_start(s->grp, rc == 1 ? c.recv_ns : initial_recv(s),
 	    &s->base_time) == -1)
 		sub_fail(s, BUS_E_SYSTEM, EX_IOERR, "group %s: start time: %s",

@@ -67,22 +67,22 @@ quarantine(struct vctx *v, const char *name, uint64_t base, int sfd)
 	const char *why;
 	uint64_t last = 0, at, from;
 	int64_t lrecv = INT64_MIN;
-	int fd, any = 0, ok = 0, i, rc;
+	int fd, qfd, any = 0, ok = 0, i, rc;
 
 	if (segscan_init(&ss, sfd, BUS_SEG_HDR) != 0) {
 		segscan_close(&ss);
 		return -1;
 	}
-	snprintf(qdir, sizeof(qdir), "%s/quarantine", v->dir);
-	mkdir(qdir, 0750);
-	snprintf(qdir, sizeof(qdir), "%s/quarantine/%s", v->dir, v->part);
-	if (mkdir(qdir, 0750) == -1 && errno != EEXIST) {
+	snprintf(qdir, sizeof(qdir), "%s/%s/%s", v->dir, BUS_QUARANTINE,
+	    v->part);
+	if ((qfd = store_quarantine_dir(v->dir, v->part)) == -1) {
 		segscan_close(&ss);
 		return -1;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.cleaned", name);
 	if ((fd = openat(v->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
-	    O_CLOEXEC, 0644)) == -1) {
+	    O_NOFOLLOW | O_CLOEXEC, 0640)) == -1) {
+		close(qfd);
 		segscan_close(&ss);
 		return -1;
 	}
@@ -119,9 +119,9 @@ quarantine(struct vctx *v, const char *name, uint64_t base, int sfd)
 	    name);
 	/* Keep every byte of the original before replacing it. */
 	for (i = 0; i < 1000; i++) {
-		snprintf(qpath, sizeof(qpath), "%s/%s.%lld%s%.0d", qdir, name,
+		snprintf(qpath, sizeof(qpath), "%s.%lld%s%.0d", name,
 		    (long long)time(NULL), i ? "." : "", i);
-		if (link(src, qpath) == 0)
+		if (linkat(v->dirfd, name, qfd, qpath, 0) == 0)
 			break;
 		if (errno != EEXIST)
 			goto out;
@@ -130,9 +130,10 @@ quarantine(struct vctx *v, const char *name, uint64_t base, int sfd)
 		goto out;
 	fsync(v->dirfd);
 	fprintf(v->out, "partition %s: file %s: replaced by its valid records; "
-	    "original kept as %s\n", v->part, name, qpath);
+	    "original kept as %s/%s\n", v->part, name, qdir, qpath);
 	ok = 1;
 out:
+	close(qfd);
 	close(fd);
 	segscan_close(&ss);
 	if (!ok)
@@ -195,7 +196,8 @@ rebuild:
 		char sn[32];
 
 		store_seg_name(sn, sizeof(sn), base, "seg");
-		if ((fd = openat(v->dirfd, sn, O_RDONLY | O_CLOEXEC)) == -1 ||
+		if ((fd = openat(v->dirfd, sn, O_RDONLY | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1 ||
 		    idx_rebuild(v->dirfd, fd, n, base, &end) == -1) {
 			fprintf(v->out, "partition %s: file %s: rebuild failed: "
 			    "%s\n", v->part, n, strerror(errno));
@@ -227,7 +229,7 @@ check_segment(struct vctx *v, uint64_t base, int active)
 	int fd, k, damaged = 0, torn = 0, rc = 0;
 
 	store_seg_name(n, sizeof(n), base, "seg");
-	if ((fd = openat(v->dirfd, n, (v->repair ? O_RDWR : O_RDONLY) |
+	if ((fd = openat(v->dirfd, n, (v->repair ? O_RDWR : O_RDONLY) | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1 || fstat(fd, &st) == -1 ||
 	    (hn = pread(fd, h, sizeof(h), 0)) == -1 ||
 	    segscan_init(&ss, fd, BUS_SEG_HDR) != 0) {
@@ -319,7 +321,7 @@ check_segment(struct vctx *v, uint64_t base, int active)
 	if (v->repair && damaged) {
 		if (quarantine(v, n, base, fd) == -1) {
 			fprintf(v->out, "partition %s: file %s: quarantine "
-			    "failed: %s\n", v->part, n, strerror(errno));
+			    "failed: %s\n", v->part, n, store_strerror(errno));
 			rc = -1;
 		} else
 			v->st->repaired++;
@@ -352,7 +354,7 @@ store_verify(const char *dir, int repair, FILE *out, struct bus_verify *st)
 		v.out = out;
 		v.st = st;
 		snprintf(p, sizeof(p), "%s/%s/%s", dir, BUS_LOGDIR, names[i]);
-		if ((v.dirfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+		if ((v.dirfd = store_open_part(dir, names[i])) == -1 ||
 		    store_list_segments(v.dirfd, &segs, &nsegs) == -1) {
 			fprintf(out, "partition %s: %s\n", names[i],
 			    strerror(errno));

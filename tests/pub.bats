@@ -85,8 +85,9 @@ all_of() {
 	run --separate-stderr bus-pub -t t -T =v x
 	[ "$status" -eq 65 ]
 	[ "${#stderr_lines[@]}" -eq 1 ]
-	run all_of '.*'
-	[ "$status" -eq 0 ]
+	# Nothing stored: no partition at all (bus-sub -e exits 66).
+	run --separate-stderr all_of '.*'
+	[ "$status" -eq 66 ]
 	[ "$output" = "" ]
 }
 
@@ -149,7 +150,8 @@ all_of() {
 	# Nothing reached the store.
 	[ -d "$BUS_DIR/log" ]
 	[ "$(partitions)" = "" ]
-	run all_of '.*'
+	run --separate-stderr all_of '.*'
+	[ "$status" -eq 66 ]
 	[ "$output" = "" ]
 }
 
@@ -171,7 +173,8 @@ all_of() {
 	[ "$output" = "" ]
 	[[ "$stderr" == *"-t"* ]]
 	[[ "$stderr" == *usage:* ]]
-	run all_of '.*'
+	run --separate-stderr all_of '.*'
+	[ "$status" -eq 66 ]
 	[ "$output" = "" ]
 }
 

@@ -21,6 +21,7 @@
 #include "bus.h"
 #include "cmdline.h"
 #include "ops.h"
+#include "perm.h"
 
 #define TOMBSTONE_AGE	(24LL * 3600 * 1000000000)	/* 24h */
 
@@ -182,6 +183,9 @@ main(int argc, char *argv[])
 		errx(EX_USAGE, "%s", emsg);
 	if ((r = ops_store(dir, &dir, emsg, sizeof(emsg))) != 0)
 		errx(r, "%s", emsg);
+	/* What busd would refuse to serve, said once (busd(8)). */
+	if (perm_check_store(dir, NULL, PERM_OWNER, emsg, sizeof(emsg)) == -1)
+		warnx("warning: %s", emsg);
 	patterns_check(argv, argc);
 	co.dry_run = dry_run;
 	co.now = now_ns();

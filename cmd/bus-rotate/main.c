@@ -23,6 +23,7 @@
 #include "cmdline.h"
 #include "cursor.h"
 #include "ops.h"
+#include "perm.h"
 #include "zcodec.h"
 
 static __dead void usage(void);
@@ -252,6 +253,9 @@ main(int argc, char *argv[])
 		errx(EX_USAGE, "%s", emsg);
 	if ((r = ops_store(dir, &dir, emsg, sizeof(emsg))) != 0)
 		errx(r, "%s", emsg);
+	/* What busd would refuse to serve, said once (busd(8)). */
+	if (perm_check_store(dir, NULL, PERM_OWNER, emsg, sizeof(emsg)) == -1)
+		warnx("warning: %s", emsg);
 	patterns_check(argv, argc);
 	if (want_status) {
 		status(json);
@@ -304,6 +308,7 @@ seal(void)
 	char emsg[512];
 	uint32_t count;
 	pid_t pid;
+	int r;
 
 	if (!store_busd_alive(dir, &pid)) {
 		if (verbose)
@@ -317,10 +322,10 @@ seal(void)
 		    "matching " : "", seal_pattern);
 		return;
 	}
-	if (busctl_seal(dir, seal_pattern, &count, emsg, sizeof(emsg)) !=
-	    OPS_OK) {
+	if ((r = busctl_seal(dir, seal_pattern, &count, emsg,
+	    sizeof(emsg))) != OPS_OK) {
 		warnx("%s", emsg);
-		fail(EX_UNAVAILABLE);
+		fail(r == OPS_DENIED ? EX_NOPERM : EX_UNAVAILABLE);
 		return;
 	}
 	if (verbose)

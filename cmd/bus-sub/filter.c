@@ -1,10 +1,16 @@
 /*
- * bus-sub: --tag, --key and --grep.
+ * bus-sub: --tag, --grep, --grep-v, --key and --key-v.
+ *
+ * Regular expressions are kept as given and compiled once every flag is
+ * read, since --case-sensitive and --invert-grep may come after them.
+ * Case follows journalctl -g: a pattern without an upper-case letter
+ * (outside an escape such as \S or \p{Lu}) ignores case.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <err.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,15 +29,24 @@ struct tagf {
 	size_t		 value_len;
 };
 
-static pcre2_code *regex(const char *, const char *);
+/* A regular expression on the payload or the key. */
+struct ref {
+	enum filter_on	 on;		/* what it is matched against */
+	int		 invert;	/* --grep-v, --key-v: must not match */
+	const char	*src;		/* as given */
+	pcre2_code	*re;		/* compiled by filter_init() */
+};
+
+static int	has_upper(const char *);
+static pcre2_code *regex(const struct ref *, int);
 static int	re_match(pcre2_code *, const void *, size_t);
 static int	tags_match(const struct bus_msg *);
 
 static struct tagf *tagfs;		/* --tag, all must match */
 static size_t	 ntagfs;
-static pcre2_code *grep_re;		/* --grep, on the payload */
-static pcre2_code *key_re;		/* --key, on the key */
-static pcre2_match_data *md;		/* for both */
+static struct ref *refs;		/* --grep, --key and the -v forms */
+static size_t	 nrefs;
+static pcre2_match_data *md;		/* for all of them */
 static int	 filtering;		/* one of them is given */
 
 /* --tag NAME=VALUE or NAME; arg is kept. */
@@ -52,63 +67,109 @@ filter_tag(const char *arg)
 	t->value_len = eq ? strlen(eq + 1) : 0;
 }
 
-/* --grep REGEX, on the payload. */
+/* --grep, --grep-v (invert), --key, --key-v: re is kept. */
 void
-filter_grep(const char *re)
+filter_regex(enum filter_on on, int invert, const char *re)
 {
-	if (grep_re != NULL)
-		errx(EX_USAGE, "--grep may be given once");
-	grep_re = regex("--grep", re);
+	if ((refs = reallocarray(refs, nrefs + 1, sizeof(*refs))) == NULL)
+		err(EX_OSERR, NULL);
+	refs[nrefs].on = on;
+	refs[nrefs].invert = invert;
+	refs[nrefs].src = re;
+	refs[nrefs].re = NULL;
+	nrefs++;
 }
 
-/* --key REGEX, on the key. */
+/*
+ * The flags are parsed: compile, and get ready to match.  With
+ * invert_grep (invert_key), every --grep (--key) must not match instead.
+ */
 void
-filter_key(const char *re)
+filter_init(int case_sensitive, int invert_grep, int invert_key)
 {
-	if (key_re != NULL)
-		errx(EX_USAGE, "--key may be given once");
-	key_re = regex("--key", re);
-}
+	size_t i;
 
-/* The flags are parsed: get ready to match. */
-void
-filter_init(void)
-{
+	for (i = 0; i < nrefs; i++) {
+		if ((refs[i].on == FILTER_PAYLOAD && invert_grep) ||
+		    (refs[i].on == FILTER_KEY && invert_key))
+			refs[i].invert = !refs[i].invert;
+		refs[i].re = regex(&refs[i], case_sensitive ||
+		    has_upper(refs[i].src));
+	}
 	if ((md = pcre2_match_data_create(1, NULL)) == NULL)
 		err(EX_OSERR, NULL);
-	filtering = ntagfs > 0 || key_re != NULL || grep_re != NULL;
+	filtering = ntagfs > 0 || nrefs > 0;
 }
 
 /* Does r pass every filter? */
 int
 filter_match(const struct bus_msg *r)
 {
+	const struct ref *f;
+	size_t i;
+	int m;
+
 	if (!filtering)
 		return 1;
 	if (ntagfs > 0 && !tags_match(r))
 		return 0;
-	if (key_re != NULL && (r->key_len == 0 ||
-	    !re_match(key_re, r->key, r->key_len)))
-		return 0;
-	if (grep_re != NULL && !re_match(grep_re, r->payload, r->payload_len))
-		return 0;
+	for (i = 0; i < nrefs; i++) {
+		f = &refs[i];
+		if (f->on == FILTER_KEY)
+			/* Without a key, nothing matches. */
+			m = r->key_len > 0 && re_match(f->re, r->key,
+			    r->key_len);
+		else
+			m = re_match(f->re, r->payload, r->payload_len);
+		if (m == f->invert)
+			return 0;
+	}
 	return 1;
 }
 
+/*
+ * Is there an upper-case letter in the pattern, other than the letter
+ * of an escape (\S, \W, \D, \x{..}) or a property name (\p{Lu})?
+ */
+static int
+has_upper(const char *re)
+{
+	const char *p;
+
+	for (p = re; *p != '\0'; p++) {
+		if (*p == '\\' && p[1] != '\0') {
+			p++;
+			if ((*p == 'p' || *p == 'P' || *p == 'x') &&
+			    p[1] == '{')
+				while (p[1] != '\0' && *p != '}')
+					p++;
+			continue;
+		}
+		if (isupper((unsigned char)*p))
+			return 1;
+	}
+	return 0;
+}
+
 static pcre2_code *
-regex(const char *opt, const char *re)
+regex(const struct ref *f, int case_sensitive)
 {
 	PCRE2_UCHAR msg[256];
 	PCRE2_SIZE eoff;
 	pcre2_code *c;
+	const char *opt;
 	int ec;
 
-	c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, 0, &ec,
-	    &eoff, NULL);
+	if (f->on == FILTER_KEY)
+		opt = f->invert ? "--key-v" : "--key";
+	else
+		opt = f->invert ? "--grep-v" : "--grep";
+	c = pcre2_compile((PCRE2_SPTR)f->src, PCRE2_ZERO_TERMINATED,
+	    case_sensitive ? 0 : PCRE2_CASELESS, &ec, &eoff, NULL);
 	if (c == NULL) {
 		pcre2_get_error_message(ec, msg, sizeof(msg));
 		errx(EX_USAGE, "%s: invalid regex '%s' at offset %zu: %s", opt,
-		    re, (size_t)eoff, (char *)msg);
+		    f->src, (size_t)eoff, (char *)msg);
 	}
 	pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);
 	return c;

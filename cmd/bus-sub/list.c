@@ -1,15 +1,18 @@
 /*
- * bus-sub: --list-cursors.
+ * bus-sub: --list-cursors, --show-cursor and --delete-cursor.
  */
 #include <sys/param.h>
 #include <sys/types.h>
 
 #include <err.h>
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "cursor.h"
@@ -30,6 +33,7 @@ static void	out_s(const char *);
 static void	out_pad(const char *, size_t);
 static int	cursor_rows(const char *, struct cursor *, int, struct row **);
 static uint64_t	row_lag(const struct row *);
+static const char *row_lag_text(const struct row *, char *, size_t);
 static void	list_json(const char *, const struct cursor *, int,
 		    const struct row *, int);
 static void	list_row(const struct row *, int64_t, const size_t *);
@@ -98,6 +102,22 @@ row_lag(const struct row *r)
 	return r->end > r->next ? r->end - r->next : 0;
 }
 
+/*
+ * The lag as the table shows it: a cursor past the end of its partition
+ * (the partition was cut short, or the cursor was written by hand) is
+ * no lag of 0: it says so.
+ */
+static const char *
+row_lag_text(const struct row *r, char *b, size_t len)
+{
+	if (r->have_end && r->next > r->end)
+		snprintf(b, len, "past-end+%llu",
+		    (unsigned long long)(r->next - r->end));
+	else
+		snprintf(b, len, "%llu", (unsigned long long)row_lag(r));
+	return b;
+}
+
 static void
 list_json(const char *name, const struct cursor *c, int isgroup,
     const struct row *r, int n)
@@ -158,6 +178,11 @@ list_json(const char *name, const struct cursor *c, int isgroup,
 			out_u64(row_lag(&r[k]));
 		else
 			out_s("null");
+		if (r[k].have_end && r[k].next > r[k].end) {
+			/* Past the end: no lag, and said as such. */
+			out_s(",\"past_end\":");
+			out_u64(r[k].next - r[k].end);
+		}
 		if (isgroup) {
 			out_s(",\"owner\":");
 			if (strcmp(r[k].owner, "-") != 0)
@@ -183,8 +208,7 @@ list_row(const struct row *r, int64_t recv, const size_t *w)
 	out_pad(have ? b : "-", w[2] + 2);
 	snprintf(b, sizeof(b), "%llu", (unsigned long long)r->end);
 	out_pad(end ? b : "-", w[3] + 2);
-	snprintf(b, sizeof(b), "%llu", (unsigned long long)row_lag(r));
-	out_pad(end ? b : "-", w[4] + 2);
+	out_pad(end ? row_lag_text(r, b, sizeof(b)) : "-", w[4] + 2);
 	out_pad(r->owner, w[5] + 2);
 	if (recv > 0) {
 		format_time(b, sizeof(b), recv);
@@ -201,7 +225,7 @@ list_row(const struct row *r, int64_t recv, const size_t *w)
 __dead void
 list_cursors(const char *store, int json, char **only, int nonly)
 {
-	struct out_conf oc = { OUT_RAW, NULL, '\n', 0 };
+	struct out_conf oc = { .mode = OUT_RAW, .delim = '\n' };
 	struct cursor *cs;
 	struct row **rows;
 	char **names, b[64];
@@ -260,8 +284,8 @@ list_cursors(const char *store, int json, char **only, int nonly)
 			    (unsigned long long)r->next));
 			w[3] = MAX(w[3], (size_t)snprintf(b, sizeof(b), "%llu",
 			    (unsigned long long)r->end));
-			w[4] = MAX(w[4], (size_t)snprintf(b, sizeof(b), "%llu",
-			    (unsigned long long)row_lag(r)));
+			w[4] = MAX(w[4], strlen(row_lag_text(r, b,
+			    sizeof(b))));
 			w[5] = MAX(w[5], strlen(r->owner));
 		}
 	}
@@ -275,4 +299,37 @@ list_cursors(const char *store, int json, char **only, int nonly)
 	}
 	out_flush();
 	exit(status);
+}
+
+/*
+ * --delete-cursor: remove cursor name, unless a bus-sub (or a group
+ * member) uses it; a group's start time goes with it, so that the group
+ * starts again at its --from position.
+ */
+__dead void
+delete_cursor(const char *store, const char *name)
+{
+	char p[PATH_MAX];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s/%s", store, BUS_CURSORDIR, name);
+	if (access(p, F_OK) == -1 && errno == ENOENT)
+		errx(EX_NOINPUT, "no cursor %s in %s", name, store);
+	if ((fd = consumer_lock(store, name, 0)) == -1) {
+		if (errno == EWOULDBLOCK)
+			errx(EX_TEMPFAIL, "cursor %s is in use", name);
+		err(EX_CANTCREAT, "%s/%s: lock of cursor %s", store,
+		    BUS_CURSORDIR, name);
+	}
+	if (unlink(p) == -1) {
+		if (errno == ENOENT)
+			errx(EX_NOINPUT, "no cursor %s in %s", name, store);
+		err(EX_IOERR, "%s", p);
+	}
+	snprintf(p, sizeof(p), "%s/%s/%s%s/start", store, BUS_CURSORDIR,
+	    name, GROUP_SUFFIX);
+	if (unlink(p) == -1 && errno != ENOENT)
+		err(EX_IOERR, "%s", p);
+	close(fd);
+	exit(0);
 }

@@ -7,6 +7,7 @@
  * output.c and exec.c deliver.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <err.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +24,19 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "cursor.h"
+#include "msgfmt.h"
 #include "bus/bus.h"
+#include "perm.h"
 #include "sub.h"
 
 /* What the flags ask for. */
 struct opts {
 	const char	*dir;		/* -d */
-	const char	*from;		/* --from */
+	const char	*from;		/* --from, --since */
+	const char	*from_flag;	/* which of them */
+	uint64_t	 last;		/* --last, --tail; 0: not given */
+	const char	*reset;		/* --reset-cursor */
 	int64_t		 until;		/* --until */
 	int		 until_set;
 	int		 follow;	/* not -e */
@@ -36,21 +44,35 @@ struct opts {
 	int		 skip_corrupt;	/* --skip-corrupt */
 	const char	*name;		/* --name */
 	const char	*group;		/* --group */
-	struct out_conf	 out;		/* -o, -F, -0 */
+	struct out_conf	 out;		/* -o, -F, -0, --local */
+	int		 o_given;	/* -o json or text */
+	const char	*format;	/* -F, as given */
 	struct exec_conf exec;		/* --exec, --retries */
 	int		 list;		/* --list-cursors */
+	int		 show;		/* --show-cursor */
+	int		 delete;	/* --delete-cursor */
+	int		 case_sens;	/* --case-sensitive */
+	int		 invert_grep;	/* --invert-grep */
+	int		 invert_key;	/* --invert-key */
 	uint64_t	 max_count;	/* -n, 0: no limit */
 };
 
+static void	synopsis(FILE *);
 static __dead void usage(void);
+static __dead void bad_usage(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+static __dead void help(void);
 static int	parse_until(const char *, int64_t *);
 static void	on_signal(int);
 static void	signals(void);
 static int	flags(int, char *[]);
+static void	flags_check(int);
+static void	store_exists(const char *);
 static void	setup(int, char **);
+static void	end_hint(int, char **);
 static void	say(void *, const char *);
 static __dead void failed(void);
-static __dead void run(void);
+static __dead void run(int, char **);
 
 static struct opts opt = {
 	.until = INT64_MAX,
@@ -58,47 +80,141 @@ static struct opts opt = {
 	.out = { .mode = OUT_RAW, .delim = '\n' },
 	.exec = { .retries = 3 },
 };
+static struct msgfmt fmt;		/* -F, compiled */
 static struct bus_sub *sub;		/* the subscription */
 static volatile sig_atomic_t quit;	/* SIGTERM, SIGINT, SIGHUP */
 static int	 sigpipe[2] = { -1, -1 };	/* wakes poll(2) on a signal */
 
 enum {
 	OPT_FROM = 256, OPT_SKIP, OPT_NAME, OPT_GROUP, OPT_EXEC, OPT_RETRIES,
-	OPT_LIST, OPT_UNTIL, OPT_TAG, OPT_GREP, OPT_KEY
+	OPT_LIST, OPT_UNTIL, OPT_TAG, OPT_GREP, OPT_KEY, OPT_GREP_V,
+	OPT_KEY_V, OPT_INV_GREP, OPT_INV_KEY, OPT_CASE, OPT_LAST, OPT_SINCE,
+	OPT_LOCAL, OPT_UTC, OPT_RESET, OPT_SHOW, OPT_DELETE
 };
 
 static const struct option longopts[] = {
+	{ "case-sensitive",	no_argument,		NULL, OPT_CASE },
+	{ "delete-cursor",	no_argument,		NULL, OPT_DELETE },
 	{ "exec",		required_argument,	NULL, OPT_EXEC },
+	{ "follow",		no_argument,		NULL, 'f' },
 	{ "from",		required_argument,	NULL, OPT_FROM },
 	{ "grep",		required_argument,	NULL, OPT_GREP },
+	{ "grep-v",		required_argument,	NULL, OPT_GREP_V },
 	{ "group",		required_argument,	NULL, OPT_GROUP },
 	{ "help",		no_argument,		NULL, 'h' },
+	{ "invert-grep",	no_argument,		NULL, OPT_INV_GREP },
+	{ "invert-key",		no_argument,		NULL, OPT_INV_KEY },
 	{ "key",		required_argument,	NULL, OPT_KEY },
+	{ "key-v",		required_argument,	NULL, OPT_KEY_V },
+	{ "last",		required_argument,	NULL, OPT_LAST },
 	{ "list-cursors",	no_argument,		NULL, OPT_LIST },
+	{ "local",		no_argument,		NULL, OPT_LOCAL },
 	{ "name",		required_argument,	NULL, OPT_NAME },
+	{ "reset-cursor",	required_argument,	NULL, OPT_RESET },
 	{ "retries",		required_argument,	NULL, OPT_RETRIES },
+	{ "show-cursor",	no_argument,		NULL, OPT_SHOW },
+	{ "since",		required_argument,	NULL, OPT_SINCE },
 	{ "skip-corrupt",	no_argument,		NULL, OPT_SKIP },
 	{ "tag",		required_argument,	NULL, OPT_TAG },
+	{ "tail",		required_argument,	NULL, OPT_LAST },
 	{ "until",		required_argument,	NULL, OPT_UNTIL },
+	{ "utc",		no_argument,		NULL, OPT_UTC },
 	{ "version",		no_argument,		NULL, 'V' },
 	{ NULL,			0,			NULL, 0 }
 };
 
-static __dead void
-usage(void)
+/* As the SYNOPSIS of bus-sub(1); a test holds them equal. */
+static void
+synopsis(FILE *f)
 {
-	fprintf(stderr,
-	    "usage: bus-sub [-0ev] [-d dir] [-F format] [-n count] "
-	    "[-o raw|json]\n"
-	    "               [--exec command] [--from position] "
-	    "[--grep regex] [--group group]\n"
-	    "               [--key regex] [--name name] [--retries n] "
+	const char *p = getprogname();
+
+	fprintf(f,
+	    "usage: %s [-0efhVv] [-d dir] [-F format] [-n count]\n"
+	    "               [-o raw|json|text] [--case-sensitive] "
+	    "[--exec command]\n"
+	    "               [--from position] [--grep regex] "
+	    "[--grep-v regex]\n"
+	    "               [--group group] [--invert-grep] [--invert-key] "
+	    "[--key regex]\n"
+	    "               [--key-v regex] [--last count] "
+	    "[--local | --utc] [--name name]\n"
+	    "               [--reset-cursor position] [--retries n] "
 	    "[--skip-corrupt]\n"
 	    "               [--tag name[=value]] [--until time] "
 	    "pattern ...\n"
-	    "       bus-sub --list-cursors [-d dir] [-o raw|json] "
-	    "[name ...]\n");
+	    "       %s --list-cursors [-d dir] [-o raw|json] [name ...]\n"
+	    "       %s --show-cursor | --delete-cursor [-d dir] "
+	    "[-o raw|json] --name name\n", p, p, p);
+}
+
+static __dead void
+usage(void)
+{
+	synopsis(stderr);
 	exit(EX_USAGE);
+}
+
+/* A usage error: the reason, then the synopsis. */
+static __dead void
+bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarnx(fmt, ap);
+	va_end(ap);
+	usage();
+}
+
+/* -h, --help: every option, on stdout. */
+static __dead void
+help(void)
+{
+	synopsis(stdout);
+	fputs("\n"
+"Read and follow the messages of the topics matching each pattern (a PCRE2\n"
+"regex matched against whole topics), in receive order.\n"
+"\n"
+"  -0                    end raw messages with NUL instead of newline\n"
+"  -d dir                the store (default: $BUS_DIR, else the default)\n"
+"  -e                    exit at the end of what is stored now\n"
+"  -f, --follow          keep following for new messages (the default)\n"
+"  -F format             print each message by format (%t %p %o %k %K %s\n"
+"                        %S %R %h %T %e %u %%; \\n \\t \\r \\0 \\\\ \\xHH)\n"
+"  -h, --help            this help\n"
+"  -n count              exit after count messages\n"
+"  -o raw|json|text      output: payloads (default), JSON lines, or one\n"
+"                        line per message for people\n"
+"  -V, --version         print the version\n"
+"  -v                    say what is read, resumed, owned\n"
+"  --case-sensitive      --grep and --key never ignore case (default: a\n"
+"                        pattern without upper case ignores it)\n"
+"  --delete-cursor       delete the cursor --name, and exit\n"
+"  --exec command        run command for each message (sh -c)\n"
+"  --from position       beginning, end (default), offset, -N (N back in\n"
+"                        each partition), @TIME, -DURATION; alias --since\n"
+"  --grep regex          payload matches regex (repeatable: all must)\n"
+"  --grep-v regex        payload does not match regex (repeatable)\n"
+"  --group group         share the partitions within group\n"
+"  --invert-grep         every --grep must not match instead\n"
+"  --invert-key          every --key must not match instead\n"
+"  --key regex           key matches regex (repeatable: all must)\n"
+"  --key-v regex         key does not match regex (repeatable)\n"
+"  --last count          start count messages before the end of the whole\n"
+"                        subscription; alias --tail\n"
+"  --list-cursors        list the cursors, and exit\n"
+"  --local, --utc        times in local time, or in UTC (default)\n"
+"  --name name           keep the position in durable cursor name\n"
+"  --reset-cursor pos    move the cursor --name to pos first\n"
+"  --retries n           --exec: retries of a failing command (3)\n"
+"  --show-cursor         show the cursor --name, and exit\n"
+"  --skip-corrupt        report and skip damaged records\n"
+"  --tag name[=value]    has tag name (of that value); repeatable\n"
+"  --until time          stop after messages received at time\n"
+"\n"
+"See bus-sub(1).\n", stdout);
+	exit(0);
 }
 
 /* --from's times, plus "now" and "+DURATION" (from now on). */
@@ -158,8 +274,9 @@ main(int argc, char *argv[])
 	int n;
 
 	n = flags(argc, argv);
+	flags_check(argc - n);
 	setup(argc - n, argv + n);
-	run();
+	run(argc - n, argv + n);
 }
 
 /* Parse the flags into opt; how many arguments they took. */
@@ -169,7 +286,8 @@ flags(int argc, char *argv[])
 	const char *errstr;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "0d:eF:hn:o:vV", longopts,
+	opterr = 0;	/* our messages, with the synopsis */
+	while ((ch = getopt_long(argc, argv, ":0d:efF:hn:o:vV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case '0':
@@ -181,58 +299,98 @@ flags(int argc, char *argv[])
 		case 'e':
 			opt.follow = 0;
 			break;
-		case 'F':
-			opt.out.mode = OUT_FORMAT;
-			opt.out.format = optarg;
+		case 'f':
+			opt.follow = 1;
 			break;
+		case 'F':
+			opt.format = optarg;
+			break;
+		case 'h':
+			help();
 		case 'n':
 			opt.max_count = strtonum(optarg, 1, LLONG_MAX, &errstr);
 			if (errstr != NULL)
-				errx(EX_USAGE, "-n: '%s' is %s", optarg, errstr);
+				errx(EX_USAGE, "-n: '%s' is %s", optarg,
+				    errstr);
 			break;
 		case 'o':
 			if (strcmp(optarg, "raw") == 0)
 				opt.out.mode = OUT_RAW;
 			else if (strcmp(optarg, "json") == 0)
 				opt.out.mode = OUT_JSON;
+			else if (strcmp(optarg, "text") == 0)
+				opt.out.mode = OUT_TEXT;
 			else
-				errx(EX_USAGE, "-o: '%s' is not raw or json",
-				    optarg);
+				errx(EX_USAGE, "-o: '%s' is not raw, json "
+				    "or text", optarg);
+			opt.o_given = opt.out.mode != OUT_RAW;
 			break;
 		case 'v':
 			opt.verbose = 1;
 			break;
 		case 'V':
-			printf("bus-sub %s\n", BUS_VERSION);
+			printf("%s %s\n", getprogname(), BUS_VERSION);
 			exit(0);
+		case OPT_CASE:
+			opt.case_sens = 1;
+			break;
+		case OPT_DELETE:
+			opt.delete = 1;
+			break;
 		case OPT_EXEC:
 			if (*optarg == '\0')
 				errx(EX_USAGE, "--exec: empty command");
 			opt.exec.cmd = optarg;
 			break;
 		case OPT_FROM:
+		case OPT_SINCE:
 			opt.from = optarg;
+			opt.from_flag = ch == OPT_FROM ? "--from" : "--since";
 			break;
 		case OPT_GREP:
-			filter_grep(optarg);
+		case OPT_GREP_V:
+			filter_regex(FILTER_PAYLOAD, ch == OPT_GREP_V, optarg);
 			break;
 		case OPT_GROUP:
 			opt.group = optarg;
 			break;
+		case OPT_INV_GREP:
+			opt.invert_grep = 1;
+			break;
+		case OPT_INV_KEY:
+			opt.invert_key = 1;
+			break;
 		case OPT_KEY:
-			filter_key(optarg);
+		case OPT_KEY_V:
+			filter_regex(FILTER_KEY, ch == OPT_KEY_V, optarg);
+			break;
+		case OPT_LAST:
+			opt.last = strtonum(optarg, 1, LLONG_MAX, &errstr);
+			if (errstr != NULL)
+				errx(EX_USAGE, "--last: '%s' is %s", optarg,
+				    errstr);
 			break;
 		case OPT_LIST:
 			opt.list = 1;
 			break;
+		case OPT_LOCAL:
+			opt.out.local = 1;
+			break;
 		case OPT_NAME:
 			opt.name = optarg;
 			break;
+		case OPT_RESET:
+			opt.reset = optarg;
+			break;
 		case OPT_RETRIES:
-			opt.exec.retries = strtonum(optarg, 0, 1000000, &errstr);
+			opt.exec.retries = strtonum(optarg, 0, 1000000,
+			    &errstr);
 			if (errstr != NULL)
 				errx(EX_USAGE, "--retries: '%s' is %s", optarg,
 				    errstr);
+			break;
+		case OPT_SHOW:
+			opt.show = 1;
 			break;
 		case OPT_SKIP:
 			opt.skip_corrupt = 1;
@@ -246,12 +404,57 @@ flags(int argc, char *argv[])
 				    "@TIME, -DURATION or +DURATION", optarg);
 			opt.until_set = 1;
 			break;
-		case 'h':
+		case OPT_UTC:
+			opt.out.local = 0;
+			break;
+		case ':':
+			bad_usage("option '%s' needs an argument",
+			    argv[optind - 1]);
 		default:
-			usage();
+			if (optopt != 0)
+				bad_usage("unknown option '-%c'", optopt);
+			bad_usage("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	return optind;
+}
+
+/* Flags that cannot go together, or need another. */
+static void
+flags_check(int npat)
+{
+	char e[512];
+
+	if (opt.format != NULL) {
+		if (opt.o_given)
+			bad_usage("-F and -o %s cannot be combined",
+			    opt.out.mode == OUT_JSON ? "json" : "text");
+		if (msgfmt_compile(opt.format, &fmt, e, sizeof(e)) == -1) {
+			if (e[0] == '\0')
+				err(EX_OSERR, NULL);
+			errx(EX_USAGE, "-F: %s", e);
+		}
+		opt.out.mode = OUT_FORMAT;
+		opt.out.format = &fmt;
+	}
+	if (opt.last && opt.from != NULL)
+		bad_usage("--last and %s cannot be combined", opt.from_flag);
+	if (opt.reset != NULL) {
+		if (opt.name == NULL || opt.group != NULL)
+			bad_usage("--reset-cursor needs --name, without "
+			    "--group");
+		if (opt.from != NULL || opt.last)
+			bad_usage("--reset-cursor is the position: not with "
+			    "%s", opt.last ? "--last" : opt.from_flag);
+	}
+	if (opt.show && opt.delete)
+		bad_usage("--show-cursor and --delete-cursor cannot be "
+		    "combined");
+	if ((opt.show || opt.delete) && (opt.name == NULL || npat > 0))
+		bad_usage("--%s-cursor takes --name and no pattern",
+		    opt.show ? "show" : "delete");
+	if (!opt.list && !opt.show && !opt.delete && npat == 0)
+		bad_usage("at least one topic pattern is required");
 }
 
 /*
@@ -259,15 +462,16 @@ flags(int argc, char *argv[])
  * wait for more.
  */
 static __dead void
-run(void)
+run(int argc, char **argv)
 {
 	struct pollfd pfd[2];
 	struct bus_msg m;
 	enum bus_sub_result r;
-	uint64_t count = 0;
+	uint64_t count = 0, seen = 0;
 
 	for (;;) {
 		while ((r = bus_sub_next(sub, &m, 0)) == BUS_SUB_MSG) {
+			seen++;
 			/* Filtered out: dealt with, not delivered. */
 			if (!filter_match(&m))
 				continue;
@@ -280,6 +484,8 @@ run(void)
 		if (r == BUS_SUB_ERROR)
 			failed();
 		out_flush();
+		if (r == BUS_SUB_END && seen == 0)
+			end_hint(argc, argv);
 		if (r == BUS_SUB_END || quit)
 			finish(0);
 		pfd[0].fd = bus_sub_fd(sub);
@@ -293,24 +499,42 @@ run(void)
 	}
 }
 
+/* Readers never make a store. */
+static void
+store_exists(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode))
+		errx(EX_NOINPUT, "no bus store at %s", dir);
+}
+
 /*
  * The flags are parsed: open the subscription and read the partitions
- * there are.  --list-cursors ends here.
+ * there are.  --list-cursors, --show-cursor and --delete-cursor end here.
  */
 static void
 setup(int argc, char **argv)
 {
 	const struct bus_error *e;
-	int i;
+	const char *dir = store_dir(opt.dir);
+	char emsg[PATH_MAX + 256];
+	char logdir[PATH_MAX];
+	int i, checked = 0;
 
-	if (opt.list) {
-		list_cursors(store_dir(opt.dir), opt.out.mode == OUT_JSON,
-		    argv, argc);
+	if (opt.list || opt.show || opt.delete) {
+		if ((opt.show || opt.delete) &&
+		    cursor_name_check(opt.name) == -1)
+			errx(EX_USAGE, "--name: '%s' is not a cursor name",
+			    opt.name);
+		store_exists(dir);
+		if (opt.delete)
+			delete_cursor(dir, opt.name);
+		if (opt.show)
+			list_cursors(dir, opt.out.mode == OUT_JSON,
+			    (char **)&opt.name, 1);
+		list_cursors(dir, opt.out.mode == OUT_JSON, argv, argc);
 		/* NOTREACHED */
-	}
-	if (argc == 0) {
-		warnx("at least one topic pattern is required");
-		usage();
 	}
 	if ((sub = bus_sub_new(opt.dir)) == NULL)
 		err(EX_OSERR, NULL);
@@ -322,7 +546,14 @@ setup(int argc, char **argv)
 	if (opt.until_set)
 		bus_sub_set_until(sub, opt.until);
 	if (opt.from != NULL && bus_sub_set_from(sub, opt.from) == -1)
-		errx(EX_USAGE, "--from: %s", e->text);
+		errx(EX_USAGE, "%s: %s", opt.from_flag, e->text);
+	if (opt.reset != NULL) {
+		if (bus_sub_set_from(sub, opt.reset) == -1)
+			errx(EX_USAGE, "--reset-cursor: %s", e->text);
+		bus_sub_set_reset(sub, 1);
+	}
+	if (opt.last && bus_sub_set_last(sub, opt.last) == -1)
+		errx(EX_USAGE, "--last: %s", e->text);
 	if (opt.group != NULL && bus_sub_set_group(sub, opt.group,
 	    opt.name) == -1)
 		errx(EX_USAGE, "--group: %s", e->text);
@@ -332,15 +563,64 @@ setup(int argc, char **argv)
 	for (i = 0; i < argc; i++)
 		if (bus_sub_add_pattern(sub, argv[i]) == -1)
 			errx(e->status, "%s", e->text);
-	filter_init();
+	filter_init(opt.case_sens, opt.invert_grep, opt.invert_key);
 	opt.out.exec = opt.exec.cmd != NULL;
 	opt.exec.cursor = opt.group != NULL ? opt.group : opt.name;
 	signals();
 	out_open(&opt.out);
 	if (opt.out.exec)
 		exec_init(&opt.exec);
+	/* A store others could write: said once (busd(8)). */
+	if (perm_check_store(dir, NULL, 0, emsg,
+	    sizeof(emsg)) == -1)
+		warnx("warning: %s", emsg);
+	/*
+	 * A typo reads nothing: say so; with -e, nothing at all is 66,
+	 * before a cursor is made.  No log directory: the store is new, or
+	 * not one (bus_sub_open() says which).
+	 */
+	if (snprintf(logdir, sizeof(logdir), "%s/%s", dir, BUS_LOGDIR) <
+	    (int)sizeof(logdir) && access(logdir, F_OK) == 0) {
+		checked = 1;
+		if (patterns_check(dir, argc, argv) == argc && !opt.follow)
+			exit(EX_NOINPUT);
+	}
 	if (bus_sub_open(sub) == -1)
 		failed();
+	if (!checked)
+		patterns_check(dir, argc, argv);
+	if (bus_sub_cursor_existed(sub) && (opt.from != NULL || opt.last))
+		warnx("cursor %s exists: %s is ignored; reading resumes where "
+		    "it stands (--reset-cursor moves it)",
+		    opt.group ? opt.group : opt.name,
+		    opt.last ? "--last" : opt.from_flag);
+}
+
+/*
+ * -e read nothing.  If only because it started at the end, by default,
+ * while messages are stored, say how to read them: one line.
+ */
+static void
+end_hint(int argc, char **argv)
+{
+	struct bus_sub *s;
+	struct bus_msg m;
+	int i;
+
+	if (opt.follow || opt.from != NULL || opt.last || opt.name != NULL ||
+	    opt.group != NULL || opt.reset != NULL)
+		return;
+	if ((s = bus_sub_new(opt.dir)) == NULL)
+		return;
+	for (i = 0; i < argc; i++)
+		bus_sub_add_pattern(s, argv[i]);
+	bus_sub_set_from(s, "beginning");
+	bus_sub_set_end(s, 1);
+	if (bus_sub_open(s) == 0 && bus_sub_next(s, &m, 0) == BUS_SUB_MSG)
+		warnx("-e read nothing new: it starts at the end (--from end "
+		    "by default); use --from beginning or --last N for the "
+		    "messages stored");
+	bus_sub_free(s);
 }
 
 /* Warnings of the subscription: one line each. */

@@ -9,10 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bus.h"
 #include "json.h"
+#include "msgfmt.h"
 #include "bus/bus.h"
 #include "sub.h"
 
@@ -22,11 +24,29 @@ static void	out_grow(size_t);
 static void	out_slow(const void *, size_t);
 static void	out_base64(const uint8_t *, size_t);
 static void	out_tags(const struct bus_msg *, int);
+static size_t	time_put(char *, int64_t, int);
+static void	out_utc(int64_t);
+static int	tags_utf8(const struct bus_msg *);
 static void	emit_json(const struct bus_msg *);
+static void	emit_text(const struct bus_msg *);
 static void	emit_format(const struct bus_msg *);
 static void	emit(const struct bus_msg *);
 
+/* The last second formatted, in UTC or local time: most repeat it. */
+struct tcache {
+	int		 valid;
+	time_t		 sec;
+	char		 head[32];	/* YYYY-MM-DDTHH:MM:SS */
+	size_t		 hlen;
+	char		 zone[8];	/* Z or +HH:MM */
+	size_t		 zlen;
+};
+
+/* A string literal. */
+#define OUTL(s)		out((s), sizeof(s) - 1)
+
 static struct out_conf oc;		/* as given to out_open() */
+static struct tcache tc[2];		/* [0] UTC, [1] local */
 static char	*obuf;			/* what is not written yet */
 static size_t	 olen, ocap;		/* its length, its size */
 
@@ -212,12 +232,69 @@ out_i64(int64_t v)
 	out(b, n);
 }
 
+/*
+ * RFC 3339 with nanoseconds into b (at least 48 bytes), in UTC (Z) or
+ * in local time (its offset); gmtime/localtime only when the second
+ * changes.
+ */
+static size_t
+time_put(char *b, int64_t ns, int local)
+{
+	struct tcache *c = &tc[local != 0];
+	struct tm tm;
+	time_t sec = ns / 1000000000;
+	long frac = ns % 1000000000, off;
+	size_t n;
+	int i;
+
+	if (frac < 0) {
+		frac += 1000000000;
+		sec--;
+	}
+	if (!c->valid || c->sec != sec) {
+		if ((local ? localtime_r(&sec, &tm) :
+		    gmtime_r(&sec, &tm)) == NULL)
+			memset(&tm, 0, sizeof(tm));
+		c->hlen = strftime(c->head, sizeof(c->head),
+		    "%Y-%m-%dT%H:%M:%S", &tm);
+		off = local ? tm.tm_gmtoff : 0;
+		if (off == 0 && !local)
+			c->zlen = strlcpy(c->zone, "Z", sizeof(c->zone));
+		else
+			c->zlen = snprintf(c->zone, sizeof(c->zone),
+			    "%c%02ld:%02ld", off < 0 ? '-' : '+',
+			    labs(off) / 3600, labs(off) / 60 % 60);
+		c->sec = sec;
+		c->valid = 1;
+	}
+	memcpy(b, c->head, c->hlen);
+	n = c->hlen;
+	b[n++] = '.';
+	for (i = 8; i >= 0; i--) {
+		b[n + i] = '0' + frac % 10;
+		frac /= 10;
+	}
+	n += 9;
+	memcpy(b + n, c->zone, c->zlen);
+	return n + c->zlen;
+}
+
+/* A time, in UTC or local time as --local says. */
 void
 out_time(int64_t ns)
 {
 	char b[48];
 
-	out(b, format_time(b, sizeof(b), ns));
+	out(b, time_put(b, ns, oc.local));
+}
+
+/* A time in UTC, whatever --local says. */
+static void
+out_utc(int64_t ns)
+{
+	char b[48];
+
+	out(b, time_put(b, ns, 0));
 }
 
 /* A JSON string; bytes that are not UTF-8 become \u00XX. */
@@ -282,7 +359,24 @@ out_base64(const uint8_t *p, size_t n)
 	}
 }
 
-/* The tags of r: "name":"value",... as JSON, else name=value,... */
+/* Are every tag's name and value valid UTF-8? */
+static int
+tags_utf8(const struct bus_msg *r)
+{
+	struct bus_tag t;
+	size_t pos = 0;
+
+	while (tags_next(r->tags, r->tags_len, &pos, &t) == 1)
+		if (!json_utf8_valid(t.name, t.name_len) ||
+		    !json_utf8_valid(t.value, t.value_len))
+			return 0;
+	return 1;
+}
+
+/*
+ * The tags of r: "name":"value",... as JSON (json 1), the same in base64
+ * (json 2), else name=value,...
+ */
 static void
 out_tags(const struct bus_msg *r, int json)
 {
@@ -294,7 +388,13 @@ out_tags(const struct bus_msg *r, int json)
 		if (!first)
 			out_c(',');
 		first = 0;
-		if (json) {
+		if (json == 2) {
+			out_c('"');
+			out_base64((const uint8_t *)t.name, t.name_len);
+			OUTL("\":\"");
+			out_base64((const uint8_t *)t.value, t.value_len);
+			out_c('"');
+		} else if (json) {
 			out_json_str(t.name, t.name_len);
 			out_c(':');
 			out_json_str(t.value, t.value_len);
@@ -309,72 +409,115 @@ out_tags(const struct bus_msg *r, int json)
 static void
 emit_json(const struct bus_msg *r)
 {
-	out("{\"topic\":", 9);
+	OUTL("{\"topic\":");
 	out_json_str(r->topic, r->topic_len);
-	out(",\"partition\":", 13);
+	OUTL(",\"partition\":");
 	out_json_str(r->partition, strlen(r->partition));
-	out(",\"offset\":", 10);
+	OUTL(",\"offset\":");
 	out_u64(r->offset);
-	out(",\"key\":", 7);
-	if (r->key_len)
+	OUTL(",\"key\":");
+	if (r->key_len == 0)
+		OUTL("null");
+	else if (json_utf8_valid(r->key, r->key_len))
 		out_json_str(r->key, r->key_len);
-	else
-		out("null", 4);
-	out(",\"tags\":{", 9);
-	out_tags(r, 1);
-	out("},\"event_ns\":", 13);
+	else {
+		out_c('"');
+		out_base64((const uint8_t *)r->key, r->key_len);
+		OUTL("\",\"key_encoding\":\"base64\"");
+	}
+	OUTL(",\"tags\":{");
+	if (tags_utf8(r)) {
+		out_tags(r, 1);
+		out_c('}');
+	} else {
+		out_tags(r, 2);
+		OUTL("},\"tags_encoding\":\"base64\"");
+	}
+	OUTL(",\"event_ns\":");
 	out_i64(r->event_ns);
-	out(",\"send_ns\":", 11);
+	OUTL(",\"event_time\":\"");
+	out_utc(r->event_ns);
+	OUTL("\",\"send_ns\":");
 	out_i64(r->send_ns);
-	out(",\"recv_ns\":", 11);
+	OUTL(",\"send_time\":\"");
+	out_utc(r->send_ns);
+	OUTL("\",\"recv_ns\":");
 	out_i64(r->recv_ns);
+	OUTL(",\"recv_time\":\"");
+	out_utc(r->recv_ns);
+	out_c('"');
 	if (r->flags & BUS_F_TOMBSTONE)
-		out(",\"tombstone\":true", 17);
+		OUTL(",\"tombstone\":true");
 	if (json_utf8_valid(r->payload, r->payload_len)) {
-		out(",\"encoding\":\"utf-8\",\"payload\":", 30);
+		OUTL(",\"encoding\":\"utf-8\",\"payload\":");
 		out_json_str(r->payload, r->payload_len);
 	} else {
-		out(",\"encoding\":\"base64\",\"payload\":\"", 32);
+		OUTL(",\"encoding\":\"base64\",\"payload\":\"");
 		out_base64(r->payload, r->payload_len);
 		out_c('"');
 	}
-	out("}\n", 2);
+	OUTL("}\n");
 }
 
+/*
+ * -o text, for people: receive time, topic, offset, key, payload; a
+ * payload that is not UTF-8 as its size.
+ */
+static void
+emit_text(const struct bus_msg *r)
+{
+	out_time(r->recv_ns);
+	out_c(' ');
+	out(r->topic, r->topic_len);
+	out_c('[');
+	out_u64(r->offset);
+	out_c(']');
+	if (r->key_len > 0) {
+		OUTL(" key=");
+		out(r->key, r->key_len);
+	}
+	if (r->flags & BUS_F_TOMBSTONE)
+		OUTL(" (tombstone)");
+	OUTL(": ");
+	if (json_utf8_valid(r->payload, r->payload_len))
+		out(r->payload, r->payload_len);
+	else {
+		OUTL("[");
+		out_u64(r->payload_len);
+		OUTL(" bytes, not UTF-8]");
+	}
+	out_c('\n');
+}
+
+/* -F: the compiled format's steps. */
 static void
 emit_format(const struct bus_msg *r)
 {
-	const char *f;
+	const struct msgfmt *f = oc.format;
+	const struct msgfmt_op *op, *end = f->ops + f->nops;
+	unsigned char be[4];
 
-	for (f = oc.format; *f; f++) {
-		if (*f == '\\' && f[1]) {
-			f++;
-			switch (*f) {
-			case 'n': out_c('\n'); break;
-			case 't': out_c('\t'); break;
-			case '0': out_c('\0'); break;
-			case '\\': out_c('\\'); break;
-			default: out_c('\\'); out_c(*f); break;
-			}
-			continue;
-		}
-		if (*f != '%' || f[1] == '\0') {
-			out_c(*f);
-			continue;
-		}
-		switch (*++f) {
+	for (op = f->ops; op < end; op++) {
+		switch (op->tok) {
+		case MSGFMT_LIT: out(f->lit + op->off, op->len); break;
 		case 't': out(r->topic, r->topic_len); break;
 		case 'p': out(r->partition, strlen(r->partition)); break;
 		case 'o': out_u64(r->offset); break;
 		case 'k': out(r->key, r->key_len); break;
+		case 'K': out_u64(r->key_len); break;
 		case 's': out(r->payload, r->payload_len); break;
 		case 'S': out_u64(r->payload_len); break;
+		case 'R':
+			be[0] = r->payload_len >> 24;
+			be[1] = r->payload_len >> 16;
+			be[2] = r->payload_len >> 8;
+			be[3] = r->payload_len;
+			out(be, 4);
+			break;
 		case 'T': out_time(r->recv_ns); break;
 		case 'e': out_time(r->event_ns); break;
 		case 'u': out_time(r->send_ns); break;
 		case 'h': out_tags(r, 0); break;
-		case '%': out_c('%'); break;
-		default: out_c('%'); out_c(*f); break;
 		}
 	}
 }
@@ -389,6 +532,9 @@ emit(const struct bus_msg *r)
 		break;
 	case OUT_JSON:
 		emit_json(r);
+		break;
+	case OUT_TEXT:
+		emit_text(r);
 		break;
 	case OUT_FORMAT:
 		emit_format(r);

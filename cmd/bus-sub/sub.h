@@ -13,15 +13,17 @@
 #define MS		1000000LL	/* ns */
 
 struct bus_msg;
+struct msgfmt;
 
-enum out_mode { OUT_RAW, OUT_JSON, OUT_FORMAT };
+enum out_mode { OUT_RAW, OUT_JSON, OUT_TEXT, OUT_FORMAT };
 
 /* How messages are printed. */
 struct out_conf {
 	enum out_mode	 mode;		/* -o, -F */
-	const char	*format;	/* -F */
+	const struct msgfmt *format;	/* -F, compiled */
 	int		 delim;		/* after a raw message */
 	int		 exec;		/* --exec runs them instead */
+	int		 local;		/* --local: times in local time */
 };
 
 /* --exec */
@@ -39,11 +41,14 @@ __dead void finish(int);
 __dead void quit_now(int);
 
 /* filter.c */
+enum filter_on { FILTER_PAYLOAD, FILTER_KEY };
 void	filter_tag(const char *);
-void	filter_grep(const char *);
-void	filter_key(const char *);
-void	filter_init(void);
+void	filter_regex(enum filter_on, int, const char *);
+void	filter_init(int, int, int);
 int	filter_match(const struct bus_msg *);
+
+/* patterns.c */
+int	patterns_check(const char *, int, char **);
 
 /* output.c */
 void	out_open(const struct out_conf *);
@@ -64,3 +69,4 @@ void	exec_deliver(const struct bus_msg *);
 
 /* list.c */
 __dead void list_cursors(const char *, int, char **, int);
+__dead void delete_cursor(const char *, const char *);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acl.h"
 #include "append.h"
 #include "bus.h"
 
@@ -101,6 +102,7 @@ struct client {
 	struct part	*pp_part;	/* client_publish() cache: partition, */
 	struct pprod	*pp;		/* the producer's state there, */
 	uint64_t	 pp_gen;	/* valid while pprod_gen is this */
+	struct peer	*peer;		/* its credentials, ACL decisions */
 };
 TAILQ_HEAD(client_list, client);
 
@@ -127,6 +129,10 @@ extern int64_t	 clock_published;	/* value in the clock file */
 extern int64_t	 started;
 extern int64_t	 sync_interval;		/* --sync-interval, 0: off */
 
+/* acl.c */
+extern struct acl *acl;			/* busd.conf's ACL lines */
+extern uint64_t	 acl_gen;		/* changes when acl is replaced */
+
 /* client.c */
 extern struct client_list clients;
 extern struct client_list turn;		/* clients with acks this turn */
@@ -141,6 +147,13 @@ extern uint64_t	 pprod_gen;		/* changes when pprods are freed */
 extern struct part_list dirty;		/* partitions written this turn */
 extern int	 turn_error;		/* errno of a failed write this turn */
 extern uint64_t	 turn_no;		/* numbers the turns */
+
+/* acl.c */
+void	acl_accept(struct client *);
+void	acl_client_free(struct client *);
+int	acl_allows(struct client *, enum acl_op, char *, size_t);
+int	acl_publish(struct client *, const char *, size_t, char *, size_t);
+int	part_prepare(const char *, size_t, const char *);
 
 /* client.c */
 void	accept_clients(void);
@@ -183,4 +196,4 @@ struct part *part_load(const char *, int);
 /* route.c */
 struct part *route(const char *, size_t, uint32_t *);
 void	routes_clear(void);
-int	load_rules(struct ruleset *, char *, size_t);
+int	load_rules(struct ruleset *, struct acl *, char *, size_t);

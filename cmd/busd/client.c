@@ -69,6 +69,7 @@ accept_clients(void)
 		}
 		c->fd = fd;
 		c->rcap = RBUF_INIT;
+		acl_accept(c);
 		TAILQ_INSERT_TAIL(&clients, c, link);
 		nclients++;
 		if (nclients > max_clients) {
@@ -236,7 +237,7 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 	uint64_t first_seq = 0;
 	uint32_t count, i, code = 0, done = 0;
 	int64_t now;
-	char emsg[128];
+	char emsg[768];
 
 	if (proto_publish_decode(b, len, &count, &pos) == -1) {
 		client_error(c, 0, PE_PROTO, "malformed PUBLISH");
@@ -279,6 +280,12 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 		if (topic_check(m.topic, m.topic_len, &why) == -1) {
 			client_error(c, m.seq, PE_TOPIC, why);
 			code = PE_TOPIC;
+			break;
+		}
+		if (!acl_publish(c, m.topic, m.topic_len, emsg,
+		    sizeof(emsg))) {
+			client_error(c, m.seq, PE_DENIED, emsg);
+			code = PE_DENIED;
 			break;
 		}
 		if ((m.flags & ~BUS_F_MASK) || tags_check(m.tags, m.tags_len)) {
@@ -395,7 +402,7 @@ client_block(struct client *c, const uint8_t *b, size_t len)
 	uint64_t bad_seq = 0;
 	size_t room, rl = 0;
 	uint32_t code = 0, i;
-	char emsg[160];
+	char emsg[160], aclmsg[768];
 
 	if (proto_block_decode(b, len, &k) == -1) {
 		client_error(c, 0, PE_PROTO, "malformed PUBLISH_BLOCK");
@@ -408,6 +415,10 @@ client_block(struct client *c, const uint8_t *b, size_t len)
 	}
 	if (topic_check(k.topic, k.topic_len, &why) == -1) {
 		client_error(c, k.first_seq, PE_TOPIC, why);
+		return -1;
+	}
+	if (!acl_publish(c, k.topic, k.topic_len, aclmsg, sizeof(aclmsg))) {
+		client_error(c, k.first_seq, PE_DENIED, aclmsg);
 		return -1;
 	}
 	if (tags_check(k.tags, k.tags_len)) {
@@ -644,13 +655,17 @@ client_seal(struct client *c, const uint8_t *b, size_t len)
 	struct proto_seal s;
 	struct patset *ps = NULL;
 	struct part *p;
-	char *pat, err[300];
+	char *pat, err[768];
 	uint32_t sealed = 0;
 	uint8_t *o;
 
 	if (proto_seal_decode(b, len, &s) == -1) {
 		client_error(c, 0, PE_PROTO, "malformed SEAL");
 		c->closing = 1;
+		return;
+	}
+	if (!acl_allows(c, ACL_SEAL, err, sizeof(err))) {
+		client_error(c, 0, PE_DENIED, err);
 		return;
 	}
 	if (s.len > 0) {
@@ -685,12 +700,16 @@ static void
 client_status(struct client *c)
 {
 	struct part *p;
-	char *js = NULL, t[40];
+	char *js = NULL, t[40], err[768];
 	size_t jl = 0;
 	FILE *f;
 	uint8_t *o;
 	int first = 1;
 
+	if (!acl_allows(c, ACL_STATUS, err, sizeof(err))) {
+		client_error(c, 0, PE_DENIED, err);
+		return;
+	}
 	if ((f = open_memstream(&js, &jl)) == NULL)
 		fatal(EX_OSERR, NULL);
 	format_time(t, sizeof(t), clock_last);
@@ -834,5 +853,6 @@ client_close(struct client *c)
 	free(c->rbuf);
 	free(c->obuf);
 	free(c->marks);
+	acl_client_free(c);
 	free(c);
 }

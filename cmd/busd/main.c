@@ -37,7 +37,9 @@ extern char **environ;
 #include "bus.h"
 #include "cmdline.h"
 #include "log.h"
+#include "perm.h"
 #include "proto.h"
+#include "storecheck.h"
 #include "bus/store.h"
 #include "busd.h"
 
@@ -256,8 +258,17 @@ main(int argc, char *argv[])
 	max_frame = proto_max_frame(max_message);
 	setproctitle_init(argc, argv, environ);
 
-	/* Rules are checked before anything touches the store. */
-	if (load_rules(&rules, emsg, sizeof(emsg)) == -1)
+	/*
+	 * A store, or a configuration, that others could write is refused
+	 * before it is read (as sshd's StrictModes); then the rules and ACLs
+	 * are checked before anything touches the store.
+	 */
+	if (perm_check_store(dir, conf_file, PERM_OWNER, emsg, sizeof(emsg)) ==
+	    -1)
+		errx(EX_CONFIG, "%s", emsg);
+	if ((acl = acl_new()) == NULL)
+		err(EX_OSERR, NULL);
+	if (load_rules(&rules, acl, emsg, sizeof(emsg)) == -1)
 		errx(emsg[0] == '!' ? EX_CONFIG : EX_USAGE, "%s", emsg + 1);
 
 	if (detach)
@@ -422,22 +433,43 @@ signals_read(void)
 	}
 }
 
+/*
+ * SIGHUP: the rules and ACLs again.  A connection is judged by the new
+ * ACLs from its next message on (acl_gen voids what it had cached).
+ */
 static void
 reload(void)
 {
 	struct ruleset nr;
+	struct acl *na;
 	char err[512];
 
 	log_reopen();
-	if (load_rules(&nr, err, sizeof(err)) == -1) {
-		log_warnx("SIGHUP: keeping the old rules: %s", err + 1);
+	if (perm_check_store(dir, conf_file, PERM_OWNER, err + 1,
+	    sizeof(err) - 1) == -1) {
+		log_warnx("SIGHUP: keeping the old rules and ACLs: %s",
+		    err + 1);
+		return;
+	}
+	if ((na = acl_new()) == NULL) {
+		log_warn("SIGHUP: keeping the old rules and ACLs");
+		return;
+	}
+	if (load_rules(&nr, na, err, sizeof(err)) == -1) {
+		log_warnx("SIGHUP: keeping the old rules and ACLs: %s",
+		    err + 1);
+		acl_free(na);
 		return;
 	}
 	rules_free(&rules);
 	rules = nr;
+	acl_free(acl);
+	acl = na;
+	acl_gen++;
 	routes_clear();
 	sd_notify("READY=1");
-	log_info("SIGHUP: %zu rule(s) loaded", rules.n);
+	log_info("SIGHUP: %zu rule(s), %zu ACL line(s) loaded", rules.n,
+	    acl_count(acl));
 }
 
 /* Is pid on its way out (dying, or a zombie)? */
@@ -481,7 +513,8 @@ store_open(void)
 	int tries;
 
 	if (store_mkdirs(dir) == -1)
-		fatal(EX_CANTCREAT, "cannot create store %s", dir);
+		fatalx(EX_CANTCREAT, "cannot create store %s: %s", dir,
+		    store_strerror(errno));
 	if (store_path(p, sizeof(p), dir, BUS_PIDFILE) == -1)
 		fatal(EX_CANTCREAT, "%s", dir);
 	/*
@@ -500,11 +533,13 @@ store_open(void)
 	}
 	pidfile_write(pfh);
 	if (store_path(p, sizeof(p), dir, BUS_LOGDIR) == -1 ||
-	    (logfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		fatal(EX_CANTCREAT, "%s", p);
-	if ((clockfd = openat(logfd, BUS_CLOCK, O_RDWR | O_CREAT | O_CLOEXEC,
-	    0644)) == -1)
-		fatal(EX_CANTCREAT, "%s/%s", p, BUS_CLOCK);
+	    (logfd = store_open_in(dir, BUS_LOGDIR, O_RDONLY | O_DIRECTORY,
+	    0)) == -1)
+		fatalx(EX_CANTCREAT, "%s: %s", p, store_strerror(errno));
+	if ((clockfd = store_openat(logfd, BUS_CLOCK, O_RDWR | O_CREAT,
+	    0640)) == -1)
+		fatalx(EX_CANTCREAT, "%s/%s: %s", p, BUS_CLOCK,
+		    store_strerror(errno));
 }
 
 static void
@@ -512,6 +547,7 @@ listen_open(void)
 {
 	struct sockaddr_un sun;
 	struct epoll_event ev;
+	struct stat st;
 	sigset_t mask;
 
 	memset(&sun, 0, sizeof(sun));
@@ -527,6 +563,10 @@ listen_open(void)
 		fatal(EX_OSERR, "socket");
 	if (bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
 		fatal(EX_CANTCREAT, "bind %s", sockpath);
+	/* 0660 with the store's group: chgrp DIR shares the socket too. */
+	if (stat(dir, &st) == -1 || (st.st_gid != getegid() &&
+	    lchown(sockpath, (uid_t)-1, st.st_gid) == -1))
+		log_warn("chgrp %u %s", (unsigned)st.st_gid, sockpath);
 	if (chmod(sockpath, 0660) == -1)
 		fatal(EX_CANTCREAT, "chmod %s", sockpath);
 	if (listen(lfd, SOMAXCONN) == -1)
@@ -649,6 +689,12 @@ verify_store(int repair)
 	if ((rc = bus_store_verify(dir, repair, stdout, &v, &e)) == -1 &&
 	    e.status != EX_IOERR)
 		errx(e.status, "%s", e.text);
+	/* And the store clock, which the segment walk does not cover. */
+	if (clock_check(dir, repair, stdout, &v.problems, &v.repaired) == -1) {
+		printf("store clock %s/%s/%s: %s\n", dir, BUS_LOGDIR, BUS_CLOCK,
+		    store_strerror(errno));
+		rc = -1;
+	}
 	printf("checked %lu partition(s), %lu segment(s), %llu record(s): "
 	    "%lu problem(s)", v.partitions, v.segments, v.records,
 	    v.problems);

@@ -3,6 +3,7 @@
  * a time, sealed, and cut back when a turn fails.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <sys/queue.h>
 #include <sys/tree.h>
 
@@ -28,12 +29,16 @@ part_new_segment(struct part *p, uint64_t base)
 {
 	uint8_t h[BUS_SEG_HDR], ih[BUS_IDX_HDR];
 	char n[32], in[32];
+	struct stat st;
+	mode_t mode;
 	int fd, ifd;
 
+	/* Files take the mode of their directory, less x: 0640 in 0750. */
+	mode = fstat(p->dirfd, &st) == 0 ? st.st_mode & 0666 : 0640;
 	store_seg_name(n, sizeof(n), base, "seg");
 	store_seg_name(in, sizeof(in), base, "idx");
-	if ((fd = openat(p->dirfd, n, O_RDWR | O_CREAT | O_EXCL | O_APPEND |
-	    O_CLOEXEC, 0644)) == -1) {
+	if ((fd = store_openat(p->dirfd, n, O_RDWR | O_CREAT | O_EXCL |
+	    O_APPEND, mode)) == -1) {
 		log_warn("partition %s: create %s", p->name, n);
 		return -1;
 	}
@@ -44,8 +49,8 @@ part_new_segment(struct part *p, uint64_t base)
 		unlinkat(p->dirfd, n, 0);
 		return -1;
 	}
-	if ((ifd = openat(p->dirfd, in, O_WRONLY | O_CREAT | O_TRUNC |
-	    O_APPEND | O_CLOEXEC, 0644)) == -1) {
+	if ((ifd = store_openat(p->dirfd, in, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_APPEND, mode)) == -1) {
 		log_warn("partition %s: create %s", p->name, in);
 		close(fd);
 		unlinkat(p->dirfd, n, 0);

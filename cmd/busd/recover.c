@@ -19,6 +19,7 @@
 #include "bus.h"
 #include "log.h"
 #include "segscan.h"
+#include "storecheck.h"
 #include "busd.h"
 
 #define WBUF_SIZE	(1024 * 1024)	/* pending bytes per partition */
@@ -183,9 +184,10 @@ part_dir_open(const char *name, int create)
 		}
 		fsync(logfd);	/* the new name must outlive a crash */
 	}
-	if ((p->dirfd = openat(logfd, name, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1) {
-		log_warn("partition %s", name);
+	if ((p->dirfd = store_openat(logfd, name, O_RDONLY | O_DIRECTORY,
+	    0)) == -1) {
+		log_warnx("%s/%s/%s: %s", dir, BUS_LOGDIR, name,
+		    store_strerror(errno));
 		app_free(&p->app);
 		free(p);
 		return NULL;
@@ -234,22 +236,30 @@ sealed_check(struct part *p, const uint64_t *segs, size_t nsegs,
 	struct stat st;
 	uint64_t end, at;
 	size_t cnt, i;
-	char n[32];
+	char n[32], why[128];
 	int fd, scanned = 0;
 
 	for (i = 0; i + 1 < nsegs; i++) {
 		store_seg_name(n, sizeof(n), segs[i], "seg");
-		if ((fd = openat(p->dirfd, n, O_RDONLY | O_CLOEXEC)) == -1 ||
+		if ((fd = store_openat(p->dirfd, n, O_RDONLY, 0)) == -1 ||
 		    fstat(fd, &st) == -1)
-			fatal(EX_IOERR, "partition %s: %s", p->name, n);
+			fatalx(EX_IOERR, "%s/%s/%s/%s: %s", dir, BUS_LOGDIR,
+			    p->name, n, store_strerror(errno));
 		store_seg_name(n, sizeof(n), segs[i], "idx");
 		e = idx_load(p->dirfd, n, segs[i], &cnt);
 		at = BUS_SEG_HDR;
-		/* A sealed segment without records has a header-only index. */
+		/*
+		 * A sealed segment without records has a header-only index;
+		 * one whose entries are plausible but wrong (idx_check()) is
+		 * rebuilt too.
+		 */
+		why[0] = '\0';
 		if ((e == NULL && st.st_size > BUS_SEG_HDR) ||
-		    (e != NULL && e[cnt - 1].pos >= (uint64_t)st.st_size)) {
-			log_warnx("partition %s: rebuilding index %s", p->name,
-			    n);
+		    (e != NULL && e[cnt - 1].pos >= (uint64_t)st.st_size) ||
+		    (e != NULL && idx_check(fd, e, cnt, why, sizeof(why)) !=
+		    1)) {
+			log_warnx("partition %s: rebuilding index %s%s%s",
+			    p->name, n, why[0] ? ": " : "", why);
 			if (idx_rebuild(p->dirfd, fd, n, segs[i], &end) == -1)
 				log_warn("partition %s: %s", p->name, n);
 		} else if (e != NULL)
@@ -283,9 +293,10 @@ active_load(struct part *p, uint64_t base, uint64_t *last_off, int *any)
 	int rc;
 
 	store_seg_name(n, sizeof(n), base, "seg");
-	if ((p->app.sfd = openat(p->dirfd, n, O_RDWR | O_APPEND |
-	    O_CLOEXEC)) == -1 || fstat(p->app.sfd, &st) == -1)
-		fatal(EX_IOERR, "partition %s: %s", p->name, n);
+	if ((p->app.sfd = store_openat(p->dirfd, n, O_RDWR | O_APPEND,
+	    0)) == -1 || fstat(p->app.sfd, &st) == -1)
+		fatalx(EX_IOERR, "%s/%s/%s/%s: %s", dir, BUS_LOGDIR, p->name,
+		    n, store_strerror(errno));
 	p->base = base;
 	if (active_header(p, n, &st, last_off, any) == -1)
 		return;
@@ -420,9 +431,10 @@ active_index(struct part *p, uint64_t size)
 	store_seg_name(n, sizeof(n), p->base, "idx");
 	if (idx_rebuild(p->dirfd, p->app.sfd, n, p->base, &end) == -1)
 		fatal(EX_IOERR, "partition %s: %s", p->name, n);
-	if ((ifd = openat(p->dirfd, n, O_WRONLY | O_APPEND |
-	    O_CLOEXEC)) == -1 || fstat(ifd, &st) == -1)
-		fatal(EX_IOERR, "partition %s: %s", p->name, n);
+	if ((ifd = store_openat(p->dirfd, n, O_WRONLY | O_APPEND, 0)) ==
+	    -1 || fstat(ifd, &st) == -1)
+		fatalx(EX_IOERR, "%s/%s/%s/%s: %s", dir, BUS_LOGDIR, p->name,
+		    n, store_strerror(errno));
 	e = idx_load(p->dirfd, n, p->base, &cnt);
 	app_reset(&p->app, p->app.sfd, ifd, size, st.st_size,
 	    e != NULL ? e[cnt - 1].pos : 0, e != NULL);

@@ -37,7 +37,7 @@ static struct route *route_last;	/* route() one-entry cache */
  * error err holds '!' (config file) or '?' (command line) and a message.
  */
 int
-load_rules(struct ruleset *rs, char *err, size_t len)
+load_rules(struct ruleset *rs, struct acl *acl, char *err, size_t len)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -53,11 +53,11 @@ load_rules(struct ruleset *rs, char *err, size_t len)
 	}
 	if (conf_file == NULL) {
 		if (store_path(path, sizeof(path), dir, BUS_CONF) == 0 &&
-		    stat(path, &st) == 0)
+		    lstat(path, &st) == 0)
 			conf_file = strdup(path);
 	}
 	if (conf_file != NULL &&
-	    rules_load_conf(rs, conf_file, err + 1, len - 1) == -1) {
+	    conf_load(rs, acl, conf_file, err + 1, len - 1) == -1) {
 		err[0] = '!';
 		rules_free(rs);
 		return -1;
@@ -87,7 +87,8 @@ route(const char *topic, size_t len, uint32_t *code)
 		return NULL;
 	}
 	if ((p = RB_FIND(part_tree, &parts, &pk)) == NULL) {
-		if ((p = part_load(pk.name, 1)) == NULL) {
+		if (part_prepare(topic, len, pk.name) == -1 ||
+		    (p = part_load(pk.name, 1)) == NULL) {
 			*code = PE_IO;
 			return NULL;
 		}

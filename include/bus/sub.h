@@ -37,6 +37,16 @@ int	bus_sub_add_pattern(struct bus_sub *, const char *);
  * or a time: "@2026-01-02T03:04:05Z", "@UNIX[.frac]", "-1h30m".
  */
 int	bus_sub_set_from(struct bus_sub *, const char *);
+/*
+ * Start n messages before the end of the whole subscription, all its
+ * partitions merged by receive time (not n in each, as "-N" does).
+ */
+int	bus_sub_set_last(struct bus_sub *, uint64_t);
+/*
+ * With a cursor of its own (not a group's): the start position replaces
+ * where an existing cursor stands; it is written at once, atomically.
+ */
+void	bus_sub_set_reset(struct bus_sub *, int);
 /* Stop before the first message received after this time (ns). */
 void	bus_sub_set_until(struct bus_sub *, int64_t);
 /* Stop at the end of the store as it is when reading starts. */
@@ -82,6 +92,9 @@ int	bus_sub_timeout(const struct bus_sub *);
  */
 void	bus_sub_done(struct bus_sub *, int);
 int	bus_sub_commit(struct bus_sub *, int);
+
+/* After open: did the cursor (or the group's) exist?  1 or 0. */
+int	bus_sub_cursor_existed(const struct bus_sub *);
 
 /* The last error (kind BUS_E_NONE if none). */
 const struct bus_error *bus_sub_error(const struct bus_sub *);

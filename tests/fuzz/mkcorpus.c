@@ -20,6 +20,7 @@ static size_t	frames_publish(uint8_t *);
 static size_t	segment(uint8_t *);
 static void	frames(void);
 static void	texts(void);
+static void	confs(void);
 
 static void
 seed(const char *target, const char *name, const void *p, size_t len)
@@ -203,6 +204,11 @@ texts(void)
 		"orders:^orders\\.(\\w+)$", "metrics:^metrics\\.",
 		"bus-cursor 1\nrecv 1700000000000000000\norders 42\nmetrics 7\n",
 		"bus-cursor 1\nrecv 0\n",
+		"bus-cursor 1\nrecv 5\norders -1\n",
+		"bus-cursor 1\nrecv 5\norders 99999999999999999999999\n",
+		"bus-cursor 1\nrecv 5\norders 5x\n",
+		"bus-cursor 1\nrecv 5\norders 1\norders 2\n",
+		"orders:^orders\\. group=0 mode=0750",
 	};
 	char name[32];
 	size_t i;
@@ -210,6 +216,31 @@ texts(void)
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		snprintf(name, sizeof(name), "text%02zu", i);
 		seed("fuzz_text", name, t[i], strlen(t[i]));
+	}
+}
+
+/* busd.conf files: rules with options, and ACL lines. */
+static void
+confs(void)
+{
+	static const char *t[] = {
+		"# a comment\nrule orders:^orders\\.(\\w+)$\n",
+		"rule audit.{topic}:audit\\..* group=0 mode=0750\n"
+		"rule ops:ops\\..* mode=0700\n",
+		"allow user root publish .*\nallow group 0 seal\n"
+		"deny group 65534 publish secret\\..*\n"
+		"allow user 65534 publish open\\..*\nallow user 0 status\n",
+		"deny user 0 status\ndeny group root seal\n"
+		"allow group nogroup publish (a|b)\\.[0-9]+\n",
+		"rule x:.* group=nosuchgroup\n",
+		"allow user 4294967295 publish .*\n",
+	};
+	char name[32];
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(name, sizeof(name), "conf%02zu", i);
+		seed("fuzz_conf", name, t[i], strlen(t[i]));
 	}
 }
 
@@ -229,5 +260,6 @@ main(int argc, char *argv[])
 	seed("fuzz_record", "segment", seg, n);
 	seed("fuzz_record", "body", seg + BUS_SEG_HDR, n - BUS_SEG_HDR);
 	texts();
+	confs();
 	return 0;
 }
