@@ -80,7 +80,7 @@ help_flags() {
 	"$1" --help 2>/dev/null |
 	    grep -E '^ {1,4}-' |
 	    sed -E 's/^ +//; s/^((-[^ ,]+)(, *-[^ ,]+)*).*/\1/; s/,/ /g' |
-	    tr ' ' '\n' | grep -E '^-' | sed -E 's/[[=].*//' | LC_ALL=C sort -u
+	    tr ' ' '\n' | grep -E '^-' | sed -E 's/\[.*//; s/=.*//' | LC_ALL=C sort -u
 }
 
 # same_flags WHAT A B: A and B list the same flags; if not, say which
