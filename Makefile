@@ -130,9 +130,9 @@ cmd/bus-nats/bus-nats: $(NATS_SRC) cmd/bus-nats/bridge.h $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) $(NATS_CFLAGS) -o $@ $(NATS_SRC) $(LIB) $(LDLIBS) \
 	    $(NATS_LIBS)
 tests/nats/jsread: tests/nats/jsread.c
-	$(CC) $(CFLAGS) $(NATS_CFLAGS) -o $@ $< $(NATS_LIBS)
+	$(CC) $(CFLAGS) $(NATS_CFLAGS) -o $@ $< $(NATS_LIBS) $(LDLIBS)
 tests/bench/nats_%: tests/bench/nats_%.c
-	$(CC) $(CFLAGS) $(NATS_CFLAGS) -o $@ $< $(NATS_LIBS)
+	$(CC) $(CFLAGS) $(NATS_CFLAGS) -o $@ $< $(NATS_LIBS) $(LDLIBS)
 cmd/bus-rotate/bus-rotate: cmd/bus-rotate/main.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 cmd/bus-compact/bus-compact: cmd/bus-compact/main.c $(LIB) $(HDRS)

@@ -200,8 +200,9 @@ export_pump(struct export *x, struct bus_sub *sub, struct sink *sink,
 			bus_sub_done(sub, 1);
 			bus_sub_commit(sub, 0);
 			x->st.acked += n;
-			x->st.last_ns = last_recv;
 		}
+		/* Lag: how old the last message out is, 0 when caught up. */
+		x->st.last_ns = r == BUS_SUB_MSG ? last_recv : 0;
 		x->ops->stats(sink, &x->st);
 		bridge_status("export", &x->st, 0);
 	}
