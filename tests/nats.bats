@@ -6,7 +6,7 @@
 
 load helpers
 
-PATH="$BUS_ROOT/cmd/bus-nats:$PATH"
+PATH="$BUS_ROOT/cmd/bus-nats:$PATH:/usr/sbin"
 JSREAD="$BUS_ROOT/tests/nats/jsread"
 
 setup_file() {
