@@ -33,6 +33,7 @@ struct bridge_opts {
 	char		**patterns;	/* export: topic patterns */
 	int		 npatterns;
 	int		 create_stream;	/* --create-stream */
+	const char	*stream_subjects; /* --stream-subjects, or NULL */
 	int		 inflight;	/* export: unacknowledged at most */
 	int		 batch;		/* import: messages per fetch */
 	int		 stats;		/* --stats: seconds; 0 none */
@@ -97,7 +98,9 @@ struct sink_ops {
 
 /*
  * Import side: a source hands out batches of messages in order, and
- * takes an ack for a whole batch once the store has it.
+ * takes an ack for a whole batch once the store has it.  It keeps the
+ * batch before the one fetched last until then, so that the store can
+ * write one batch while the next one is on its way.
  */
 struct source;
 struct source_ops {
@@ -109,7 +112,7 @@ struct source_ops {
 	/* Message i of the batch, valid until the next get or fetch. */
 	int		 (*get)(struct source *, int, struct ext_msg *,
 			    struct bridge_err *);
-	/* The whole batch is stored: acknowledge it; 0, or -1 with *e. */
+	/* The batch before the last one is stored: acknowledge it. */
 	int		 (*ack)(struct source *, struct bridge_err *);
 	void		 (*stats)(struct source *, struct bridge_stats *);
 	void		 (*close)(struct source *);

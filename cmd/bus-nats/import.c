@@ -10,9 +10,8 @@
  * busd under a number it already stored, and busd drops it.
  *
  * The source must deliver what it did not see acknowledged before
- * anything newer: the JetStream consumer is made with at most two
- * batches unacknowledged, so after a failure nothing new comes until the
- * batch lost on the way comes again.
+ * anything newer: after a failure, the JetStream consumer starts again
+ * from its first unacknowledged message (jetstream.c).
  */
 #include <sys/types.h>
 
@@ -27,6 +26,7 @@
 
 #define IMPORT_WAIT_MS	250		/* wait for busd in slices of */
 #define IMPORT_IDLE_MS	1000		/* wait for messages at most */
+#define IMPORT_HELD_MS	0		/* with a batch to acknowledge: no wait */
 
 enum { F_SUBJECT, F_TOPIC, F_STREAM };
 static const char *const fields[] = { "subject", "topic", "stream", NULL };
@@ -145,6 +145,11 @@ pub_err(struct import *x, struct bridge_err *e)
 	return -1;
 }
 
+/*
+ * Batch k+1 is fetched while busd writes batch k; then batch k, all
+ * acknowledged by busd, is acknowledged to the source, and batch k+1 is
+ * queued.
+ */
 static int
 import_pump(struct import *x, struct source *src, struct bridge_err *e)
 {
@@ -154,7 +159,7 @@ import_pump(struct import *x, struct source *src, struct bridge_err *e)
 	size_t lens[3];
 	struct ext_msg m;
 	ssize_t tl;
-	int n, i, w;
+	int n, i, w, held = 0;
 
 	vals[F_STREAM] = o->stream;
 	lens[F_STREAM] = strlen(o->stream);
@@ -163,10 +168,22 @@ import_pump(struct import *x, struct source *src, struct bridge_err *e)
 			return 0;
 		x->ops->stats(src, &x->st);
 		bridge_status("import", &x->st, 0);
-		if ((n = x->ops->fetch(src, o->batch, IMPORT_IDLE_MS, e)) == -1)
+		if ((n = x->ops->fetch(src, o->batch, held ? IMPORT_HELD_MS :
+		    IMPORT_IDLE_MS, e)) == -1)
 			return -1;
-		if (n == 0)
-			continue;
+		if (held > 0) {
+			while ((w = bus_pub_wait(x->pub, IMPORT_WAIT_MS)) == 0) {
+				x->ops->stats(src, &x->st);
+				bridge_status("import", &x->st, 0);
+			}
+			if (w == -1)
+				return pub_err(x, e);
+			if (x->ops->ack(src, e) == -1)
+				return -1;
+			x->st.acked += held;
+			x->st.last_ns = bus_now_ns();
+		}
+		held = n;
 		for (i = 0; i < n; i++) {
 			if (x->ops->get(src, i, &m, e) == -1)
 				return -1;
@@ -203,17 +220,7 @@ import_pump(struct import *x, struct source *src, struct bridge_err *e)
 				return pub_err(x, e);
 			x->st.sent++;
 		}
-		if (bus_pub_flush(x->pub) == -1)
+		if (n > 0 && bus_pub_flush(x->pub) == -1)
 			return pub_err(x, e);
-		while ((w = bus_pub_wait(x->pub, IMPORT_WAIT_MS)) == 0) {
-			x->ops->stats(src, &x->st);
-			bridge_status("import", &x->st, 0);
-		}
-		if (w == -1)
-			return pub_err(x, e);
-		if (x->ops->ack(src, e) == -1)
-			return -1;
-		x->st.acked += n;
-		x->st.last_ns = bus_now_ns();
 	}
 }

@@ -54,7 +54,8 @@ struct source {
 	natsConnection	*nc;
 	jsCtx		*js;
 	natsSubscription *sub;
-	natsMsgList	 list;		/* the batch */
+	natsMsgList	 list;		/* the batch fetched last */
+	natsMsgList	 prev;		/* the one before, until acknowledged */
 	char		*scratch;	/* decoded key and tags */
 	size_t		 scap;
 	uint64_t	 fetched, acked, pending;
@@ -87,6 +88,8 @@ static int	source_get(struct source *, int, struct ext_msg *,
 static int	source_ack(struct source *, struct bridge_err *);
 static void	source_stats(struct source *, struct bridge_stats *);
 static void	source_close(struct source *);
+static int	source_consumer(struct source *, const struct bridge_opts *,
+		    const char *, jsSubOptions *, struct bridge_err *);
 
 const struct sink_ops js_sink = {
 	"JetStream", sink_open, sink_send, sink_wait, sink_stats, sink_close
@@ -174,13 +177,15 @@ js_stream(jsCtx *js, const struct bridge_opts *o, const char *filter,
 	    o->create_stream && filter != NULL) {
 		jsStreamConfig_Init(&cfg);
 		cfg.Name = o->stream;
-		cfg.Subjects = (const char *[]){ filter };
+		cfg.Subjects = (const char *[]){ o->stream_subjects ?
+		    o->stream_subjects : filter };
 		cfg.SubjectsLen = 1;
 		cfg.Storage = js_FileStorage;
 		jerr = 0;
 		if ((s = js_AddStream(&si, js, &cfg, NULL, &jerr)) != NATS_OK) {
 			js_fail(e, EX_CANTCREAT, 0, "stream %s: cannot create "
-			    "it for %s: %s (error %d)", o->stream, filter,
+			    "it for %s: %s (error %d)", o->stream,
+			    cfg.Subjects[0],
 			    nats_GetLastError(NULL), (int)jerr);
 			return NULL;
 		}
@@ -504,6 +509,62 @@ sink_close(struct sink *k)
 
 /* ------------------------------------------------------------- source */
 
+/*
+ * The durable consumer, in order from the first message not yet
+ * acknowledged.  A consumer left with messages delivered and not
+ * acknowledged (we died, or busd did) would deliver newer ones before
+ * those, after its AckWait: made again from its ack floor instead, so
+ * that the batch that was lost comes first, at once, and busd drops what
+ * of it was stored.  One with other settings is made again likewise.
+ * An existing consumer is bound to as it is (so.Consumer set).
+ */
+static int
+source_consumer(struct source *c, const struct bridge_opts *o,
+    const char *subj, jsSubOptions *so, struct bridge_err *e)
+{
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	uint64_t start = 0;
+	natsStatus s;
+	int again;
+
+	s = js_GetConsumerInfo(&ci, c->js, o->stream, o->durable, NULL, &jerr);
+	if (s == NATS_OK) {
+		again = ci->Delivered.Stream > ci->AckFloor.Stream ||
+		    ci->Config->AckPolicy != js_AckAll ||
+		    ci->Config->AckWait != o->ack_wait ||
+		    ci->Config->MaxAckPending != 2 * (int64_t)o->batch ||
+		    ci->Config->FilterSubject == NULL ||
+		    strcmp(ci->Config->FilterSubject, subj) != 0;
+		start = ci->AckFloor.Stream + 1;
+		jsConsumerInfo_Destroy(ci);
+		if (!again) {
+			so->Consumer = o->durable;
+			return 0;
+		}
+		if (js_DeleteConsumer(c->js, o->stream, o->durable, NULL,
+		    &jerr) != NATS_OK)
+			return js_fail(e, EX_UNAVAILABLE, 1, "stream %s: "
+			    "consumer %s: cannot make it again: %s", o->stream,
+			    o->durable, nats_GetLastError(NULL));
+		if (o->verbose)
+			bridge_say(NULL, "consumer made again from its first "
+			    "unacknowledged message");
+	} else if (s != NATS_NOT_FOUND && jerr != JSConsumerNotFoundErr)
+		return js_fail(e, EX_UNAVAILABLE, 1, "stream %s: consumer %s: "
+		    "%s", o->stream, o->durable, nats_GetLastError(NULL));
+	so->Config.Durable = o->durable;
+	so->Config.AckPolicy = js_AckAll;
+	so->Config.AckWait = o->ack_wait;
+	so->Config.MaxAckPending = 2 * (int64_t)o->batch;
+	if (start > 1) {
+		so->Config.DeliverPolicy = js_DeliverByStartSequence;
+		so->Config.OptStartSeq = start;
+	} else
+		so->Config.DeliverPolicy = js_DeliverAll;
+	return 0;
+}
+
 static struct source *
 source_open(const struct bridge_opts *o, struct bridge_err *e)
 {
@@ -540,14 +601,16 @@ source_open(const struct bridge_opts *o, struct bridge_err *e)
 	}
 	jsSubOptions_Init(&so);
 	so.Stream = o->stream;
-	so.Config.Durable = o->durable;
-	so.Config.AckPolicy = js_AckAll;
-	so.Config.AckWait = o->ack_wait;
-	so.Config.DeliverPolicy = js_DeliverAll;
-	so.Config.MaxAckPending = 2 * (int64_t)o->batch;
+	if (source_consumer(c, o, subj != NULL ? subj :
+	    si->Config->Subjects[0], &so, e) == -1) {
+		jsStreamInfo_Destroy(si);
+		source_close(c);
+		return NULL;
+	}
 	bridge_hold_signals(1);
 	s = js_PullSubscribe(&c->sub, c->js, subj != NULL ? subj :
-	    si->Config->Subjects[0], o->durable, &jo, &so, &jerr);
+	    si->Config->Subjects[0], so.Consumer != NULL ? NULL : o->durable,
+	    &jo, &so, &jerr);
 	bridge_hold_signals(0);
 	jsStreamInfo_Destroy(si);
 	if (s != NATS_OK) {
@@ -561,21 +624,43 @@ source_open(const struct bridge_opts *o, struct bridge_err *e)
 	return c;
 }
 
+/* A new batch; the last one is kept until source_ack(). */
 static int
 source_fetch(struct source *c, int n, int ms, struct bridge_err *e)
 {
 	jsErrCode jerr = 0;
 	natsStatus s;
 
-	natsMsgList_Destroy(&c->list);
+	jsFetchRequest req;
+
+	natsMsgList_Destroy(&c->prev);
+	c->prev = c->list;
 	memset(&c->list, 0, sizeof(c->list));
-	s = natsSubscription_Fetch(&c->list, c->sub, n, ms, &jerr);
-	if (s == NATS_TIMEOUT)
+	/*
+	 * ms == 0: what is there now (no_wait), the server ending the
+	 * request at once.  A request the client gave up on while the
+	 * server still answered it leaves messages that libnats 3.4 adds to
+	 * the next fetch beyond its batch (and its array); so the client
+	 * waits longer than the server's expiry, always.
+	 */
+	jsFetchRequest_Init(&req);
+	req.Batch = n;
+	if (ms == 0) {
+		req.NoWait = true;
+		req.Expires = JS_API_MS * 1000000LL;
+	} else
+		req.Expires = (int64_t)ms * 1000000;
+	s = natsSubscription_FetchRequest(&c->list, c->sub, &req);
+	(void)jerr;
+	if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND)
 		return 0;
 	if (s != NATS_OK)
 		return js_fail(e, EX_UNAVAILABLE, 1, "fetching from %s: %s",
 		    natsConnection_IsClosed(c->nc) ? "a lost server" :
 		    "JetStream", nats_GetLastError(NULL));
+	if (c->list.Count > n)
+		return js_fail(e, EX_SOFTWARE, 0, "libnats returned %d "
+		    "messages for a fetch of %d", c->list.Count, n);
 	c->fetched += c->list.Count;
 	return c->list.Count;
 }
@@ -682,16 +767,21 @@ badtags:
 	    (unsigned long long)x->seq);
 }
 
-/* AckAll: acknowledging the last of the batch acknowledges all of it. */
+/*
+ * The batch before the one fetched last is stored: acknowledge it.
+ * AckAll: acknowledging its last message acknowledges all of it.
+ */
 static int
 source_ack(struct source *c, struct bridge_err *e)
 {
-	if (c->list.Count == 0)
+	if (c->prev.Count == 0)
 		return 0;
-	if (natsMsg_Ack(c->list.Msgs[c->list.Count - 1], NULL) != NATS_OK)
+	if (natsMsg_Ack(c->prev.Msgs[c->prev.Count - 1], NULL) != NATS_OK)
 		return js_fail(e, EX_UNAVAILABLE, 1, "acknowledging to "
 		    "JetStream: %s", nats_GetLastError(NULL));
-	c->acked += c->list.Count;
+	c->acked += c->prev.Count;
+	natsMsgList_Destroy(&c->prev);
+	memset(&c->prev, 0, sizeof(c->prev));
 	return 0;
 }
 
@@ -708,6 +798,7 @@ source_close(struct source *c)
 	if (c == NULL)
 		return;
 	natsMsgList_Destroy(&c->list);
+	natsMsgList_Destroy(&c->prev);
 	if (c->sub != NULL)
 		natsSubscription_Destroy(c->sub);
 	jsCtx_Destroy(c->js);

@@ -44,7 +44,7 @@ static sigset_t	 held;			/* our signals */
 enum {
 	OPT_SERVER = 256, OPT_STREAM, OPT_NAME, OPT_FROM, OPT_SUBJECT,
 	OPT_CREATE, OPT_INFLIGHT, OPT_DURABLE, OPT_FILTER, OPT_TOPIC,
-	OPT_BATCH, OPT_ACKWAIT, OPT_SYNCED, OPT_STATS
+	OPT_BATCH, OPT_ACKWAIT, OPT_SYNCED, OPT_STATS, OPT_SSUBJ
 };
 
 static const struct option longopts[] = {
@@ -60,6 +60,7 @@ static const struct option longopts[] = {
 	{ "server",		required_argument,	NULL, OPT_SERVER },
 	{ "stats",		required_argument,	NULL, OPT_STATS },
 	{ "stream",		required_argument,	NULL, OPT_STREAM },
+	{ "stream-subjects",	required_argument,	NULL, OPT_SSUBJ },
 	{ "subject",		required_argument,	NULL, OPT_SUBJECT },
 	{ "synced",		no_argument,		NULL, OPT_SYNCED },
 	{ "topic",		required_argument,	NULL, OPT_TOPIC },
@@ -74,9 +75,9 @@ usage(void)
 	    "usage: bus-nats export [-v] [-d dir] --name cursor "
 	    "[--from position] --server url\n"
 	    "                --stream name [--subject template] "
-	    "[--create-stream] [--inflight n]\n"
-	    "                [--ack-wait seconds] [--stats seconds] "
-	    "pattern ...\n"
+	    "[--create-stream] [--stream-subjects subject]\n"
+	    "                [--inflight n] [--ack-wait seconds] "
+	    "[--stats seconds] pattern ...\n"
 	    "       bus-nats import [-v] [-d dir] --server url --stream name "
 	    "--durable name\n"
 	    "                [--filter subject] --topic template "
@@ -163,6 +164,10 @@ main(int argc, char *argv[])
 		case OPT_STREAM:
 			o.stream = optarg;
 			break;
+		case OPT_SSUBJ:
+			o.stream_subjects = optarg;
+			only_export = 1, wrong = "--stream-subjects";
+			break;
 		case OPT_SUBJECT:
 			o.subject = optarg;
 			only_export = 1, wrong = "--subject";
@@ -196,6 +201,9 @@ main(int argc, char *argv[])
 		if (argc == 0)
 			errx(EX_USAGE, "export: at least one topic pattern is "
 			    "required");
+		if (o.stream_subjects != NULL && !o.create_stream)
+			errx(EX_USAGE, "--stream-subjects goes with "
+			    "--create-stream");
 		o.patterns = argv;
 		o.npatterns = argc;
 	} else {

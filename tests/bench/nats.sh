@@ -53,7 +53,13 @@ bus-nats export -d "$tmp/a" --server "$url" --stream BUS \
     --name bench --from beginning bench &
 exp=$!
 pids="$pids $exp"
-tests/bench/nats_pull -w "$url" BUS "$N"
+tests/bench/nats_pull -w "$url" BUS "$N" &
+waiter=$!
+pids="$pids $waiter"
+while kill -0 "$waiter" 2>/dev/null; do
+	kill -0 "$exp" 2>/dev/null || { echo "bus-nats export died" >&2; exit 1; }
+	sleep 0.05
+done
 t1=$(now)
 kill "$exp"
 wait "$exp" || true
@@ -72,6 +78,7 @@ imp=$!
 pids="$pids $imp"
 last=$((N - 1))
 until [ "$(bus-sub -d "$tmp/b" -e --from -1 -F '%o' 'in\.bench' 2>/dev/null)" = "$last" ]; do
+	kill -0 "$imp" 2>/dev/null || { echo "bus-nats import died" >&2; exit 1; }
 	sleep 0.05
 done
 t1=$(now)
