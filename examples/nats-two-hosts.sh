@@ -58,6 +58,14 @@ for h in web01 web02; do
 	pids="$pids $!"
 done
 
+# Once a host's cursor moved, the stream is there.
+n=0
+until grep -qs 'web.access 3' "$tmp/web01/cursors/to-hub"; do
+	n=$((n + 1))
+	[ "$n" -lt 600 ] || { echo "timed out" >&2; exit 1; }
+	sleep 0.05
+done
+
 # The central host stores the stream.
 bus-nats import -d "$tmp/central" --server "$url" --stream LOGS \
     --filter 'logs.>' --durable central --topic 'hub.{subject}' &
@@ -67,7 +75,7 @@ pids="$pids $!"
 echo "web02 POST /login 302" | bus-pub -d "$tmp/web02" -t web.access
 
 n=0
-until [ "$(bus-sub -d "$tmp/central" -e --from beginning 'hub\..*' 2>/dev/null | wc -l)" -ge 9 ]; do
+until [ "$(bus-sub -d "$tmp/central" -e --from beginning 'hub\..*' 2>/dev/null | wc -l)" -ge 9 ] 2>/dev/null; do
 	n=$((n + 1))
 	[ "$n" -lt 600 ] || { echo "timed out" >&2; exit 1; }
 	sleep 0.05

@@ -263,3 +263,10 @@ store_json() {
 	[ "${#lines[@]}" -eq 1 ]
 	[[ "$output" == *"makes an invalid topic of subject odd.odd.topic: longer than 255 bytes"* ]]
 }
+
+@test "nats: the example of two hosts shipping to a central store runs" {
+	run sh "$BUS_ROOT/examples/nats-two-hosts.sh"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "${lines[@]}" | grep -c '^hub\.logs\.web0[12]\.web\.')" -eq 9 ]
+	[[ "$output" == *"hub.logs.web02.web.access  web02 POST /login 302"* ]]
+}
