@@ -1,7 +1,8 @@
 #!/bin/sh
 # bus-nats against plain libnats clients on one nats-server -js (make
 # bench-nats, called by make bench):
-#   export of N 100-B messages vs a plain async publisher  (target >= 0.8)
+#   export of N 100-B messages vs a plain async publisher  (target >= 0.8),
+#     and for reference the same publisher setting a Nats-Msg-Id each
 #   import of them vs a plain pull consumer, batch 1000     (target >= 0.8)
 # N is NATS_BENCH_N (default 1000000).  Everything runs in a temp dir; the
 # server is started and stopped by PID.
@@ -45,6 +46,8 @@ echo "bus-nats bench: $N messages of 100 B, nats-server $(nats-server --version 
 plain=$(tests/bench/nats_pub "$url" PLAIN plain.x "$N" 100 4096)
 echo "  $plain"
 prate=$(echo "$plain" | sed -E 's/.*: ([0-9]+) msg\/s/\1/')
+# What exactly once costs JetStream by itself: a message id to check.
+echo "  $(tests/bench/nats_pub "$url" PLAINID plainid.x "$N" 100 4096 id)"
 
 # Both streams made before the clock starts (making one takes a while).
 tests/bench/nats_pub "$url" BUS 'bus.>' 0 100 >/dev/null
