@@ -65,7 +65,7 @@ PROGS	= cmd/busd/busd cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub \
 UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
 	  tests/unit/test_index tests/unit/test_reader tests/unit/test_compact \
 	  tests/unit/test_json tests/unit/test_store tests/unit/test_proto \
-	  tests/unit/test_append tests/unit/test_segscan
+	  tests/unit/test_append tests/unit/test_segscan tests/unit/test_storeid
 FAULT	= tests/fault/enospc.so tests/fault/noinotify.so tests/fault/crashpoint.so \
 	  tests/fault/garbage tests/fault/rawpub
 MAN1	= man/bus-pub.1 man/bus-sub.1

@@ -270,3 +270,36 @@ store_json() {
 	[ "$(printf '%s\n' "${lines[@]}" | grep -c '^hub\.logs\.web0[12]\.web\.')" -eq 9 ]
 	[[ "$output" == *"hub.logs.web02.web.access  web02 POST /login 302"* ]]
 }
+
+@test "nats: import with --filter: stream sequence numbers with gaps, each message once" {
+	start_nats
+	A="$BUS_DIR"
+	for i in $(seq 1 20); do
+		seq $((i * 100)) $((i * 100 + 49)) | bus-pub -t gap.x
+		seq $((i * 100)) $((i * 100 + 9)) | bus-pub -t gap.y
+	done
+	bus-nats export --server "$NATS_URL" --stream GAPS --name out \
+	    --create-stream --from beginning 'gap\..*' &
+	p=$!
+	track_pid "$p"
+	wait_for '[ "$(stream_count GAPS)" = 1200 ]' 30
+	stop_pid "$p"
+	B="$BATS_TEST_TMPDIR/B"
+	track_store "$B"
+	BUS_DIR="$B" start_busd
+	BUS_DIR="$B" bus-nats import --server "$NATS_URL" --stream GAPS \
+	    --durable fx --filter 'bus.gap.x' --topic '{topic}' --batch 7 \
+	    --ack-wait 1 2>>"$BATS_TEST_TMPDIR/import.log" &
+	ip=$!
+	track_pid "$ip"
+	wait_for '[ "$(bus-sub -d "$B" -e --from beginning "gap\..*" | wc -l)" -ge 300 ]' 30
+	kill -9 "$ip"
+	kill -9 "$(busd_pid "$B")"
+	BUS_DIR="$B" bus-nats import --server "$NATS_URL" --stream GAPS \
+	    --durable fx --filter 'bus.gap.x' --topic '{topic}' --batch 7 \
+	    --ack-wait 1 2>>"$BATS_TEST_TMPDIR/import.log" &
+	track_pid $!
+	wait_for '[ "$(bus-sub -d "$B" -e --from beginning "gap\..*" | wc -l)" -ge 1000 ]' 30
+	diff <(bus-sub -d "$A" -e --from beginning 'gap\.x') \
+	    <(bus-sub -d "$B" -e --from beginning 'gap\..*')
+}
