@@ -19,6 +19,8 @@ VERSION	 = 0.1.0
 
 CC	?= cc
 PKGS	 = libbsd-overlay libpcre2-8
+# Compressed sealed segments (lib/zcodec.c): Debian's libzstd and liblz4.
+PKGS	+= libzstd liblz4
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS	?= -O2 -g
@@ -39,13 +41,14 @@ export ASAN_OPTIONS = detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 endif
 
-LIB_SRC	= lib/crc32c.c lib/segment.c lib/index.c lib/store.c lib/proto.c \
+LIB_SRC	= lib/crc32c.c lib/segment.c lib/batch.c lib/index.c lib/store.c lib/proto.c \
 	  lib/cursor.c lib/verify.c lib/group.c \
 	  lib/rules.c lib/timefmt.c lib/reader.c \
 	  lib/segscan.c lib/partlock.c lib/busctl.c lib/retention.c \
 	  lib/compact.c lib/status.c lib/json.c lib/append.c \
 	  lib/pub.c lib/sub.c lib/msg.c lib/offline.c lib/errval.c \
 	  lib/storeid.c
+LIB_SRC	+= lib/zcodec.c lib/recompress.c
 LIB_OBJ	= $(LIB_SRC:.c=.o)
 LIB	= lib/libbus.a
 HDRS	= $(wildcard include/*.h include/bus/*.h)
@@ -65,7 +68,10 @@ PROGS	= cmd/busd/busd cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub \
 UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
 	  tests/unit/test_index tests/unit/test_reader tests/unit/test_compact \
 	  tests/unit/test_json tests/unit/test_store tests/unit/test_proto \
-	  tests/unit/test_append tests/unit/test_segscan tests/unit/test_storeid
+	  tests/unit/test_append tests/unit/test_segscan tests/unit/test_batch \
+	  tests/unit/test_storeid
+# Compressed sealed segments.
+UNIT	+= tests/unit/test_zcodec
 FAULT	= tests/fault/enospc.so tests/fault/noinotify.so tests/fault/crashpoint.so \
 	  tests/fault/garbage tests/fault/rawpub
 MAN1	= man/bus-pub.1 man/bus-sub.1
@@ -143,6 +149,8 @@ tests/unit/%: tests/unit/%.c tests/unit/unit.h $(LIB) $(HDRS)
 
 tests/bench/latency: tests/bench/latency.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+tests/bench/accesslog: tests/bench/accesslog.c
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 tests/fault/garbage: tests/fault/garbage.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
@@ -162,6 +170,7 @@ tests/fault/crashpoint.so: tests/fault/crashpoint.c
 FUZZ_SECONDS ?= 30
 FUZZ_CC	?= clang
 FUZZ_TARGETS = fuzz_frames fuzz_record fuzz_text
+FUZZ_TARGETS += fuzz_zcodec
 FUZZ	= $(FUZZ_TARGETS:%=tests/fuzz/%)
 FUZZ_OBJ = $(LIB_SRC:lib/%.c=tests/fuzz/obj/%.o)
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -249,7 +258,8 @@ uninstall:
 	rmdir $(DESTDIR)$(INCLUDEDIR)/bus 2>/dev/null || true
 
 clean:
-	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT) $(FAULT) tests/bench/latency
+	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT) $(FAULT) tests/bench/latency \
+	    tests/bench/accesslog
 	rm -f $(NATS_PROGS) $(NATS_TEST)
 	rm -f $(LIB_PIC) $(SHLIB) $(SHLINKS) lib/bus.pc
 	rm -f $(SAN_STAMP) $(FUZZ) $(FUZZ_OBJ) tests/fuzz/mkcorpus

@@ -1,15 +1,16 @@
 /*
- * The one appender of records and sparse index entries to a segment and
- * its index: busd's partition writer and compaction's rewrite.  Records
- * are encoded straight into its buffer and written with one write(2) per
- * flush, their index entries with one more; a failed write cuts the file
- * back, so that no partial record is ever left behind.
+ * The one appender of record batches and sparse index entries to a
+ * segment and its index: busd's partition writer, compaction's rewrite
+ * and verify's repair.  Records are encoded straight into its buffer,
+ * into the open batch while they fit it, and written with one write(2)
+ * per flush, their index entries with one more; a failed write cuts the
+ * file back, so that no partial batch is ever left behind.
  *
- *	p = app_reserve(a, rs);			room for a record of rs bytes
- *	seg_rec_encode_nocrc(p, &rec);		(or a copy of a whole record)
- *	app_commit_rec(a, rs, rec.offset, rec.recv_ns);
+ *	app_add(a, &rec);			a record, offset and times set
+ *	app_add_block(a, &b, block, len, n);	a block batch
+ *	app_add_batch(a, raw, &b);		a whole batch, as it is
  *	...
- *	app_flush(a);				CRCs, then the writes
+ *	app_flush(a);				close the batch, write
  */
 #ifndef BUS_APPEND_H
 #define BUS_APPEND_H
@@ -25,13 +26,15 @@
 
 struct app {
 	int		 sfd, ifd;	/* segment, index: written at their end */
-	int		 crc;		/* app_flush() fills in the CRCs */
 	uint64_t	 size;		/* bytes of the segment on disk */
 	uint64_t	 idx_size;	/* bytes of the index on disk */
 	uint64_t	 idx_pos;	/* segment position of the last entry */
 	int		 idx_any;	/* the segment has an index entry */
-	uint8_t		*wbuf;		/* records not yet written */
+	uint8_t		*wbuf;		/* batches not yet written */
 	size_t		 wlen, wcap;
+	struct bus_batch bat;		/* the open batch */
+	size_t		 bstart;	/* its position in wbuf */
+	int		 bopen;		/* a batch is open */
 	uint8_t		 ibuf[BUS_IDX_ENT * APP_IBUF]; /* entries not yet written */
 	size_t		 ilen;
 	int		 failed;	/* errno of a failed write, until cleared */
@@ -45,12 +48,10 @@ struct app {
 /*
  * Start appending to segment sfd (size bytes) and index ifd (idx_size
  * bytes; its last entry at segment position idx_pos if idx_any) with a
- * buffer of wcap bytes.  With crc, app_flush() computes the records'
- * CRCs (seg_rec_encode_nocrc); without, records come with theirs.
- * 0, or -1 with errno.
+ * buffer of wcap bytes.  0, or -1 with errno.
  */
 int	app_init(struct app *, int, int, uint64_t, uint64_t, uint64_t, int,
-	    size_t, int);
+	    size_t);
 /*
  * Switch to another segment and index (a new one after a seal: sizes
  * BUS_SEG_HDR, BUS_IDX_HDR, no entry), keeping the buffer; what was
@@ -58,29 +59,47 @@ int	app_init(struct app *, int, int, uint64_t, uint64_t, uint64_t, int,
  */
 void	app_reset(struct app *, int, int, uint64_t, uint64_t, uint64_t, int);
 void	app_free(struct app *);
-/*
- * Where to put the next record, of len bytes: flushes first when the
- * buffers are full, grows the buffer for a record larger than it.  NULL
- * if that flush failed (a->failed, errno) or memory ran out.
- */
-uint8_t	*app_reserve(struct app *, size_t);
-/* Segment position of the next record. */
+/* Segment position of the end of what was added so far. */
 uint64_t app_pos(const struct app *);
 /*
- * Take the record just put at app_reserve()'s pointer (len bytes, its
- * offset and receive time), with an index entry for it when it is the
- * segment's first or BUS_IDX_EVERY bytes past the last entry.
+ * Most bytes a record of r's sizes can add to the segment (a new batch
+ * included): what a writer compares with the room left.
  */
-void	app_commit_rec(struct app *, size_t, uint64_t, int64_t);
+size_t	app_rec_bound(const struct bus_rec *);
 /*
- * Write what is pending: records, then index entries.  0; -1 when the
- * records could not be written (the segment is cut back to its size
- * before, pending entries dropped, a->failed and errno set; -1 also
- * when nothing is pending but a->failed is set); -2 when only the index
- * write failed (the index is cut back; it is a cache and can be rebuilt).
+ * Add record r (offset, times, producer, sequence set; offset and
+ * receive time above the last one added) to the open batch if it fits
+ * it, else to a new one, with an index entry for a new batch that is
+ * the segment's first or BUS_IDX_EVERY bytes past the last entry.
+ * Flushes first when the buffer is full.  0; -1 if that flush failed
+ * (a->failed, errno) or memory ran out (errno ENOMEM, a->failed 0).
+ */
+int	app_add(struct app *, const struct bus_rec *);
+/*
+ * Add a block batch: header fields in *b (attrs with BUS_BA_BLOCK,
+ * delim, base_off, base_recv, base_send, base_event, producer,
+ * base_seq, topic, tags), the count records of the len bytes of block.
+ * Results as app_add().
+ */
+int	app_add_block(struct app *, struct bus_batch *, const uint8_t *,
+	    size_t, uint32_t);
+/* Add a whole checked batch (raw, decoded as *b) as it is. */
+int	app_add_batch(struct app *, const uint8_t *, const struct bus_batch *);
+/* Close the open batch: the next record starts a new one. */
+void	app_close(struct app *);
+/*
+ * Close the open batch and write what is pending: batches, then index
+ * entries.  0; -1 when the batches could not be written (the segment is
+ * cut back to its size before, pending entries dropped, a->failed and
+ * errno set; -1 also when nothing is pending but a->failed is set); -2
+ * when only the index write failed (the index is cut back; it is a
+ * cache and can be rebuilt).
  */
 int	app_flush(struct app *);
-/* Remember where the files are now; app_undo() cuts them back there. */
+/*
+ * Remember where the files are now (closing the open batch);
+ * app_undo() cuts them back there and drops what is pending.
+ */
 void	app_mark(struct app *);
 int	app_undo(struct app *);
 /*

@@ -16,6 +16,7 @@
 #include "le.h"		/* little-endian loads and stores */
 #include "crc32c.h"	/* the checksum */
 #include "segment.h"	/* records, topics, tags, segment header */
+#include "batch.h"	/* record batches of format 2 */
 #include "index.h"	/* the sparse index */
 #include "store.h"	/* the store directory and its small files */
 #include "rules.h"	/* routing rules, patterns, capture regexes */

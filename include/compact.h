@@ -42,4 +42,11 @@ int	compact_leftovers(int);
 int	compact_partition(const char *, int, const struct compact_opts *,
 	    struct compact_result *, char *, size_t);
 
+/*
+ * Install B.seg.swap and B.idx.swap of partition (name, directory fd) in
+ * place of B.seg and B.idx: step 4 of the protocol above, for another
+ * rewrite of one segment (recompress.c).  OPS_OK or OPS_IO with err.
+ */
+int	compact_install(int, const char *, uint64_t, char *, size_t);
+
 #endif /* BUS_COMPACT_H */

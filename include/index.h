@@ -11,14 +11,16 @@
 
 /*
  * Index file <base>.idx beside each segment: a 16-byte header, then one
- * 24-byte entry per BUS_IDX_EVERY bytes of segment (roughly):
- *   header: magic "BUSIDX\0\1", base offset u64
- *   entry:  offset u64, receive time ns i64, file position u64
+ * 24-byte entry per BUS_IDX_EVERY bytes of segment (roughly), each for
+ * the batch that starts there:
+ *   header: magic "BUSIDX\0\2", base offset u64
+ *   entry:  base offset u64, base receive time ns i64, file position u64
+ *           of a batch
  * Entries are strictly increasing in all three fields.  An index is a
  * cache: readers check each entry they use against the segment, and
  * busd rebuilds any index it doubts.
  */
-#define BUS_IDX_MAGIC		"BUSIDX\0\1"
+#define BUS_IDX_MAGIC		"BUSIDX\0\2"
 #define BUS_IDX_HDR		16
 #define BUS_IDX_ENT		24
 #define BUS_IDX_EVERY		(64 * 1024)

@@ -11,6 +11,7 @@
  *   compact.c	rewriting sealed segments, newest record per key; the
  *		recovery of a rewrite interrupted by a crash
  *   status.c	per-partition figures, from the files and from busd
+ *   recompress.c	rewriting sealed segments with compressed batches
  *
  * Only sealed segments are ever deleted or rewritten: every segment of a
  * partition but the newest one, which busd may be appending to.
@@ -32,6 +33,7 @@
 #include "retention.h"
 #include "compact.h"
 #include "status.h"
+#include "recompress.h"
 
 #define OPS_LOCK	".lock"		/* in each partition directory */
 #define OPS_CLEANED	".cleaned"	/* a rewrite being written */

@@ -14,6 +14,13 @@
  *                   u32 payload len, topic, key, tags, payload
  *  ACK        s->c  u64 first seq, u32 count, u32 0, count x u64 offset
  *                   (BUS_OFFSET_DUP for a message already stored)
+ *  PUBLISH_BLOCK c->s  u64 first seq, i64 send ns, i64 event ns, u32 count,
+ *                   u8 delimiter, u8 topic len, u16 0, u32 tags len,
+ *                   topic, tags, block: count records, each ended by the
+ *                   delimiter (version 2)
+ *  ACK_RUN    s->c  u64 first seq, u32 count, u32 0, u64 first offset:
+ *                   count messages at consecutive offsets from it
+ *                   (BUS_OFFSET_DUP: already stored) (version 2)
  *  ERROR      s->c  u64 seq (0: not about a message), u32 code,
  *                   u32 text len, text
  *  SEAL       c->s  u32 pattern len, pattern (PCRE2 on partition names;
@@ -31,7 +38,7 @@
 #include "bus.h"
 
 #define PROTO_MAGIC		0x50535542u	/* "BUSP" little-endian */
-#define PROTO_VERSION		1
+#define PROTO_VERSION		2
 #define PROTO_FRAME_HDR		5		/* u32 len + u8 type */
 #define PROTO_MSG_HDR		36		/* fixed part of a message */
 #define PROTO_FRAME_MIN_MAX	(1024 * 1024)	/* max frame is at least */
@@ -46,7 +53,9 @@ enum proto_type {
 	PT_SEAL = 6,
 	PT_SEAL_OK = 7,
 	PT_STATUS = 8,
-	PT_STATUS_OK = 9
+	PT_STATUS_OK = 9,
+	PT_PUBLISH_BLOCK = 10,
+	PT_ACK_RUN = 11
 };
 
 enum proto_ack_level {
@@ -94,7 +103,7 @@ size_t	proto_hdr(uint8_t *, uint8_t, size_t);
 /*
  * HELLO.  A HELLO of another version is not parsed beyond its version:
  * decode returns 0 with only version set, and the caller refuses it
- * with PE_VERSION.  Of version 1, a wrong magic, a non-zero reserved
+ * with PE_VERSION.  Of version 2, a wrong magic, a non-zero reserved
  * byte, an ack level above ACK_SYNCED or a producer id of 0 is malformed.
  */
 #define PROTO_HELLO_BODY	16
@@ -195,6 +204,44 @@ proto_ack_offset(const struct proto_ack *a, uint32_t i)
 {
 	return le64_get(a->offsets + 8 * (size_t)i);
 }
+
+/*
+ * PUBLISH_BLOCK: count delimited records as read from input, with what
+ * they share once.  Written in place: proto_block_begin() writes the
+ * header and the fixed fields, topic and tags, and returns the position
+ * of the block; proto_block_finish() fills in the lengths and the count
+ * once the block is there.  The decoder checks the lengths and that
+ * the block ends with the delimiter; the count is the caller's to check
+ * (batch_count_delim()).
+ */
+#define PROTO_BLOCK_FIXED	36		/* body before the topic */
+struct proto_block {
+	uint64_t	 first_seq;	/* sequence of the first record */
+	int64_t		 send_ns;	/* stamped by the publisher */
+	int64_t		 event_ns;	/* 0: the send time */
+	uint32_t	 count;		/* records in the block */
+	uint8_t		 delim;		/* ends each record */
+	const char	*topic;		/* not NUL-terminated */
+	size_t		 topic_len;
+	const uint8_t	*tags;		/* encoded tag area */
+	size_t		 tags_len;
+	const uint8_t	*block;		/* the records */
+	size_t		 len;		/* block bytes */
+};
+size_t	proto_block_begin(uint8_t *, const struct proto_block *);
+void	proto_block_finish(uint8_t *, size_t, uint32_t);
+int	proto_block_decode(const uint8_t *, size_t, struct proto_block *);
+
+/* ACK_RUN: count messages from first_seq, at offsets from first_off. */
+#define PROTO_ACK_RUN_BODY	24
+#define PROTO_ACK_RUN_SIZE	(PROTO_FRAME_HDR + PROTO_ACK_RUN_BODY)
+struct proto_ack_run {
+	uint64_t	 first_seq;	/* first sequence number acked */
+	uint32_t	 count;		/* messages acked */
+	uint64_t	 first_off;	/* offset of the first; BUS_OFFSET_DUP */
+};
+size_t	proto_ack_run_encode(uint8_t *, const struct proto_ack_run *);
+int	proto_ack_run_decode(const uint8_t *, size_t, struct proto_ack_run *);
 
 /* ERROR.  The text is not NUL-terminated. */
 #define PROTO_ERROR_FIXED	16		/* body before the text */

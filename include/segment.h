@@ -56,53 +56,26 @@ int	tags_add(uint8_t *, size_t, size_t *, const char *, const char **);
 int	tags_check(const uint8_t *, size_t);
 
 /*
- * Segment file: a 32-byte header, then records back to back.
+ * Segment file: a 32-byte header, then record batches back to back
+ * (batch.h).
  *
- *   0  8  magic "BUSSEG\0\1" (the last byte is the format version)
+ *   0  8  magic "BUSSEG\0\2" (the last byte is the format version)
  *   8  8  base offset (offset of the first record ever written to it)
  *  16  8  creation time, ns since the epoch (UTC)
  *  24  4  reserved, zero
  *  28  4  CRC32C of bytes 0..27
- *
- * Record (BUS_REC_HDR bytes of header, then the variable part):
- *
- *   0  4  len: bytes that follow this field (BUS_REC_HDR - 4 + variable)
- *   4  4  crc: CRC32C of the len - 4 bytes that follow this field
- *   8  1  flags (BUS_F_*)
- *   9  1  topic length (1..255)
- *  10  2  key length (0 = no key)
- *  12  4  tags length (bytes of the tag area)
- *  16  8  offset
- *  24  8  receive time ns
- *  32  8  send time ns
- *  40  8  event time ns
- *  48  8  producer id
- *  56  8  producer sequence number
- *  64     topic, key, tags, payload (payload length is what remains)
  */
-#define BUS_SEG_MAGIC		"BUSSEG\0\1"
+#define BUS_SEG_MAGIC		"BUSSEG\0\2"
+#define BUS_SEG_VERSION		2
 #define BUS_SEG_HDR		32
-#define BUS_REC_HDR		64
-#define BUS_REC_MAX		(BUS_REC_HDR + BUS_TOPIC_MAX + BUS_KEY_MAX + \
-				 (size_t)BUS_MESSAGE_MAX_LIMIT + 1024 * 1024)
 
-size_t	seg_rec_size(size_t, size_t, size_t, size_t);
-/* Encode rec (offset, times, ids, flags, topic, key, tags, payload). */
-size_t	seg_rec_encode(uint8_t *, const struct bus_rec *);
-/* The same without the CRC; seg_crc_fill() adds it to a whole buffer. */
-size_t	seg_rec_encode_nocrc(uint8_t *, const struct bus_rec *);
-void	seg_crc_fill(uint8_t *, size_t);
-/*
- * Decode the record at buf (avail bytes).  Returns its size, 0 if avail
- * does not hold all of it yet, -1 if it is corrupt (bad length, CRC or
- * field); with *why set.
- */
-ssize_t	seg_rec_decode(const uint8_t *, size_t, struct bus_rec *,
-	    const char **);
-/* Cheap check of the fixed fields: could a record start here? */
-int	seg_rec_plausible(const uint8_t *, size_t);
 void	seg_hdr_encode(uint8_t *, uint64_t, int64_t);
-/* 0 and *base if valid, -1 with *why otherwise. */
+/*
+ * 0 and *base if valid, -1 with *why otherwise; a header of another
+ * format version says so in *why, naming what to do.
+ */
 int	seg_hdr_decode(const uint8_t *, uint64_t *, int64_t *, const char **);
+/* The format version of a segment header, or -1 if it is not one. */
+int	seg_hdr_version(const uint8_t *);
 
 #endif /* BUS_SEGMENT_H */

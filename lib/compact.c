@@ -103,7 +103,7 @@ static struct kent *key_find(struct compactor *, const struct bus_rec *);
 static int	key_put(struct compactor *, const struct bus_rec *);
 static void	keys_free(struct compactor *);
 static int	keep(struct compactor *, const struct bus_rec *);
-static int	out_rec(struct compactor *, const uint8_t *,
+static int	out_rec(struct compactor *, struct segscan *,
 		    const struct bus_rec *);
 static int	walk(struct compactor *, size_t, int);
 static void	leftover_name(char *, size_t, uint64_t, const char *);
@@ -190,17 +190,21 @@ keep(struct compactor *c, const struct bus_rec *r)
 	return 1;
 }
 
-/* Append one record, raw as it was read, to the output. */
+/*
+ * Append a record that is kept to the output.  A block batch has no
+ * keys, so all of it is kept: it is copied whole, as it was read, at its
+ * first record, and the scan goes on after it.
+ */
 static int
-out_rec(struct compactor *c, const uint8_t *raw, const struct bus_rec *r)
+out_rec(struct compactor *c, struct segscan *ss, const struct bus_rec *r)
 {
-	uint8_t *p;
-
-	if ((p = app_reserve(&c->out, r->size)) == NULL)
-		return -1;
-	memcpy(p, raw, r->size);
-	app_commit_rec(&c->out, r->size, r->offset, r->recv_ns);
-	return 0;
+	if (ss->first && (ss->bat.attrs & BUS_BA_BLOCK)) {
+		if (app_add_batch(&c->out, ss->raw, &ss->bat) == -1)
+			return -1;
+		segscan_seek(ss, segscan_at(ss));
+		return 0;
+	}
+	return app_add(&c->out, r);
 }
 
 /*
@@ -240,11 +244,13 @@ walk(struct compactor *c, size_t i, int pass)
 			s->nrecs++;
 			if (keep(c, &r)) {
 				s->kept++;
-				s->kept_bytes += r.size;
+				/* A batch header per batch, at most. */
+				s->kept_bytes += r.size +
+				    (ss.first ? ss.bat.hdr : 0);
 			}
 			break;
 		case PASS_WRITE:
-			if (keep(c, &r) && out_rec(c, ss.raw, &r) == -1) {
+			if (keep(c, &r) && out_rec(c, &ss, &r) == -1) {
 				snprintf(c->err, c->errlen, "partition %s: "
 				    "write %020llu.seg%s: %s", c->part,
 				    (unsigned long long)c->obase, OPS_CLEANED,
@@ -262,7 +268,7 @@ walk(struct compactor *c, size_t i, int pass)
 		return OPS_IO;
 	}
 	if (rc == SS_END && segscan_at(&ss) < ss.size)
-		ss.why = "truncated record at the end of a sealed segment";
+		ss.why = "truncated batch at the end of a sealed segment";
 	else if (rc == SS_END) {
 		segscan_close(&ss);
 		return OPS_OK;
@@ -787,7 +793,7 @@ compact_partition(const char *part, int dirfd, const struct compact_opts *o,
 	if ((c.cs = calloc(nsealed, sizeof(*c.cs))) == NULL ||
 	    (c.probe = malloc(sizeof(*c.probe) + BUS_TOPIC_MAX +
 	    BUS_KEY_MAX)) == NULL ||
-	    app_init(&c.out, -1, -1, 0, 0, 0, 0, CP_WBUF, 0) == -1) {
+	    app_init(&c.out, -1, -1, 0, 0, 0, 0, CP_WBUF) == -1) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		rc = OPS_IO;
 		goto out;
@@ -836,4 +842,12 @@ out:
 	free(c.cs);
 	free(c.segs);
 	return rc;
+}
+
+/* Step 4 for a segment rewritten elsewhere (recompress.c). */
+int
+compact_install(int dirfd, const char *part, uint64_t b, char *err,
+    size_t errlen)
+{
+	return install(dirfd, part, b, err, errlen);
 }

@@ -1,7 +1,7 @@
 /*
- * Sparse segment indexes.  An index only ever speeds things up: any entry
- * may be wrong, so callers verify the record an entry points at and fall
- * back to scanning the segment.
+ * Sparse segment indexes, one entry per ~64 KiB of batches.  An index
+ * only ever speeds things up: any entry may be wrong, so callers verify
+ * the batch an entry points at and fall back to scanning the segment.
  */
 #include <sys/stat.h>
 
@@ -105,7 +105,7 @@ idx_search(const struct bus_idx_ent *e, size_t n, int by_time, uint64_t key)
 
 /*
  * Scan the segment at segfd, write a fresh index beside it as name.
- * On return *valid_end is the end of the last whole record.
+ * On return *valid_end is the end of the last whole batch.
  */
 int
 idx_rebuild(int dirfd, int segfd, const char *name, uint64_t base,
@@ -115,7 +115,7 @@ idx_rebuild(int dirfd, int segfd, const char *name, uint64_t base,
 	uint8_t ent[BUS_IDX_ENT], hdr[BUS_IDX_HDR];
 	uint64_t last_idx = 0;
 	struct segscan ss;
-	struct bus_rec r;
+	struct bus_batch b;
 	struct bus_idx_ent e;
 	FILE *f = NULL;
 	int first = 1, rc, e2;
@@ -133,11 +133,11 @@ idx_rebuild(int dirfd, int segfd, const char *name, uint64_t base,
 	}
 	idx_hdr_encode(hdr, base);
 	fwrite(hdr, 1, sizeof(hdr), f);
-	/* Up to the last whole record; damage ends the index there. */
-	while ((rc = segscan_next(&ss, &r)) == SS_REC) {
+	/* Up to the last whole batch; damage ends the index there. */
+	while ((rc = segscan_next_batch(&ss, &b)) == SS_REC) {
 		if (first || ss.rpos - last_idx >= BUS_IDX_EVERY) {
-			e.offset = r.offset;
-			e.recv_ns = r.recv_ns;
+			e.offset = b.base_off;
+			e.recv_ns = b.base_recv;
 			e.pos = ss.rpos;
 			idx_ent_encode(ent, &e);
 			fwrite(ent, 1, sizeof(ent), f);

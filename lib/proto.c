@@ -235,6 +235,84 @@ proto_ack_decode(const uint8_t *b, size_t len, struct proto_ack *a)
 }
 
 size_t
+proto_block_begin(uint8_t *f, const struct proto_block *k)
+{
+	uint8_t *b = f + PROTO_FRAME_HDR;
+
+	le64_put(b, k->first_seq);
+	le64_put(b + 8, (uint64_t)k->send_ns);
+	le64_put(b + 16, (uint64_t)k->event_ns);
+	le32_put(b + 24, 0);
+	b[28] = k->delim;
+	b[29] = (uint8_t)k->topic_len;
+	le16_put(b + 30, 0);
+	le32_put(b + 32, (uint32_t)k->tags_len);
+	memcpy(b + PROTO_BLOCK_FIXED, k->topic, k->topic_len);
+	if (k->tags_len)
+		memcpy(b + PROTO_BLOCK_FIXED + k->topic_len, k->tags,
+		    k->tags_len);
+	return PROTO_FRAME_HDR + PROTO_BLOCK_FIXED + k->topic_len + k->tags_len;
+}
+
+void
+proto_block_finish(uint8_t *f, size_t frame_len, uint32_t count)
+{
+	proto_hdr(f, PT_PUBLISH_BLOCK, frame_len - PROTO_FRAME_HDR);
+	le32_put(f + PROTO_FRAME_HDR + 24, count);
+}
+
+int
+proto_block_decode(const uint8_t *b, size_t len, struct proto_block *k)
+{
+	size_t var;
+
+	if (len < PROTO_BLOCK_FIXED || le16_get(b + 30) != 0)
+		return -1;
+	k->first_seq = le64_get(b);
+	k->send_ns = (int64_t)le64_get(b + 8);
+	k->event_ns = (int64_t)le64_get(b + 16);
+	k->count = le32_get(b + 24);
+	k->delim = b[28];
+	k->topic_len = b[29];
+	k->tags_len = le32_get(b + 32);
+	var = len - PROTO_BLOCK_FIXED;
+	if ((uint64_t)k->topic_len + k->tags_len >= var)
+		return -1;
+	k->topic = (const char *)b + PROTO_BLOCK_FIXED;
+	k->tags = b + PROTO_BLOCK_FIXED + k->topic_len;
+	k->block = k->tags + k->tags_len;
+	k->len = var - k->topic_len - k->tags_len;
+	if (k->count == 0 || k->count > k->len ||
+	    k->block[k->len - 1] != k->delim)
+		return -1;
+	return 0;
+}
+
+size_t
+proto_ack_run_encode(uint8_t *f, const struct proto_ack_run *a)
+{
+	uint8_t *b = f + PROTO_FRAME_HDR;
+
+	proto_hdr(f, PT_ACK_RUN, PROTO_ACK_RUN_BODY);
+	le64_put(b, a->first_seq);
+	le32_put(b + 8, a->count);
+	le32_put(b + 12, 0);
+	le64_put(b + 16, a->first_off);
+	return PROTO_ACK_RUN_SIZE;
+}
+
+int
+proto_ack_run_decode(const uint8_t *b, size_t len, struct proto_ack_run *a)
+{
+	if (len != PROTO_ACK_RUN_BODY || le32_get(b + 12) != 0)
+		return -1;
+	a->first_seq = le64_get(b);
+	a->count = le32_get(b + 8);
+	a->first_off = le64_get(b + 16);
+	return 0;
+}
+
+size_t
 proto_error_size(size_t text_len)
 {
 	return PROTO_FRAME_HDR + PROTO_ERROR_FIXED + text_len;

@@ -69,6 +69,7 @@ static int	pub_hello(struct bus_pub *);
 static int	pub_reconnect(struct bus_pub *, const char *);
 static void	pub_tune(struct bus_pub *);
 static int	pub_reserve(struct bus_pub *, size_t, uint8_t **);
+static int	pub_window_wait(struct bus_pub *);
 static void	pub_frame_close(struct bus_pub *);
 static int	pub_send(struct bus_pub *);
 static int	pub_read(struct bus_pub *);
@@ -226,21 +227,8 @@ bus_pub_add(struct bus_pub *p, const struct bus_msg *m, int64_t send_ns,
 	if (p->frame_at != SIZE_MAX && (p->olen - p->frame_at + sz >
 	    PUB_FRAME_TARGET || p->olen - p->frame_at + sz > p->max_frame))
 		pub_frame_close(p);
-	if (p->frame_at == SIZE_MAX && bus_pub_window_full(p)) {
-		/* Wait for acks, sending meanwhile. */
-		while (bus_pub_window_full(p)) {
-			struct pollfd pfd = { p->sock, bus_pub_events(p), 0 };
-
-			if (poll(&pfd, 1, -1) == -1) {
-				if (errno == EINTR)
-					continue;
-				return errval_set(&p->err, BUS_E_SYSTEM,
-				    EX_OSERR, 0, "poll: %s", strerror(errno));
-			}
-			if (bus_pub_process(p, pfd.revents) == -1)
-				return -1;
-		}
-	}
+	if (p->frame_at == SIZE_MAX && pub_window_wait(p) == -1)
+		return -1;
 	if (p->frame_at == SIZE_MAX) {
 		if (pub_reserve(p, PROTO_PUBLISH_HDR, &o) == -1)
 			return -1;
@@ -300,6 +288,60 @@ bus_pub_add_seq(struct bus_pub *p, const struct bus_msg *m, int64_t send_ns,
 		}
 		return -1;
 	}
+	return 0;
+}
+
+int
+bus_pub_add_block(struct bus_pub *p, const struct bus_block *k,
+    int64_t send_ns)
+{
+	struct proto_block f;
+	const char *why;
+	size_t sz, at;
+	uint8_t *o;
+
+	if (k->len == 0 || k->count == 0 || k->count > k->len ||
+	    k->delim < 0 || k->delim > 255 ||
+	    ((const uint8_t *)k->data)[k->len - 1] != k->delim)
+		return errval_set(&p->err, BUS_E_INVALID, EX_DATAERR,
+		    p->next_seq, "message %llu: a block of %u records of %zu "
+		    "bytes that does not end with its delimiter",
+		    (unsigned long long)p->next_seq, k->count, k->len);
+	if (topic_check(k->topic, k->topic_len, &why) == -1)
+		return errval_set(&p->err, BUS_E_INVALID, EX_DATAERR,
+		    p->next_seq, "message %llu: invalid topic '%.*s': %s",
+		    (unsigned long long)p->next_seq, (int)k->topic_len,
+		    k->topic, why);
+	if (k->tags_len > UINT32_MAX || tags_check(k->tags, k->tags_len))
+		return errval_set(&p->err, BUS_E_INVALID, EX_DATAERR,
+		    p->next_seq, "message %llu: malformed tags",
+		    (unsigned long long)p->next_seq);
+	if (p->sock == -1)
+		return errval_set(&p->err, BUS_E_UNAVAILABLE, EX_UNAVAILABLE,
+		    p->next_seq, "not connected to busd");
+	sz = PROTO_FRAME_HDR + PROTO_BLOCK_FIXED + k->topic_len + k->tags_len +
+	    k->len;
+	if (sz > p->max_frame)
+		return errval_set(&p->err, BUS_E_TOOBIG, EX_DATAERR,
+		    p->next_seq, "message %llu: a block of %zu bytes exceeds "
+		    "busd's frame limit of %zu bytes",
+		    (unsigned long long)p->next_seq, k->len, p->max_frame);
+	pub_frame_close(p);
+	if (pub_window_wait(p) == -1 || pub_reserve(p, sz, &o) == -1)
+		return -1;
+	memset(&f, 0, sizeof(f));
+	f.first_seq = p->next_seq;
+	f.send_ns = send_ns ? send_ns : now_ns();
+	f.event_ns = k->event_ns;
+	f.delim = k->delim;
+	f.topic = k->topic;
+	f.topic_len = k->topic_len;
+	f.tags = k->tags;
+	f.tags_len = k->tags_len;
+	at = proto_block_begin(o, &f);
+	memcpy(o + at, k->data, k->len);
+	proto_block_finish(o, sz, k->count);
+	p->next_seq += k->count;
 	return 0;
 }
 
@@ -628,6 +670,28 @@ pub_tune(struct bus_pub *p)
 		    sizeof(sz));
 }
 
+/* Wait for acks while the window is full, sending meanwhile. */
+static int
+pub_window_wait(struct bus_pub *p)
+{
+	struct pollfd pfd;
+
+	while (bus_pub_window_full(p)) {
+		pfd.fd = p->sock;
+		pfd.events = bus_pub_events(p);
+		pfd.revents = 0;
+		if (poll(&pfd, 1, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			return errval_set(&p->err, BUS_E_SYSTEM, EX_OSERR, 0,
+			    "poll: %s", strerror(errno));
+		}
+		if (bus_pub_process(p, pfd.revents) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /* n more bytes at the end of the window, at *o. */
 static int
 pub_reserve(struct bus_pub *p, size_t n, uint8_t **o)
@@ -731,6 +795,7 @@ pub_replies(struct bus_pub *p)
 	const uint8_t *body;
 	size_t blen, used = 0, flen;
 	struct proto_ack ack;
+	struct proto_ack_run run;
 	struct proto_error e;
 	ssize_t fl;
 	uint8_t type;
@@ -746,6 +811,14 @@ pub_replies(struct bus_pub *p)
 			/* By number: a frame may follow skipped numbers. */
 			if (ack.count > 0)
 				p->acked = ack.first_seq + ack.count - 1;
+			goto acked;
+		case PT_ACK_RUN:
+			if (proto_ack_run_decode(body, blen, &run) == -1)
+				return errval_set(&p->err, BUS_E_PROTOCOL,
+				    EX_PROTOCOL, 0, "malformed ACK_RUN from busd");
+			if (run.count > 0)
+				p->acked = run.first_seq + run.count - 1;
+acked:
 			/* The acked frame is the oldest one sent. */
 			if (p->sent - p->head < 4 ||
 			    (flen = proto_frame_size(p->obuf + p->head)) >

@@ -41,6 +41,10 @@ struct preader {
 	int		 hinted;	/* the caller says when the dir changed */
 	int		 relist;	/* hinted: list segments again at EOF */
 	struct bus_rec	 rec;
+	struct bus_batch bat;		/* the batch being read */
+	struct batch_iter it;		/* its records not yet returned */
+	int		 inb;		/* it has records left */
+	struct batch_buf zbuf;		/* its records, decompressed */
 	uint64_t	 last_off;	/* offset of the last record returned */
 	int		 any;		/* last_off is meaningful */
 	uint64_t	 gap;		/* records lost to retention */
@@ -92,6 +96,7 @@ preader_close(struct preader *pr)
 		close(pr->dirfd);
 	free(pr->segs);
 	free(pr->buf);
+	batch_buf_free(&pr->zbuf);
 	free(pr->name);
 	free(pr);
 }
@@ -175,6 +180,7 @@ rd_open_seg(struct preader *pr, uint64_t base, uint64_t pos)
 	pr->base = base;
 	pr->pos = pos ? pos : BUS_SEG_HDR;
 	pr->have = pr->off = 0;
+	pr->inb = 0;
 	pr->after_base = 0;
 	return 1;
 bad:
@@ -185,6 +191,7 @@ bad:
 	pr->base = base;
 	pr->hdr_bad = 1;
 	pr->have = pr->off = 0;
+	pr->inb = 0;
 	rd_corrupt(pr, 0, why);
 	return PR_CORRUPT;
 }
@@ -205,8 +212,8 @@ rd_fill(struct preader *pr)
 		uint8_t *nb;
 		size_t nc = pr->cap * 2;
 
-		if (nc > BUS_REC_MAX + RD_BUF)
-			nc = BUS_REC_MAX + RD_BUF;
+		if (nc > BUS_BATCH_MAX + RD_BUF)
+			nc = BUS_BATCH_MAX + RD_BUF;
 		if (nc == pr->cap || (nb = realloc(pr->buf, nc)) == NULL)
 			return -1;
 		pr->buf = nb;
@@ -279,6 +286,51 @@ rd_moved(struct preader *pr)
 	return 1;
 }
 
+/*
+ * The next record of the batch being read, past the ones the bounds
+ * skip: 1 (in pr->rec), 0 at the end of the batch.
+ */
+static int
+rd_batch_next(struct preader *pr)
+{
+	while (batch_iter_next(&pr->it, &pr->rec) == 1) {
+		if (pr->rec.offset < pr->min_off ||
+		    pr->rec.recv_ns < pr->min_time ||
+		    (pr->any && pr->rec.offset <= pr->last_off))
+			continue;
+		return 1;
+	}
+	pr->inb = 0;
+	return 0;
+}
+
+/*
+ * Take the batch of k bytes decoded at buf[off] (pr->bat): skip it whole
+ * when all its records are below the bounds, else start on its records.
+ * 0, or PR_CORRUPT when its records cannot be read.
+ */
+static int
+rd_batch_take(struct preader *pr, size_t k)
+{
+	const struct bus_batch *b = &pr->bat;
+	const uint8_t *recs;
+	const char *why;
+
+	if (batch_last_off(b) < pr->min_off || b->last_recv < pr->min_time ||
+	    (pr->any && batch_last_off(b) <= pr->last_off)) {
+		pr->off += k;
+		return 0;
+	}
+	if (batch_recs(b, &pr->zbuf, &recs, &why) == -1) {
+		rd_corrupt(pr, pr->pos + pr->off, why);
+		return PR_CORRUPT;
+	}
+	batch_iter_init(&pr->it, b, recs, b->recs_len);
+	pr->off += k;
+	pr->inb = 1;
+	return 0;
+}
+
 int
 preader_peek(struct preader *pr, struct bus_rec *r)
 {
@@ -312,18 +364,17 @@ preader_peek(struct preader *pr, struct bus_rec *r)
 				return rc < 0 ? rc : PR_WAIT;
 			}
 		}
-		k = seg_rec_decode(pr->buf + pr->off, pr->have - pr->off,
-		    &pr->rec, &why);
-		if (k > 0) {
-			if (pr->rec.offset < pr->min_off ||
-			    pr->rec.recv_ns < pr->min_time ||
-			    (pr->any && pr->rec.offset <= pr->last_off)) {
-				pr->off += k;
-				continue;
-			}
+		if (pr->inb && rd_batch_next(pr)) {
 			pr->peeked = 1;
 			*r = pr->rec;
 			return PR_REC;
+		}
+		k = batch_decode(pr->buf + pr->off, pr->have - pr->off,
+		    &pr->bat, &why);
+		if (k > 0) {
+			if ((rc = rd_batch_take(pr, k)) < 0)
+				return rc;
+			continue;
 		}
 		if (k < 0) {
 			uint64_t at, bad = pr->pos + pr->off;
@@ -364,7 +415,7 @@ preader_peek(struct preader *pr, struct bus_rec *r)
 			if ((n = rd_fill(pr)) > 0)
 				continue;
 			rd_corrupt(pr, pr->pos + pr->off,
-			    "truncated record at the end of a sealed segment");
+			    "truncated batch at the end of a sealed segment");
 			return PR_CORRUPT;
 		}
 		/*
@@ -410,7 +461,6 @@ preader_advance(struct preader *pr)
 {
 	if (!pr->peeked)
 		return;
-	pr->off += pr->rec.size;
 	pr->last_off = pr->rec.offset;
 	pr->any = 1;
 	pr->peeked = 0;
@@ -424,6 +474,7 @@ preader_skip_corrupt(struct preader *pr, uint64_t *skipped)
 	int rc;
 
 	pr->peeked = 0;
+	pr->inb = 0;
 	*skipped = 0;
 	if (pr->hdr_bad) {
 		/* A segment whose header is damaged is skipped whole. */
@@ -453,16 +504,19 @@ preader_skip_corrupt(struct preader *pr, uint64_t *skipped)
 	return rd_open_seg(pr, pr->segs[nx], 0) == 1 ? 0 : -1;
 }
 
-/* Does the record at pos carry the entry's offset and receive time? */
+/*
+ * Does the batch at pos carry the entry's offset and receive time?  (It
+ * is checked whole when it is read.)
+ */
 static int
 rd_check_at(int fd, const struct bus_idx_ent *e)
 {
-	uint8_t h[BUS_REC_HDR];
+	uint8_t h[BUS_BATCH_HDR];
 
 	if (pread(fd, h, sizeof(h), e->pos) != sizeof(h))
 		return 0;
-	return le64_get(h + 16) == e->offset &&
-	    (int64_t)le64_get(h + 24) == e->recv_ns;
+	return batch_plausible(h, sizeof(h)) && le64_get(h + 24) == e->offset &&
+	    (int64_t)le64_get(h + 32) == e->recv_ns;
 }
 
 /* Position the open segment near key using its index. */
@@ -482,6 +536,7 @@ rd_index_jump(struct preader *pr, int by_time, uint64_t key)
 	if (i >= 0 && rd_check_at(pr->fd, &e[i])) {
 		pr->pos = e[i].pos;
 		pr->have = pr->off = 0;
+		pr->inb = 0;
 	}
 	free(e);
 }
@@ -500,6 +555,7 @@ rd_reset(struct preader *pr, uint64_t min_off, int64_t min_time)
 	pr->peeked = 0;
 	pr->any = 0;
 	pr->have = pr->off = 0;
+	pr->inb = 0;
 	pr->min_off = min_off;
 	pr->min_time = min_time;
 	if (rd_list(pr) == -1)
@@ -547,7 +603,7 @@ static int64_t
 rd_first_time(struct preader *pr, size_t i)
 {
 	uint8_t *b;
-	struct bus_rec r;
+	struct bus_batch bat;
 	const char *why;
 	char n[32];
 	size_t cap = 64 * 1024;
@@ -562,9 +618,9 @@ rd_first_time(struct preader *pr, size_t i)
 		if ((b = malloc(cap)) == NULL)
 			break;
 		got = pread(fd, b, cap, BUS_SEG_HDR);
-		k = got > 0 ? seg_rec_decode(b, got, &r, &why) : 0;
+		k = got > 0 ? batch_decode(b, got, &bat, &why) : 0;
 		if (k > 0)
-			t = r.recv_ns;
+			t = bat.base_recv;
 		else if (k < 0)
 			t = INT64_MIN;
 		else if (got == (ssize_t)cap && le32_get(b) + 4 > cap) {

@@ -1,5 +1,5 @@
 /*
- * One segment file, record by record: the scanner of busd's recovery, the
+ * One segment file, batch by batch or record by record: the scanner of busd's recovery, the
  * index rebuild, busd --verify, the tools that summarize, delete and
  * rewrite segments, and the partition reader's damage path.  Unlike the
  * partition reader (reader.c) it never moves on to another file, and it
@@ -99,11 +99,13 @@ segscan_close(struct segscan *ss)
 	ss->fd = -1;
 	free(ss->buf);
 	ss->buf = NULL;
+	batch_buf_free(&ss->zbuf);
 }
 
 void
 segscan_seek(struct segscan *ss, uint64_t pos)
 {
+	ss->inb = 0;
 	/* Within what was read: no need to read it again. */
 	if (pos >= ss->pos && pos <= ss->pos + ss->have) {
 		ss->off = pos - ss->pos;
@@ -119,17 +121,29 @@ segscan_at(const struct segscan *ss)
 	return ss->pos + ss->off;
 }
 
-int
-segscan_next(struct segscan *ss, struct bus_rec *r)
+/*
+ * Decode the batch at the scan position into ss->bat, reading as much
+ * as it needs, and step over it; its records section is ready to
+ * iterate.  SS_REC, SS_END, SS_DAMAGED, SS_IOERR.
+ */
+static int
+ss_batch(struct segscan *ss)
 {
+	const uint8_t *recs;
 	uint8_t *nb;
 	size_t need;
 	ssize_t k, n;
 
+	ss->inb = 0;
 	for (;;) {
-		k = seg_rec_decode(ss->buf + ss->off, ss->have - ss->off, r,
-		    &ss->why);
+		k = batch_decode(ss->buf + ss->off, ss->have - ss->off,
+		    &ss->bat, &ss->why);
 		if (k > 0) {
+			if (batch_recs(&ss->bat, &ss->zbuf, &recs,
+			    &ss->why) == -1)
+				return SS_DAMAGED;
+			batch_iter_init(&ss->it, &ss->bat, recs,
+			    ss->bat.recs_len);
 			ss->raw = ss->buf + ss->off;
 			ss->rpos = ss->pos + ss->off;
 			ss->off += k;
@@ -144,7 +158,7 @@ segscan_next(struct segscan *ss, struct bus_rec *r)
 			ss->have -= ss->off;
 			ss->off = 0;
 		}
-		/* A record larger than the buffer (at most BUS_REC_MAX). */
+		/* A batch larger than the buffer (at most BUS_BATCH_MAX). */
 		need = ss->have >= 4 ? (size_t)le32_get(ss->buf) + 4 : 4;
 		if (need > ss->cap) {
 			if ((nb = realloc(ss->buf, need)) == NULL)
@@ -165,6 +179,39 @@ segscan_next(struct segscan *ss, struct bus_rec *r)
 }
 
 int
+segscan_next(struct segscan *ss, struct bus_rec *r)
+{
+	int rc;
+
+	ss->first = 0;
+	if (!ss->inb) {
+		if ((rc = ss_batch(ss)) != SS_REC)
+			return rc;
+		ss->inb = 1;
+		ss->first = 1;
+	}
+	if (batch_iter_next(&ss->it, r) != 1) {
+		/* batch_decode() checked it: never here. */
+		ss->inb = 0;
+		ss->why = "bad record in batch";
+		return SS_DAMAGED;
+	}
+	if (ss->it.i == ss->bat.count)
+		ss->inb = 0;
+	return SS_REC;
+}
+
+int
+segscan_next_batch(struct segscan *ss, struct bus_batch *b)
+{
+	int rc;
+
+	if ((rc = ss_batch(ss)) == SS_REC)
+		*b = ss->bat;
+	return rc;
+}
+
+int
 segscan_resync(struct segscan *ss, uint64_t from, uint64_t after)
 {
 	uint64_t at;
@@ -175,12 +222,32 @@ segscan_resync(struct segscan *ss, uint64_t from, uint64_t after)
 	return rc < 0 ? SS_IOERR : rc;
 }
 
+/*
+ * Is a valid batch whose last offset is above after at position from of
+ * fd, len bytes long?  Read by itself (one larger than the buffer).
+ */
+static int
+resync_big(int fd, uint64_t from, size_t len, uint64_t after)
+{
+	struct bus_batch b;
+	const char *why;
+	uint8_t *big;
+	ssize_t k = -1;
+
+	if ((big = malloc(len)) == NULL)
+		return 0;
+	if (pread(fd, big, len, from) == (ssize_t)len)
+		k = batch_decode(big, len, &b, &why);
+	free(big);
+	return k > 0 && batch_last_off(&b) > after;
+}
+
 int
 seg_resync(int fd, uint64_t from, uint64_t after, uint64_t *at)
 {
 	uint8_t *buf;
 	size_t cap = 1 << 20, have, i;
-	struct bus_rec r;
+	struct bus_batch b;
 	const char *why;
 	ssize_t n, k;
 	int rc = 0;
@@ -196,13 +263,13 @@ seg_resync(int fd, uint64_t from, uint64_t after, uint64_t *at)
 			break;
 		}
 		have = n;
-		if (have < BUS_REC_HDR)
+		if (have < BUS_BATCH_HDR)
 			break;
-		for (i = 0; i + BUS_REC_HDR <= have; i++) {
-			if (!seg_rec_plausible(buf + i, have - i))
+		for (i = 0; i + BUS_BATCH_HDR <= have; i++) {
+			if (!batch_plausible(buf + i, have - i))
 				continue;
-			k = seg_rec_decode(buf + i, have - i, &r, &why);
-			if (k > 0 && r.offset > after) {
+			k = batch_decode(buf + i, have - i, &b, &why);
+			if (k > 0 && batch_last_off(&b) > after) {
 				*at = from + i;
 				rc = 1;
 				goto out;
@@ -210,19 +277,9 @@ seg_resync(int fd, uint64_t from, uint64_t after, uint64_t *at)
 			if (k == 0 && i > 0 && have == cap)
 				break;	/* reread from here with more data */
 			if (k == 0 && have == cap) {
-				/* A huge record: validate it by itself. */
-				uint8_t *big;
-				size_t blen = le32_get(buf) + 4;
-
-				if ((big = malloc(blen)) == NULL ||
-				    pread(fd, big, blen, from) != (ssize_t)blen) {
-					free(big);
-					i = 1;
-					break;
-				}
-				k = seg_rec_decode(big, blen, &r, &why);
-				free(big);
-				if (k > 0 && r.offset > after) {
+				/* A huge batch: validate it by itself. */
+				if (resync_big(fd, from, le32_get(buf) + 4,
+				    after)) {
 					*at = from;
 					rc = 1;
 					goto out;
@@ -231,7 +288,7 @@ seg_resync(int fd, uint64_t from, uint64_t after, uint64_t *at)
 				break;
 			}
 		}
-		if (have < cap && i + BUS_REC_HDR > have)
+		if (have < cap && i + BUS_BATCH_HDR > have)
 			break;
 		from += i;
 	}
@@ -280,7 +337,7 @@ seg_summary(int dirfd, uint64_t base, int count, struct seg_summary *s)
 		summary_add(s, &r);
 		/*
 		 * The newest records: from the last index entry that points
-		 * at a record with the offset it claims, else from here.
+		 * at a batch with the offset it claims, else from here.
 		 */
 		store_seg_name(n, sizeof(n), base, "idx");
 		if (!count && (e = idx_load(dirfd, n, base, &cnt)) != NULL) {
@@ -289,7 +346,8 @@ seg_summary(int dirfd, uint64_t base, int count, struct seg_summary *s)
 			if (e[cnt - 1].pos > back) {
 				segscan_seek(&ss, e[cnt - 1].pos);
 				if (segscan_next(&ss, &r) == SS_REC &&
-				    r.offset == e[cnt - 1].offset)
+				    r.offset == e[cnt - 1].offset &&
+				    r.recv_ns == e[cnt - 1].recv_ns)
 					summary_add(s, &r);
 				else
 					segscan_seek(&ss, back);
@@ -313,7 +371,7 @@ seg_summary(int dirfd, uint64_t base, int count, struct seg_summary *s)
 		s->why = ss.why;
 	} else if (s->end < ss.size) {
 		s->damaged = 1;
-		s->why = "incomplete record at the end";
+		s->why = "incomplete batch at the end";
 	}
 	segscan_close(&ss);
 	return 0;

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "append.h"
 #include "bus.h"
 #include "ops.h"
 #include "segscan.h"
@@ -52,14 +53,17 @@ problem(struct vctx *v, const char *file, uint64_t pos, const char *fmt, ...)
 	v->st->problems++;
 }
 
-/* Write the valid records of a damaged segment beside it, swap it in. */
+/*
+ * Write the valid batches of a damaged segment beside it, swap it in.
+ * A batch is kept or dropped whole: its CRC covers all its records.
+ */
 static int
 quarantine(struct vctx *v, const char *name, uint64_t base, int sfd)
 {
 	char qdir[PATH_MAX], qpath[PATH_MAX + 64], src[PATH_MAX], tmp[64];
 	uint8_t h[BUS_SEG_HDR];
 	struct segscan ss;
-	struct bus_rec r;
+	struct bus_batch b;
 	const char *why;
 	uint64_t last = 0, at, from;
 	int64_t lrecv = INT64_MIN;
@@ -88,13 +92,13 @@ quarantine(struct vctx *v, const char *name, uint64_t base, int sfd)
 	if (write(fd, h, sizeof(h)) != sizeof(h))
 		goto out;
 	for (;;) {
-		rc = segscan_next(&ss, &r);
-		if (rc == SS_REC && (!any || (r.offset > last &&
-		    r.recv_ns > lrecv))) {
-			if (write(fd, ss.raw, r.size) != (ssize_t)r.size)
+		rc = segscan_next_batch(&ss, &b);
+		if (rc == SS_REC && (!any || (b.base_off > last &&
+		    b.base_recv > lrecv))) {
+			if (app_write(fd, ss.raw, b.size) == -1)
 				goto out;
-			last = r.offset;
-			lrecv = r.recv_ns;
+			last = batch_last_off(&b);
+			lrecv = b.last_recv;
 			any = 1;
 			continue;
 		}
@@ -102,7 +106,7 @@ quarantine(struct vctx *v, const char *name, uint64_t base, int sfd)
 			goto out;
 		if (rc == SS_END && segscan_at(&ss) >= ss.size)
 			break;
-		/* Find the next record that checks out. */
+		/* Find the next batch that checks out. */
 		from = (rc == SS_REC ? ss.rpos : segscan_at(&ss)) + 1;
 		if ((rc = segscan_resync(&ss, from, any ? last : 0)) == SS_IOERR)
 			goto out;
@@ -172,7 +176,7 @@ check_index(struct vctx *v, uint64_t base, int sfd, uint64_t len,
 			    r.offset != e[i].offset ||
 			    r.recv_ns != e[i].recv_ns) {
 				problem(v, n, BUS_IDX_HDR + i * BUS_IDX_ENT,
-				    "entry %zu does not match the record at "
+				    "entry %zu does not match the batch at "
 				    "segment byte offset %llu", i,
 				    (unsigned long long)e[i].pos);
 				bad = 1;
@@ -272,12 +276,12 @@ check_segment(struct vctx *v, uint64_t base, int active)
 		if (k == SS_END && pos >= len)
 			break;
 		if (k == SS_END)
-			why = "record runs past the end of the file";
+			why = "batch runs past the end of the file";
 		/* A torn tail is damage only where nothing valid follows. */
 		if (active && seg_resync(fd, pos + 1, v->any ? v->last_off : 0,
 		    &at) == 0) {
 			problem(v, n, pos, "torn tail: %llu byte(s) after the "
-			    "last whole record (%s)",
+			    "last whole batch (%s)",
 			    (unsigned long long)(len - pos), why);
 			torn = 1;
 			break;

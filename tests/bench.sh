@@ -253,10 +253,12 @@ row() {	# label  msg/s  MB/s  baseline-label  baseline-MB/s  ratio
 	printf '%-24s %9s %9s   %-30s %9s  %6s\n' "$1" "$2" "$3" "$4" "$5" "$6"
 }
 
-ingest 100 b100 "$W/in100" "$N100"
+# A 5-byte topic: the bytes on disk per line are measured on this store.
+ingest 100 t100b "$W/in100" "$N100"
 i100="$ing_bytes $ing_cat $ing_pub"
 i100_cpu="CPU: bus-pub $(fmt "$ing_pub_cpu") s, busd $(fmt "$ing_busd_cpu") s; wall $(fmt "$ing_pub") s"
-readback 100 b100 "$W/in100"
+disk100=$(cat "$W/s_100/log/t100b"/*.seg "$W/s_100/log/t100b"/*.idx | wc -c)
+readback 100 t100b "$W/in100"
 r100="$rb_sub $rb_cat $rb_seg $rb_same"
 stop_busd
 rm -rf "$W/s_100"
@@ -278,7 +280,7 @@ while [ "$r" -lt "$RUNS" ]; do
 	start_busd "$W/s_sync"
 	settle
 	t0=$(now)
-	"$PUB" --no-autostart --sync -d "$W/s_sync" -t b100 <"$W/in100" ||
+	"$PUB" --no-autostart --sync -d "$W/s_sync" -t t100b <"$W/in100" ||
 	    { fail=1; echo "bench: bus-pub --sync failed" >&2; }
 	t1=$(now)
 	sync_pub=$(min "$sync_pub" "$(dt "$t0" "$t1")")
@@ -391,6 +393,12 @@ same100=$4
 set -- $r4k
 echo "    read-back = bus-sub --from beginning -e; its output vs the input file"
 echo "    (cmp): 100 B $same100, 4 KiB $4"
+printf '%-24s %9s %9s   %-30s %9s  %6s\n' "disk per 100 B line" \
+    "$(fmt "$(awk -v d="$disk100" -v n="$N100" 'BEGIN { print d / n }')") B" "" \
+    "the line, newline included" "101 B" \
+    "$(awk -v d="$disk100" -v n="$N100" 'BEGIN { printf "%.2f", d / n / 101 }')"
+echo "    (segments and indexes of a 5-byte topic, no key, no tags;" \
+    "ratio lower is better)"
 row "ingest --sync 100 B" "$(rate "$N100" "$sync_pub")" \
     "$(fmt "$(mbs "$b100" "$sync_pub")")" "dd bs=256k oflag=dsync" \
     "$(fmt "$(mbs "$b100" "$sync_dd")")" "$(ratio "$sync_dd" "$sync_pub")"
@@ -424,4 +432,7 @@ fi
 echo "    ($NLAT samples each, synced $NSYNC taken in turns with the baseline;"
 echo "    200 warm-up rounds before each)"
 [ -e "$W/failed" ] && fail=1
+# Compressed sealed segments: a block of its own (tests/bench/compress.sh).
+echo
+sh tests/bench/compress.sh || fail=1
 exit "$fail"

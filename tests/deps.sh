@@ -15,6 +15,8 @@ command -v make >/dev/null 2>&1 || need="$need make"
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 have_pc libbsd-overlay || need="$need libbsd-dev"
 have_pc libpcre2-8 || need="$need libpcre2-dev"
+have_pc libzstd || need="$need libzstd-dev"
+have_pc liblz4 || need="$need liblz4-dev"
 command -v bats >/dev/null 2>&1 || need="$need bats"
 command -v mandoc >/dev/null 2>&1 || need="$need mandoc"
 # bus-nats: built with libnats, tested against a real nats-server.

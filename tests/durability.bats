@@ -12,10 +12,49 @@ load helpers
 
 FAULT_SO="$BUS_ROOT/tests/fault/enospc.so"
 
-# A record of topic "t" with a payload from payloads(): 64-byte header,
-# 1-byte topic, 50-byte payload (bus-segment(5)).
+# Segments hold batches (bus-segment(5)): an 84-byte header and the topic
+# "t", then the records; a block from bus-pub is its lines as they were.
 SEG_HDR=32
-REC=115
+
+# batches SEG: one line "POS SIZE COUNT BASE_OFFSET" per batch, walking
+# the length fields from position 32 to the end of the file.
+batches() {
+	local f=$1 pos=$SEG_HDR size len cnt base
+	size=$(fsize "$f")
+	while [ "$pos" -lt "$size" ]; do
+		read -r len cnt < <(od -An -tu4 -j "$pos" -N 16 "$f" |
+		    awk '{ print $1, $4 }')
+		base=$(od -An -tu8 -j $((pos + 24)) -N 8 "$f" | tr -d ' ')
+		echo "$pos $((len + 4)) $cnt $base"
+		pos=$((pos + len + 4))
+	done
+}
+
+# whole_batches SEG NRECS: SEG is batches to its last byte, NRECS records.
+whole_batches() {
+	local n
+	n=$(batches "$1" | awk -v s="$(fsize "$1")" '
+	    { n += $3; end = $1 + $2 } END { print (end == s || NR == 0) ? n : -1 }')
+	[ "$n" -eq "$2" ] || {
+		echo "$1: $n records in whole batches, want $2" >&2
+		return 1
+	}
+}
+
+# pub_chunks FROM TO N: payloads FROM..TO as topic t, N per bus-pub run:
+# a batch each (cut where it fills a segment).
+pub_chunks() {
+	local a
+	for ((a = $1; a <= $2; a += $3)); do
+		payloads "$a" $((a + $3 - 1 < $2 ? a + $3 - 1 : $2)) |
+		    bus-pub -t t --no-autostart
+	done
+}
+
+# batch_at SEG POS: "POS SIZE COUNT BASE_OFFSET" of the batch holding POS.
+batch_at() {
+	batches "$1" | awk -v p="$2" '$1 <= p && p < $1 + $2'
+}
 
 # Keep the teardown of helpers.bash, and add what this file needs: stop our
 # background loops (they watch $DUR_STOP) and unmount the tmpfs variant.
@@ -117,7 +156,7 @@ require_verify() {
 # files, oldest first).
 sealed_store() {
 	start_busd --segment-size 4096
-	payloads 1 300 | bus-pub -t t --no-autostart
+	pub_chunks 1 300 25
 	stop_busd
 	mapfile -t SEGS < <(seg_files t)
 	[ "${#SEGS[@]}" -ge 4 ] || {
@@ -520,45 +559,56 @@ pipe_under_crashes() {
 
 @test "durability: torn writes: 10 rounds of random cuts and bit flips in the active segment's tail; busd cuts and logs file and offset, readers see a prefix, offsets are not reused" {
 	local d=$BATS_TEST_TMPDIR K=2000 r seg size pos keep cut mode i x log nflip R
-	local segname=00000000000000000000.seg
+	local segname=00000000000000000000.seg nb first last
+	local -a BP BS
 	start_busd
-	payloads 1 "$K" | bus-pub -t t --no-autostart
+	pub_chunks 1 "$K" 50
 	kill9_busd
 	seg="$BUS_DIR/log/t/$segname"
 	size=$(fsize "$seg")
-	# The record size this test computes positions from.
-	[ "$size" -eq $((SEG_HDR + K * REC)) ]
+	# The batches this test computes positions from.
+	whole_batches "$seg" "$K"
+	mapfile -t BP < <(batches "$seg" | awk '{ print $1 }')
+	mapfile -t BS < <(batches "$seg" | awk '{ print $2 }')
+	nb=${#BP[@]}
+	[ "$nb" -eq $((K / 50)) ]
 	cp -a "$BUS_DIR" "$d/pristine"
 	for ((r = 1; r <= 10; r++)); do
 		rm -rf "$BUS_DIR"
 		cp -a "$d/pristine" "$BUS_DIR"
 		mode=$((r % 4))
 		case $mode in
-		0)	# cut inside one of the last 5 records
-			rand $((5 * REC - 1))
-			pos=$((SEG_HDR + (K - 5) * REC + 1 + R))
+		0)	# cut inside one of the last 2 batches
+			first=${BP[nb - 2]}
 			;;
-		1)	# flip 1 to 4 random bytes of the last record
-			pos=$size
+		1)	# flip 1 to 4 random bytes of the last batch
+			first=${BP[nb - 1]}
 			;;
-		2)	# a record cut short, then garbage (a torn write)
-			rand $((20 * REC - 1))
-			pos=$((SEG_HDR + (K - 20) * REC + 1 + R))
+		2)	# a batch cut short, then garbage (a torn write)
+			first=${BP[nb - 5]}
 			;;
-		3)	# cut anywhere in the records
-			rand $((K * REC - 1))
-			pos=$((SEG_HDR + 1 + R))
+		3)	# cut anywhere in the batches
+			first=$SEG_HDR
 			;;
 		esac
-		[ $(((pos - SEG_HDR) % REC)) -ne 0 ] || pos=$((pos + 1))
-		keep=$(((pos - SEG_HDR) / REC))
-		[ "$mode" -eq 1 ] && keep=$((K - 1))
-		cut=$((SEG_HDR + keep * REC))
+		rand $((size - first - 1))
+		pos=$((first + 1 + R))
+		[ "$mode" -eq 1 ] && pos=$size
+		# Whole batches before pos stay, every record of them.
+		keep=0
+		cut=$SEG_HDR
+		for ((i = 0; i < nb; i++)); do
+			[ $((BP[i] + BS[i])) -le "$pos" ] || break
+			[ "$mode" -eq 1 ] && [ "$i" -eq $((nb - 1)) ] && break
+			keep=$((keep + 50))
+			cut=$((BP[i] + BS[i]))
+		done
+		[ "$pos" -ne "$cut" ] || pos=$((pos + 1))
 		case $mode in
 		1)	rand 4
 			nflip=$((R + 1))
 			for ((i = 0; i < nflip; i++)); do
-				rand "$REC"
+				rand "${BS[nb - 1]}"
 				x=$((cut + R))
 				rand 255
 				echo "# round $r: byte $x ^= $((1 + R))" >&2
@@ -579,7 +629,8 @@ pipe_under_crashes() {
 			return 1
 		}
 		[ "$(fsize "$seg")" -eq "$cut" ]
-		# Readers see exactly the whole records before the damage.
+		# Readers see exactly the records of the whole batches before
+		# the damage.
 		run --separate-stderr bus-sub --from beginning -e t
 		[ "$status" -eq 0 ]
 		[ "$stderr" = "" ]
@@ -619,14 +670,11 @@ pipe_under_crashes() {
 		victim=${SEGS[$k]}
 		name=$(basename "$victim")
 		base=$((10#${name%.seg}))
-		n=$((($(fsize "$victim") - SEG_HDR) / REC))
-		[ $(($(fsize "$victim") - SEG_HDR)) -eq $((n * REC)) ]
-		rand $((n * REC))
+		# Any byte of its batches: the batch holding it is damaged.
+		rand $(($(fsize "$victim") - SEG_HDR))
 		pos=$((SEG_HDR + R))
-		j=$(((pos - SEG_HDR) / REC))
-		start=$((SEG_HDR + j * REC))
-		bad=$((base + j))
-		echo "# round $r: byte $pos of $name: record at $start, offset $bad" >&2
+		read -r start j n bad < <(batch_at "$victim" "$pos")
+		echo "# round $r: byte $pos of $name: batch at $start, offsets $bad.. ($n)" >&2
 		rand 255
 		flip_byte "$victim" "$pos" $((1 + R))
 		run --separate-stderr bus-sub --from beginning -e t
@@ -637,13 +685,13 @@ pipe_under_crashes() {
 		echo "$stderr" | grep -qw "$start"
 		# Everything before the damage was printed.
 		[ "$output" = "$(payloads 1 "$bad")" ]
-		# --skip-corrupt: everything but the damaged record, and says
-		# so on stderr.
+		# --skip-corrupt: everything but the damaged batch's records,
+		# and says so on stderr.
 		run --separate-stderr bus-sub --skip-corrupt --from beginning -e -F '%o %s\n' t
 		echo "stderr: $stderr" >&2
 		[ "$status" -eq 0 ]
 		[[ "$stderr" == *"$name"* ]]
-		[ "$output" = "$(echo "$all" | sed "$((bad + 1))d")" ]
+		[ "$output" = "$(echo "$all" | sed "$((bad + 1)),$((bad + n))d")" ]
 	done
 	# busd starts on such a store and goes on appending.
 	start_busd
@@ -653,40 +701,36 @@ pipe_under_crashes() {
 }
 
 @test "durability: damage in the middle of the active segment is not cut away: busd logs it, seals the segment, and goes on at the next offset" {
-	local d=$BATS_TEST_TMPDIR seg segname=00000000000000000000.seg j start pos R
+	local d=$BATS_TEST_TMPDIR seg segname=00000000000000000000.seg size start pos R n bad x
 	start_busd
-	payloads 1 100 | bus-pub -t t --no-autostart
+	pub_chunks 1 100 10
 	kill9_busd
 	seg="$BUS_DIR/log/t/$segname"
-	[ "$(fsize "$seg")" -eq $((SEG_HDR + 100 * REC)) ]
-	rand 60
-	j=$((20 + R))
-	start=$((SEG_HDR + j * REC))
-	rand "$REC"
-	pos=$((start + R))
+	size=$(fsize "$seg")
+	whole_batches "$seg" 100
+	# A byte of one of the batches 2 to 7: valid batches follow it.
+	read -r x _ < <(batches "$seg" | sed -n 3p)
+	rand $(($(batches "$seg" | sed -n 8p | cut -d' ' -f1) - x))
+	pos=$((x + R))
+	read -r start x n bad < <(batch_at "$seg" "$pos")
 	rand 255
 	flip_byte "$seg" "$pos" $((1 + R))
 	start_busd_fg "$d/busd.log"
 	cat "$d/busd.log" >&2
 	grep -F "$segname" "$d/busd.log" | grep -qw "$start"
 	# Not one byte of it was cut.
-	[ "$(fsize "$seg")" -eq $((SEG_HDR + 100 * REC)) ]
+	[ "$(fsize "$seg")" -eq "$size" ]
 	bus-pub -t t --no-autostart new
 	run --separate-stderr bus-sub --from beginning -e t
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *"$segname"* ]]
 	run --separate-stderr bus-sub --skip-corrupt --from beginning -e -F '%o %s\n' t
 	[ "$status" -eq 0 ]
-	[ "$output" = "$(paste -d ' ' <(seq 0 99) <(payloads 1 100) | sed "$((j + 1))d"; echo "100 new")" ]
+	[ "$output" = "$(paste -d ' ' <(seq 0 99) <(payloads 1 100) | sed "$((bad + 1)),$((bad + n))d"; echo "100 new")" ]
 }
 
 # --------------------------------------------------------------- disk full
 
-# seg_bytes_expected PAYLOADFILE: bytes a segment of topic t holding
-# these payloads (one a line) must have.
-seg_bytes_expected() {
-	awk -v h="$SEG_HDR" '{ s += 64 + 1 + length($0) } END { print h + s }' "$1"
-}
 
 @test "durability: disk full (ENOSPC shim): publish fails with 75 and one line saying so; works again once space is back; only acknowledged messages are stored, no partial record" {
 	[ -z "${BUS_SANITIZE:-}" ] || skip "LD_PRELOAD fault shim: ASan must be first in LD_PRELOAD (SANITIZE build)"
@@ -746,7 +790,7 @@ seg_bytes_expected() {
 	    awk 'NR > 1 && $1 <= p { print "offset " $1 " after " p; exit 1 } { p = $1 }'
 	# Nothing partial left in the segment: exactly the records above.
 	stop_busd
-	[ "$(fsize "$BUS_DIR/log/t/00000000000000000000.seg")" -eq "$(seg_bytes_expected "$d/want")" ]
+	whole_batches "$BUS_DIR/log/t/00000000000000000000.seg" "$(wc -l <"$d/want")"
 }
 
 @test "durability: disk full on one partition of a two-partition batch: what busd did not acknowledge is stored in neither partition" {
@@ -834,7 +878,7 @@ seg_bytes_expected() {
 	done
 	# No partial record: the segment holds exactly these records.
 	stop_busd
-	[ "$(fsize "$BUS_DIR/log/t/00000000000000000000.seg")" -eq "$(seg_bytes_expected "$d/out")" ]
+	whole_batches "$BUS_DIR/log/t/00000000000000000000.seg" "$(wc -l <"$d/out")"
 }
 
 # ----------------------------------------------------------- busd --verify
@@ -879,10 +923,9 @@ seg_bytes_expected() {
 	victim=${SEGS[1]}
 	name=$(basename "$victim")
 	base=$((10#${name%.seg}))
-	n=$((($(fsize "$victim") - SEG_HDR) / REC))
-	j=$((n / 2))
-	start=$((SEG_HDR + j * REC))
-	bad=$((base + j))
+	# The second batch of the segment.
+	read -r start j n bad < <(batches "$victim" | sed -n 2p)
+	[ -n "$bad" ]
 	flip_byte "$victim" $((start + 70))
 	cp "$victim" "$BATS_TEST_TMPDIR/damaged"
 	run busd --verify -d "$BUS_DIR"
@@ -902,7 +945,7 @@ seg_bytes_expected() {
 	run --separate-stderr bus-sub --from beginning -e -F '%o %s\n' t
 	echo "stderr: $stderr" >&2
 	[ "$status" -eq 0 ]
-	[ "$output" = "$(paste -d ' ' <(seq 0 299) <(payloads 1 300) | sed "$((bad + 1))d")" ]
+	[ "$output" = "$(paste -d ' ' <(seq 0 299) <(payloads 1 300) | sed "$((bad + 1)),$((bad + n))d")" ]
 	run busd --verify -d "$BUS_DIR"
 	[ "$status" -eq 0 ]
 	# And busd serves the repaired store.
@@ -913,16 +956,16 @@ seg_bytes_expected() {
 }
 
 @test "durability: busd --verify: a torn tail in the active segment is reported with file and offset; --repair cuts it" {
-	local seg name size keep cut
+	local seg name size keep cut x y
 	require_verify
 	sealed_store
 	seg=${SEGS[${#SEGS[@]} - 1]}
 	name=$(basename "$seg")
 	size=$(fsize "$seg")
-	keep=$(((size - SEG_HDR) / REC))
+	# Its last batch torn: the records before it stay.
+	read -r cut x y keep < <(batches "$seg" | tail -n 1)
 	[ "$keep" -ge 1 ]
-	cut=$((SEG_HDR + (keep - 1) * REC))
-	rand $((REC - 1))
+	rand $((x - 1))
 	truncate -s $((cut + 1 + R)) "$seg"
 	run busd --verify -d "$BUS_DIR"
 	echo "$output" >&2
@@ -936,7 +979,7 @@ seg_bytes_expected() {
 	[ "$status" -eq 0 ]
 	run bus-sub --from beginning -e t
 	[ "$status" -eq 0 ]
-	[ "$output" = "$(payloads 1 299)" ]
+	[ "$output" = "$(payloads 1 "$keep")" ]
 }
 
 @test "durability: busd --verify --repair refuses with 75 while busd runs, and changes nothing" {
@@ -944,7 +987,7 @@ seg_bytes_expected() {
 	require_verify
 	sealed_store
 	victim=${SEGS[1]}
-	flip_byte "$victim" $((SEG_HDR + 3 * REC + 70))
+	flip_byte "$victim" $((SEG_HDR + 70))
 	cp "$victim" "$BATS_TEST_TMPDIR/damaged"
 	start_busd
 	run --separate-stderr busd --verify --repair -d "$BUS_DIR"

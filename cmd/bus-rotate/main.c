@@ -1,8 +1,9 @@
 /*
  * bus-rotate: seal the active segments of a store now (a SEAL request to
- * busd) and delete sealed segments past retention; or report the status
- * of the store.  Meant for cron: silent on success, one line per problem
- * on standard error and a sysexits(3) status.
+ * busd), delete sealed segments past retention and compress the sealed
+ * segments that remain; or report the status of the store.  Meant for
+ * cron: silent on success, one line per problem on standard error and a
+ * sysexits(3) status.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -21,6 +22,7 @@
 #include "bus.h"
 #include "cursor.h"
 #include "ops.h"
+#include "zcodec.h"
 
 static __dead void usage(void);
 static void	seal(void);
@@ -34,6 +36,8 @@ static struct patset *pats;
 static char	*seal_pattern;		/* the patterns as one regex */
 static struct retention rt;
 static struct retention_cursors cursors;
+static struct recompress_opts rc;	/* --compress */
+static int	 compress;		/* --compress given */
 static int	 by_any;		/* a retention flag was given */
 static int	 dry_run;
 static int	 verbose;
@@ -43,12 +47,14 @@ static int	 exitcode;
 
 enum {
 	OPT_MAXAGE = 256, OPT_MAXSIZE, OPT_MAXCOUNT, OPT_KEEPCUR, OPT_NOSEAL,
-	OPT_NOWAIT, OPT_STATUS
+	OPT_NOWAIT, OPT_STATUS, OPT_COMPRESS, OPT_LEVEL
 };
 
 static const struct option longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "version",		no_argument,		NULL, 'V' },
+	{ "compress",		optional_argument,	NULL, OPT_COMPRESS },
+	{ "compress-level",	required_argument,	NULL, OPT_LEVEL },
 	{ "max-age",		required_argument,	NULL, OPT_MAXAGE },
 	{ "max-size",		required_argument,	NULL, OPT_MAXSIZE },
 	{ "max-count",		required_argument,	NULL, OPT_MAXCOUNT },
@@ -63,11 +69,12 @@ static __dead void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: bus-rotate [-nv] [-d dir] [--keep-cursors] "
-	    "[--max-age duration]\n"
-	    "                  [--max-count n] [--max-size size] "
-	    "[--no-seal] [--no-wait]\n"
-	    "                  [pattern ...]\n"
+	    "usage: bus-rotate [-nv] [-d dir] [--compress[=zstd|lz4]] "
+	    "[--compress-level n]\n"
+	    "                  [--keep-cursors] [--max-age duration] "
+	    "[--max-count n]\n"
+	    "                  [--max-size size] [--no-seal] [--no-wait] "
+	    "[pattern ...]\n"
 	    "       bus-rotate --status [-d dir] [-o text|json] "
 	    "[pattern ...]\n");
 	exit(EX_USAGE);
@@ -91,9 +98,9 @@ int
 main(int argc, char *argv[])
 {
 	char emsg[1024];
-	const char *errstr;
+	const char *errstr, *why;
 	size_t i, len;
-	int ch, r, want_status = 0, json = 0, o_given = 0;
+	int ch, r, want_status = 0, json = 0, o_given = 0, level = -1;
 
 	while ((ch = getopt_long(argc, argv, "d:hno:vV", longopts,
 	    NULL)) != -1) {
@@ -120,6 +127,21 @@ main(int argc, char *argv[])
 		case 'V':
 			printf("bus-rotate %s\n", BUS_VERSION);
 			exit(0);
+		case OPT_COMPRESS:
+			compress = 1;
+			rc.codec = ZC_ZSTD;
+			if (optarg != NULL && ((rc.codec =
+			    zc_codec_by_name(optarg)) == -1 ||
+			    rc.codec == ZC_NONE))
+				errx(EX_USAGE, "--compress: '%s' is not zstd "
+				    "or lz4", optarg);
+			break;
+		case OPT_LEVEL:
+			level = strtonum(optarg, 1, INT_MAX, &errstr);
+			if (errstr != NULL)
+				errx(EX_USAGE, "--compress-level: '%s' is %s",
+				    optarg, errstr);
+			break;
 		case OPT_MAXAGE:
 			if (parse_duration(optarg, &rt.max_age) == -1)
 				errx(EX_USAGE, "--max-age: '%s' is not a "
@@ -159,13 +181,24 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 	if (want_status && (by_any || rt.keep_cursors || dry_run ||
-	    no_seal || no_wait)) {
+	    no_seal || no_wait || compress || level != -1)) {
 		warnx("--status takes only -d, -o and patterns");
 		usage();
 	}
 	if (o_given && !want_status) {
 		warnx("-o is an option of --status");
 		usage();
+	}
+	if (level != -1 && !compress) {
+		warnx("--compress-level is an option of --compress");
+		usage();
+	}
+	if (compress) {
+		rc.level = level != -1 ? level : zc_level_default(rc.codec);
+		if (zc_level_check(rc.codec, rc.level, &why) == -1)
+			errx(EX_USAGE, "--compress-level: %d: %s", rc.level,
+			    why);
+		rc.group = RECOMPRESS_GROUP_DEFAULT;
 	}
 	if (argc > 0 && (pats = patset_new(argv, argc, emsg,
 	    sizeof(emsg))) == NULL)
@@ -190,6 +223,8 @@ main(int argc, char *argv[])
 	rt.dry_run = dry_run;
 	rt.now = now_ns();
 	rt.report = verbose || dry_run ? stdout : NULL;
+	rc.dry_run = dry_run;
+	rc.report = rt.report;
 	if (!no_seal)
 		seal();
 	if (rt.keep_cursors) {
@@ -244,10 +279,14 @@ seal(void)
 		printf("busd sealed %u active segment(s)\n", count);
 }
 
-/* Retention of one partition, after any interrupted rewrite is fixed. */
+/*
+ * Retention, then compression of one partition, after any interrupted
+ * rewrite is fixed.
+ */
 static void
 partition(const char *name)
 {
+	struct recompress_result cres;
 	struct retention_result res;
 	char emsg[1024];
 	int dfd, lfd, r, leftovers;
@@ -260,7 +299,7 @@ partition(const char *name)
 		return;
 	}
 	leftovers = compact_leftovers(dfd);
-	if (!by_any && !leftovers) {
+	if (!by_any && !compress && !leftovers) {
 		close(dfd);
 		return;
 	}
@@ -281,6 +320,15 @@ partition(const char *name)
 	if (by_any) {
 		r = retention_run(name, dfd, &rt, rt.keep_cursors ? &cursors :
 		    NULL, &res, emsg, sizeof(emsg));
+		if (r != OPS_OK) {
+			warnx("%s", emsg);
+			fail(ops_sysexit(r));
+			goto out;
+		}
+	}
+	if (compress) {
+		r = recompress_partition(name, dfd, &rc, &cres, emsg,
+		    sizeof(emsg));
 		if (r != OPS_OK) {
 			warnx("%s", emsg);
 			fail(ops_sysexit(r));

@@ -27,6 +27,12 @@
 static void	client_frames(struct client *);
 static void	client_hello(struct client *, const uint8_t *, size_t);
 static int	client_publish(struct client *, const uint8_t *, size_t);
+static int	client_block(struct client *, const uint8_t *, size_t);
+static int	client_block_store(struct client *, struct part *,
+		    const struct proto_block *, int64_t);
+static int	client_block_part(struct client *, struct part *,
+		    const struct proto_block *, const uint8_t *, size_t,
+		    uint32_t, uint64_t, int64_t);
 static void	client_ack_finish(struct client *, size_t, uint64_t, uint32_t,
 		    uint32_t);
 static void	client_seal(struct client *, const uint8_t *, size_t);
@@ -153,6 +159,10 @@ client_frames(struct client *c)
 			if (client_publish(c, body, blen) == -1)
 				c->closing = 1;
 			break;
+		case PT_PUBLISH_BLOCK:
+			if (client_block(c, body, blen) == -1)
+				c->closing = 1;
+			break;
 		case PT_SEAL:
 			client_seal(c, body, blen);
 			break;
@@ -189,7 +199,12 @@ client_hello(struct client *c, const uint8_t *b, size_t len)
 		return;
 	}
 	if (h.version != PROTO_VERSION) {
-		client_error(c, 0, PE_VERSION, "unsupported protocol version");
+		char emsg[160];
+
+		snprintf(emsg, sizeof(emsg), "protocol version %u is not "
+		    "supported: this busd speaks version %d; use bus-pub and "
+		    "libbus of the same release", h.version, PROTO_VERSION);
+		client_error(c, 0, PE_VERSION, emsg);
 		c->closing = 1;
 		return;
 	}
@@ -216,8 +231,8 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 	struct part *p;
 	struct pprod *pp;
 	const char *why;
-	uint8_t *ack = NULL, *dst;
-	size_t pos, rs, ackoff = 0;
+	uint8_t *ack = NULL;
+	size_t pos, ackoff = 0;
 	uint64_t first_seq = 0;
 	uint32_t count, i, code = 0, done = 0;
 	int64_t now;
@@ -236,6 +251,11 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 	for (i = 0; i < count; i++) {
 		if (proto_msg_decode(b, len, &pos, &m) == -1) {
 			client_error(c, 0, PE_PROTO, "malformed message");
+			code = PE_PROTO;
+			break;
+		}
+		if (m.seq == 0) {
+			client_error(c, 0, PE_PROTO, "sequence number 0");
 			code = PE_PROTO;
 			break;
 		}
@@ -266,6 +286,12 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			code = PE_PROTO;
 			break;
 		}
+		if ((m.flags & BUS_F_TOMBSTONE) && m.key_len == 0) {
+			client_error(c, m.seq, PE_PROTO,
+			    "tombstone without a key");
+			code = PE_PROTO;
+			break;
+		}
 		if ((p = route(m.topic, m.topic_len, &code)) == NULL) {
 			client_error(c, m.seq, code, code == PE_ROUTE ?
 			    "partition name for topic too long" :
@@ -292,9 +318,8 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			done++;
 			continue;
 		}
-		rs = seg_rec_size(m.topic_len, m.key_len, m.tags_len,
-		    m.payload_len);
-		if (app_pos(&p->app) + rs > seg_size && p->nrecs > 0)
+		if (app_pos(&p->app) + app_rec_bound(&m) > seg_size &&
+		    p->nrecs > 0)
 			part_seal(p);
 		if (p->app.failed) {
 			client_error(c, m.seq, p->app.failed == ENOSPC ?
@@ -308,7 +333,10 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			p->dirty = 1;
 			TAILQ_INSERT_TAIL(&dirty, p, dlink);
 		}
-		if ((dst = app_reserve(&p->app, rs)) == NULL) {
+		m.offset = p->next_off;
+		m.recv_ns = now > clock_last ? now : clock_last + 1;
+		m.producer = c->prod->id;
+		if (app_add(&p->app, &m) == -1) {
 			/* Its flush failed (or there is no memory). */
 			if (!p->app.failed)
 				fatal(EX_OSERR, NULL);
@@ -318,13 +346,8 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			code = PE_IO;
 			break;
 		}
-		m.offset = p->next_off++;
-		m.recv_ns = now > clock_last ? now : clock_last + 1;
+		p->next_off++;
 		clock_last = m.recv_ns;
-		m.producer = c->prod->id;
-		/* The CRCs are filled in at flush time, three at once. */
-		seg_rec_encode_nocrc(dst, &m);
-		app_commit_rec(&p->app, rs, m.offset, m.recv_ns);
 		p->last_recv = m.recv_ns;
 		p->nrecs++;
 		if (pp->turn != turn_no) {
@@ -355,6 +378,239 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			c->published = 1;
 	}
 	return code ? -1 : 0;
+}
+
+/*
+ * Store a PUBLISH_BLOCK as one block batch, acknowledged by one ACK_RUN.
+ * A record over --max-message is refused with the block's records
+ * before it stored, as a PUBLISH stores the messages before a bad one.
+ */
+static int
+client_block(struct client *c, const uint8_t *b, size_t len)
+{
+	struct proto_block k;
+	struct part *p;
+	const uint8_t *s, *e, *end;
+	const char *why;
+	uint64_t bad_seq = 0;
+	size_t room, rl = 0;
+	uint32_t code = 0, i;
+	char emsg[160];
+
+	if (proto_block_decode(b, len, &k) == -1) {
+		client_error(c, 0, PE_PROTO, "malformed PUBLISH_BLOCK");
+		return -1;
+	}
+	if (k.first_seq == 0 || k.first_seq + (k.count - 1) < k.first_seq) {
+		client_error(c, 0, PE_PROTO, k.first_seq == 0 ?
+		    "sequence number 0" : "sequence numbers wrap around");
+		return -1;
+	}
+	if (topic_check(k.topic, k.topic_len, &why) == -1) {
+		client_error(c, k.first_seq, PE_TOPIC, why);
+		return -1;
+	}
+	if (tags_check(k.tags, k.tags_len)) {
+		client_error(c, k.first_seq, PE_PROTO, "bad tags");
+		return -1;
+	}
+	if (batch_count_delim(k.block, k.len, k.delim) != k.count) {
+		client_error(c, k.first_seq, PE_PROTO,
+		    "block count does not match its delimiters");
+		return -1;
+	}
+	/* A record can be too large only if the block is. */
+	room = max_message > k.topic_len + k.tags_len ?
+	    max_message - k.topic_len - k.tags_len : 0;
+	if (k.len - 1 > room) {
+		s = k.block;
+		end = k.block + k.len;
+		for (i = 0; i < k.count; i++, s = e + 1) {
+			e = memchr(s, k.delim, end - s);
+			if ((size_t)(e - s) > room) {
+				bad_seq = k.first_seq + i;
+				rl = e - s;
+				k.len = s - k.block;
+				k.count = i;
+				break;
+			}
+		}
+	}
+	if ((p = route(k.topic, k.topic_len, &code)) == NULL) {
+		client_error(c, k.first_seq, code, code == PE_ROUTE ?
+		    "partition name for topic too long" :
+		    "cannot create partition");
+		return -1;
+	}
+	if (k.count > 0 && client_block_store(c, p, &k, now_ns()) == -1)
+		return -1;
+	if (bad_seq) {
+		snprintf(emsg, sizeof(emsg), "message of %zu bytes exceeds the "
+		    "limit of %zu bytes", k.topic_len + k.tags_len + rl,
+		    max_message);
+		client_error(c, bad_seq, PE_TOOBIG, emsg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The checked block k, for partition p, stored and acknowledged. */
+static int
+client_block_store(struct client *c, struct part *p,
+    const struct proto_block *k, int64_t now)
+{
+	struct pprod *pp;
+	const uint8_t *blk, *e;
+	uint64_t last = k->first_seq + (k->count - 1), first_off, seq;
+	size_t left, part, room, hdr;
+	uint32_t n, skip;
+	uint8_t *o;
+
+	c->prod->last_use = now;
+	if (c->pp_part != p || c->pp_gen != pprod_gen) {
+		c->pp = pprod_get(p, c->prod->id);
+		c->pp_part = p;
+		c->pp_gen = pprod_gen;
+	}
+	pp = c->pp;
+	if (last <= pp->last_seq) {
+		/* Stored already: a resend after a reconnect. */
+		if (last > c->prod->last_seq)
+			c->prod->last_seq = last;
+		stat_dups += k->count;
+		if (c->ack != ACK_NONE) {
+			o = client_reserve(c, PROTO_ACK_RUN_SIZE);
+			proto_ack_run_encode(o, &(struct proto_ack_run){
+			    k->first_seq, k->count, BUS_OFFSET_DUP });
+		}
+		return 0;
+	}
+	if (pp->turn != turn_no) {
+		pp->turn = turn_no;
+		pp->turn_seq = pp->last_seq;
+		pp->tnext = p->touched;
+		p->touched = pp;
+	}
+	first_off = p->next_off;
+	blk = k->block;
+	left = k->len;
+	seq = k->first_seq;
+	/*
+	 * Its first records stored already (a resend of a block that was
+	 * cut at a seal and then failed): on from the first that is not.
+	 */
+	for (; seq <= pp->last_seq; seq++) {
+		e = memchr(blk, k->delim, left);
+		left -= e + 1 - blk;
+		blk = e + 1;
+	}
+	skip = seq - k->first_seq;
+	stat_dups += skip;
+	while (left > 0) {
+		/*
+		 * Into what is left of the active segment: a block larger
+		 * than that is cut at a delimiter, the rest goes on in the
+		 * next segment, so that --segment-size holds as for single
+		 * messages.
+		 */
+		hdr = BUS_BATCH_HDR + k->topic_len + k->tags_len;
+		part = left;
+		room = app_pos(&p->app) + hdr < seg_size ?
+		    seg_size - app_pos(&p->app) - hdr : 0;
+		if (part > room) {
+			if (room > 0 && (e = memrchr(blk, k->delim, room)) !=
+			    NULL)
+				part = e + 1 - blk;
+			else if (p->nrecs > 0) {
+				part_seal(p);
+				if (p->app.failed)
+					break;
+				continue;
+			} else	/* a record larger than a segment: alone */
+				part = (const uint8_t *)memchr(blk, k->delim,
+				    left) + 1 - blk;
+		}
+		n = part == left ? k->count - (uint32_t)(seq - k->first_seq) :
+		    (uint32_t)batch_count_delim(blk, part, k->delim);
+		if (client_block_part(c, p, k, blk, part, n, seq, now) == -1)
+			return -1;
+		pp->last_seq = seq + (n - 1);
+		blk += part;
+		left -= part;
+		seq += n;
+	}
+	if (p->app.failed) {
+		client_error(c, seq, p->app.failed == ENOSPC ? PE_NOSPC : PE_IO,
+		    strerror(p->app.failed));
+		return -1;
+	}
+	pp->last_use = now;
+	c->prod->last_seq = last;
+	c->published = 1;
+	stat_msgs += k->count - skip;
+	stat_bytes += k->len - k->count;
+	if (c->ack != ACK_NONE && skip == 0) {
+		o = client_reserve(c, PROTO_ACK_RUN_SIZE);
+		proto_ack_run_encode(o, &(struct proto_ack_run){ k->first_seq,
+		    k->count, first_off });
+	} else if (c->ack != ACK_NONE) {
+		/* Some of it duplicates: an ACK that says which. */
+		o = client_reserve(c, proto_ack_size(k->count));
+		proto_ack_begin(o, k->first_seq, k->count);
+		for (n = 0; n < k->count; n++)
+			proto_ack_set(o, n, n < skip ? BUS_OFFSET_DUP :
+			    first_off + (n - skip));
+	}
+	return 0;
+}
+
+/*
+ * One block batch of n records, len bytes at blk, of block k, numbered
+ * from seq, appended to p.
+ */
+static int
+client_block_part(struct client *c, struct part *p,
+    const struct proto_block *k, const uint8_t *blk, size_t len, uint32_t n,
+    uint64_t seq, int64_t now)
+{
+	struct bus_batch bat;
+
+	if (p->app.failed) {
+		client_error(c, seq, p->app.failed == ENOSPC ? PE_NOSPC : PE_IO,
+		    strerror(p->app.failed));
+		return -1;
+	}
+	if (!p->dirty) {
+		part_turn_mark(p);
+		p->dirty = 1;
+		TAILQ_INSERT_TAIL(&dirty, p, dlink);
+	}
+	memset(&bat, 0, sizeof(bat));
+	bat.attrs = BUS_BA_BLOCK;
+	bat.delim = k->delim;
+	bat.topic = k->topic;
+	bat.topic_len = k->topic_len;
+	bat.tags = k->tags;
+	bat.tags_len = k->tags_len;
+	bat.base_off = p->next_off;
+	bat.base_recv = now > clock_last ? now : clock_last + 1;
+	bat.base_send = k->send_ns;
+	bat.base_event = k->event_ns ? k->event_ns : k->send_ns;
+	bat.producer = c->prod->id;
+	bat.base_seq = seq;
+	if (app_add_block(&p->app, &bat, blk, len, n) == -1) {
+		if (!p->app.failed)
+			fatal(EX_OSERR, NULL);
+		part_flush_failed(p);
+		client_error(c, seq, p->app.failed == ENOSPC ? PE_NOSPC : PE_IO,
+		    strerror(p->app.failed));
+		return -1;
+	}
+	p->next_off += n;
+	clock_last = bat.last_recv;
+	p->last_recv = bat.last_recv;
+	p->nrecs += n;
+	return 0;
 }
 
 /*

@@ -350,8 +350,13 @@ acks_release(uint64_t gen, int e)
 			c->closing = 1;
 		}
 		client_send(c);
-		if (c->closing && c->ooff == c->olen && !c->in_turn)
-			client_close(c);
+		/*
+		 * Closed at the end of the turn, not here: this runs for an
+		 * event of the loop, and a later event of the same round may
+		 * be c's.
+		 */
+		if (c->closing && c->ooff == c->olen)
+			client_turn(c);
 	}
 }
 

@@ -73,8 +73,8 @@ recover(void)
 }
 
 /*
- * Scan records with ss up to the first that does not check out or whose
- * offset does not follow the last one; track the clock, the last offset
+ * Scan records with ss up to the first batch that does not check out or
+ * whose offsets do not follow the last one; track the clock, the last offset
  * and what flags say.  Returns the position where the scan stopped.
  */
 static uint64_t
@@ -86,7 +86,7 @@ scan_records(struct part *p, struct segscan *ss, uint64_t *last_off,
 
 	while ((rc = segscan_next(ss, &r)) == SS_REC) {
 		if (*any && r.offset <= *last_off) {
-			/* The scan ends before it. */
+			/* The scan ends before its batch. */
 			segscan_seek(ss, ss->rpos);
 			break;
 		}
@@ -172,7 +172,7 @@ part_dir_open(const char *name, int create)
 	RB_INIT(&p->topics);
 	RB_INIT(&p->prods);
 	p->topicsfd = -1;
-	if (app_init(&p->app, -1, -1, 0, 0, 0, 0, WBUF_SIZE, 1) == -1)
+	if (app_init(&p->app, -1, -1, 0, 0, 0, 0, WBUF_SIZE) == -1)
 		fatal(EX_OSERR, NULL);
 	if (create) {
 		if (mkdirat(logfd, name, 0750) == -1 && errno != EEXIST) {
@@ -325,6 +325,10 @@ active_header(struct part *p, const char *n, struct stat *st,
 	    sizeof(h) && seg_hdr_decode(h, &at, NULL, &why) != -1 &&
 	    at == p->base)
 		return 0;
+	/* Another format is not damage: never seal or rewrite it. */
+	if (st->st_size >= BUS_SEG_HDR && seg_hdr_version(h) != -1 &&
+	    seg_hdr_version(h) != BUS_SEG_VERSION)
+		fatal(EX_DATAERR, "partition %s: %s: %s", p->name, n, why);
 	if (st->st_size > BUS_SEG_HDR * 2) {
 		/*
 		 * Not a header torn at creation: records follow it.
@@ -356,10 +360,10 @@ active_header(struct part *p, const char *n, struct stat *st,
 }
 
 /*
- * A bad record at byte end of p's active segment n, of size bytes, where
- * the scan ss stopped.  If valid records follow it, every byte is kept
+ * A bad batch at byte end of p's active segment n, of size bytes, where
+ * the scan ss stopped.  If valid batches follow it, every byte is kept
  * and p goes on in a new segment: -1.  Otherwise it is a torn tail, and
- * cut.
+ * cut at the end of the last whole batch.
  */
 static int
 active_tail(struct part *p, struct segscan *ss, const char *n, off_t size,
@@ -371,8 +375,8 @@ active_tail(struct part *p, struct segscan *ss, const char *n, off_t size,
 		 * torn tail.  Keep every byte, seal it, go on in a
 		 * new segment past the highest offset found.
 		 */
-		log_warnx("partition %s: %s: damaged record at byte "
-		    "offset %llu with valid records after it; segment "
+		log_warnx("partition %s: %s: damaged batch at byte "
+		    "offset %llu with valid batches after it; segment "
 		    "kept as is and sealed", p->name, n,
 		    (unsigned long long)end);
 		/* Count every valid record past every damaged one. */

@@ -69,6 +69,33 @@ int	bus_pub_add(struct bus_pub *, const struct bus_msg *, int64_t,
  */
 int	bus_pub_add_seq(struct bus_pub *, const struct bus_msg *, int64_t,
 	    uint64_t);
+/*
+ * A block of records as read from input: count records, each ended by
+ * delim (the last byte of data is one), sharing topic, tags and event
+ * time.  busd stores it as one batch; reading it back with the same
+ * delimiter gives the block again, byte for byte.
+ */
+struct bus_block {
+	const char	*topic;		/* not NUL-terminated */
+	size_t		 topic_len;
+	const uint8_t	*tags;		/* encoded tags of every record */
+	size_t		 tags_len;
+	int64_t		 event_ns;	/* 0: the send time */
+	int		 delim;		/* ends each record */
+	const void	*data;		/* the records */
+	size_t		 len;		/* bytes of data */
+	uint32_t	 count;		/* records: delimiters in data */
+};
+
+/*
+ * Queue a block in a frame of its own, its records numbered from
+ * bus_pub_next_seq(); send_ns as for bus_pub_add().  Blocks while the
+ * window is full.  -1 with the error: BUS_E_INVALID for a bad topic,
+ * tags or count (nothing queued); other errors end the publisher.  A
+ * record over busd's limit is refused by busd, with the records before
+ * it stored.
+ */
+int	bus_pub_add_block(struct bus_pub *, const struct bus_block *, int64_t);
 /* Close the open frame and send what the socket takes now.  0 or -1. */
 int	bus_pub_flush(struct bus_pub *);
 /*

@@ -68,6 +68,8 @@ frames_one(const uint8_t *frame, const uint8_t *b, size_t len)
 	struct proto_seal s;
 	struct proto_seal_ok so;
 	struct proto_status_ok st;
+	struct proto_block k;
+	struct proto_ack_run ar;
 	size_t flen = PROTO_FRAME_HDR + len, n;
 	uint32_t i;
 	uint8_t *out;
@@ -88,6 +90,17 @@ frames_one(const uint8_t *frame, const uint8_t *b, size_t len)
 			proto_ack_set(out, i, proto_ack_offset(&a, i));
 		same(frame, flen, out, n);
 	}
+	if (proto_block_decode(b, len, &k) == 0) {
+		n = proto_block_begin(out, &k);
+		memcpy(out + n, k.block, k.len);
+		proto_block_finish(out, n + k.len, k.count);
+		same(frame, flen, out, n + k.len);
+		if (k.block[k.len - 1] != k.delim ||
+		    batch_count_delim(k.block, k.len, k.delim) == 0)
+			abort();
+	}
+	if (proto_ack_run_decode(b, len, &ar) == 0)
+		same(frame, flen, out, proto_ack_run_encode(out, &ar));
 	if (proto_error_decode(b, len, &e) == 0) {
 		(void)proto_err_name(e.code);
 		same(frame, flen, out, proto_error_encode(out, &e));

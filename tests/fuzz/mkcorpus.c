@@ -67,7 +67,9 @@ frames_publish(uint8_t *f)
 static void
 frames(void)
 {
-	struct proto_hello h = { 2, 0, 0 };
+	struct proto_hello h = { 1, 0, 0 };	/* another version */
+	struct proto_block k = { 5, 1700000000000000000LL, 0, 3, '\n',
+	    "logs", 4, NULL, 0, NULL, 0 };
 	struct proto_hello_ok ho = { PROTO_VERSION, 1048576, 1114112,
 	    42, 7 };
 	struct proto_error e = { 3, PE_TOPIC, "invalid topic", 13 };
@@ -86,7 +88,7 @@ frames(void)
 	    ACK_WRITTEN, 42 });
 	FRAME("hello");
 	n = proto_hello_encode(f, &h);
-	FRAME("hello_v2");
+	FRAME("hello_v1");
 	n = proto_hello_ok_encode(f, &ho);
 	FRAME("hello_ok");
 	n = frames_publish(f);
@@ -97,6 +99,13 @@ frames(void)
 	proto_ack_set(f, 0, 0);
 	proto_ack_set(f, 1, BUS_OFFSET_DUP);
 	FRAME("ack");
+	n = proto_block_begin(f, &k);
+	memcpy(f + n, "one\n\nthree\n", 11);
+	n += 11;
+	proto_block_finish(f, n, 3);
+	FRAME("publish_block");
+	n = proto_ack_run_encode(f, &(struct proto_ack_run){ 5, 3, 100 });
+	FRAME("ack_run");
 	n = proto_error_encode(f, &e);
 	FRAME("error");
 	n = proto_seal_encode(f, &s);
@@ -120,14 +129,17 @@ static size_t
 segment(uint8_t *p)
 {
 	struct bus_rec r;
+	struct bus_batch b;
 	uint8_t tags[64];
-	size_t n = BUS_SEG_HDR, tl = 0;
+	size_t n = BUS_SEG_HDR, tl = 0, h;
 	const char *why;
+	static const char block[] = "line one\n\nline three\n";
 
 	if (tags_add(tags, sizeof(tags), &tl, "region=eu", &why) == -1 ||
 	    tags_add(tags, sizeof(tags), &tl, "empty=", &why) == -1)
 		errx(1, "tags: %s", why);
 	seg_hdr_encode(p, 100, 1700000000000000000LL);
+	/* A record batch of three: plain, with key and tags, tombstone. */
 	memset(&r, 0, sizeof(r));
 	r.offset = 100;
 	r.recv_ns = 1700000000000000001LL;
@@ -138,20 +150,45 @@ segment(uint8_t *p)
 	r.topic_len = strlen(r.topic);
 	r.payload = (const uint8_t *)"{\"id\":1}";
 	r.payload_len = 8;
-	n += seg_rec_encode(p + n, &r);
+	batch_init(&b, &r);
+	h = n;
+	n += batch_begin(p + n, &b);
+	n += batch_add(p + n, &b, &r);
 	r.offset++;
+	r.recv_ns += 1000;
 	r.seq++;
 	r.key = "order-1";
 	r.key_len = strlen(r.key);
 	r.tags = tags;
 	r.tags_len = tl;
-	n += seg_rec_encode(p + n, &r);
-	r.offset++;
+	n += batch_add(p + n, &b, &r);
+	r.offset += 2;
+	r.recv_ns++;
 	r.seq++;
 	r.flags = BUS_F_TOMBSTONE;
 	r.tags_len = 0;
 	r.payload_len = 0;
-	n += seg_rec_encode(p + n, &r);
+	n += batch_add(p + n, &b, &r);
+	batch_finish(p + h, &b);
+	/* A block batch of three lines with common tags. */
+	memset(&b, 0, sizeof(b));
+	b.attrs = BUS_BA_BLOCK;
+	b.delim = '\n';
+	b.base_off = 104;
+	b.base_recv = 1700000000000000100LL;
+	b.base_send = b.base_event = 1700000000000000050LL;
+	b.producer = 42;
+	b.base_seq = 4;
+	b.topic = "logs";
+	b.topic_len = 4;
+	b.tags = tags;
+	b.tags_len = tl;
+	h = n;
+	n += batch_begin(p + n, &b);
+	memcpy(p + n, block, sizeof(block) - 1);
+	n += sizeof(block) - 1;
+	batch_block(&b, 3, sizeof(block) - 1);
+	batch_finish(p + h, &b);
 	return n;
 }
 

@@ -74,7 +74,7 @@ mkseg(uint64_t base, const struct spec *s, size_t n)
 		r.flags = s[i].tomb ? BUS_F_TOMBSTONE : 0;
 		r.payload = (const uint8_t *)pl;
 		r.payload_len = s[i].tomb ? 0 : strlen(pl);
-		len = seg_rec_encode(buf, &r);
+		len = batch_one(buf, &r);
 		write(fd, buf, len);
 	}
 	lseek(fd, 0, SEEK_SET);
@@ -291,12 +291,13 @@ test_compact_groups(void)
 	char err[512], *t;
 
 	/*
-	 * Kept bytes: segment 0 67 (2), 4 134 (5, 6), 7 136 (7, 8).  With
-	 * room for 134 bytes of records no two fit together: 0 and 4 are
-	 * rewritten where they are, 7 loses nothing and stays as it is.
+	 * Kept bytes, one batch each: segment 0 96 (2), 4 192 (5, 6), 7
+	 * 194 (7, 8).  With room for 194 bytes of batches no two fit
+	 * together: 0 and 4 are rewritten where they are, 7 loses nothing
+	 * and stays as it is.
 	 */
 	build();
-	o = opts(1000 * SEC, BUS_SEG_HDR + 134, 0);
+	o = opts(1000 * SEC, BUS_SEG_HDR + 194, 0);
 	CHECK(compact_partition("p", dfd, &o, &res, err, sizeof(err)) ==
 	    OPS_OK);
 	t = names();
@@ -313,9 +314,9 @@ test_compact_groups(void)
 	free(t);
 	CHECK_EQ_U64(res.rewritten, 2);
 
-	/* Room for 201 bytes: 0 and 4 merge, 7 stays apart. */
+	/* Room for 288 bytes: 0 and 4 merge, 7 stays apart. */
 	build();
-	o = opts(1000 * SEC, BUS_SEG_HDR + 201, 0);
+	o = opts(1000 * SEC, BUS_SEG_HDR + 288, 0);
 	CHECK(compact_partition("p", dfd, &o, &res, err, sizeof(err)) ==
 	    OPS_OK);
 	t = names();
@@ -358,7 +359,7 @@ test_compact_damaged(void)
 	CHECK(compact_partition("p", dfd, &o, &res, err, sizeof(err)) ==
 	    OPS_DAMAGED);
 	CHECK_STR_HAS(err, "partition p: file 00000000000000000004.seg: "
-	    "byte offset 32: record checksum mismatch; partition not "
+	    "byte offset 32: batch checksum mismatch; partition not "
 	    "compacted");
 	t = names();
 	CHECK_MEM(t, strlen(t), "0 4 7 9 ", 8);

@@ -70,8 +70,8 @@ mkrec(uint64_t base, uint64_t i, size_t *n)
 	r.key_len = strlen(key);
 	r.payload = p;
 	r.payload_len = plen(i);
-	b = malloc(seg_rec_size(3, r.key_len, 0, r.payload_len));
-	*n = seg_rec_encode(b, &r);
+	b = malloc(batch_one_size(&r));
+	*n = batch_one(b, &r);
 	free(p);
 	return b;
 }
@@ -138,7 +138,7 @@ test_rebuild_load(void)
 {
 	uint8_t *seg, *raw;
 	uint64_t end = 0, size, i;
-	struct bus_rec r;
+	struct bus_batch bat;
 	const char *why;
 	size_t k, n;
 	unsigned bad = 0, notrec = 0, spacing = 0;
@@ -174,9 +174,10 @@ test_rebuild_load(void)
 		    ents[k].recv_ns <= ents[k - 1].recv_ns ||
 		    ents[k].pos <= ents[k - 1].pos))
 			bad++;
-		if (ents[k].pos >= size || seg_rec_decode(seg + ents[k].pos,
-		    size - ents[k].pos, &r, &why) <= 0 ||
-		    r.offset != ents[k].offset || r.recv_ns != ents[k].recv_ns)
+		if (ents[k].pos >= size || batch_decode(seg + ents[k].pos,
+		    size - ents[k].pos, &bat, &why) <= 0 ||
+		    bat.base_off != ents[k].offset ||
+		    bat.base_recv != ents[k].recv_ns)
 			notrec++;
 		i = ents[k].offset - BASE;
 		if (i >= N || pos[i] != ents[k].pos)
@@ -203,7 +204,7 @@ test_rebuild_load(void)
 	n = pread(fd, raw, BUS_IDX_HDR + BUS_IDX_ENT, 0);
 	close(fd);
 	CHECK_EQ_U64(n, BUS_IDX_HDR + BUS_IDX_ENT);
-	CHECK_MEM(raw, 8, "BUSIDX\0\1", 8);
+	CHECK_MEM(raw, 8, "BUSIDX\0\2", 8);
 	CHECK_EQ_U64(le64_get(raw + 8), BASE);
 	CHECK_EQ_U64(le64_get(raw + 16), BASE);
 	CHECK_EQ_I64((int64_t)le64_get(raw + 24), rtime(0));

@@ -518,7 +518,7 @@ test_status(void)
 
 /* The page's examples, copied from its EXAMPLES section. */
 static const uint8_t ex_hello[] = {
-	0x11, 0x00, 0x00, 0x00, 0x01, 0x42, 0x55, 0x53, 0x50, 0x01, 0x00,
+	0x11, 0x00, 0x00, 0x00, 0x01, 0x42, 0x55, 0x53, 0x50, 0x02, 0x00,
 	0x01, 0x00, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11
 };
 static const uint8_t ex_publish[] = {
@@ -534,6 +534,20 @@ static const uint8_t ex_ack[] = {
 	0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 	0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00
+};
+static const uint8_t ex_block[] = {
+	0x2b, 0x00, 0x00, 0x00, 0x0a,
+	0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x05, 0x40, 0x7b, 0x4e, 0xac, 0x55, 0xea, 0x18,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x02, 0x00, 0x00, 0x00, 0x0a, 0x01, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x74, 0x61, 0x0a, 0x62, 0x63, 0x0a
+};
+static const uint8_t ex_ack_run[] = {
+	0x19, 0x00, 0x00, 0x00, 0x0b,
+	0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00
 };
 
 /*
@@ -598,13 +612,17 @@ test_page_examples(void)
 	CHECK_MEM(page, n, ex_publish, sizeof(ex_publish));
 	n = page_example(2, page, sizeof(page));
 	CHECK_MEM(page, n, ex_ack, sizeof(ex_ack));
-	CHECK_EQ_U64(page_example(3, page, sizeof(page)), 0);
+	n = page_example(3, page, sizeof(page));
+	CHECK_MEM(page, n, ex_block, sizeof(ex_block));
+	n = page_example(4, page, sizeof(page));
+	CHECK_MEM(page, n, ex_ack_run, sizeof(ex_ack_run));
+	CHECK_EQ_U64(page_example(5, page, sizeof(page)), 0);
 
 	/* HELLO, ack level 1, producer id 0x1122334455667788. */
 	if ((b = body_of(ex_hello, sizeof(ex_hello), PT_HELLO,
 	    &blen)) != NULL) {
 		CHECK_EQ_I64(dec_hello(b, blen), 0);
-		CHECK_EQ_U64(hello.version, 1);
+		CHECK_EQ_U64(hello.version, 2);
 		CHECK_EQ_U64(hello.ack, ACK_WRITTEN);
 		CHECK_EQ_U64(hello.producer, 0x1122334455667788ULL);
 	}
@@ -649,6 +667,91 @@ test_page_examples(void)
 	n = proto_ack_begin(frame, 1, 1);
 	proto_ack_set(frame, 0, 0);
 	CHECK_MEM(frame, n, ex_ack, sizeof(ex_ack));
+
+	/* PUBLISH_BLOCK of "a\nbc\n": seq 2, 3, topic "t". */
+	if ((b = body_of(ex_block, sizeof(ex_block), PT_PUBLISH_BLOCK,
+	    &blen)) != NULL) {
+		struct proto_block k;
+
+		CHECK_EQ_I64(proto_block_decode(b, blen, &k), 0);
+		CHECK_EQ_U64(k.first_seq, 2);
+		CHECK_EQ_I64(k.send_ns, 1795341600000000005LL);
+		CHECK_EQ_I64(k.event_ns, 0);
+		CHECK_EQ_U64(k.count, 2);
+		CHECK_EQ_U64(k.delim, '\n');
+		CHECK_MEM(k.topic, k.topic_len, "t", 1);
+		CHECK_EQ_U64(k.tags_len, 0);
+		CHECK_MEM(k.block, k.len, "a\nbc\n", 5);
+		CHECK_EQ_U64(batch_count_delim(k.block, k.len, k.delim), 2);
+	}
+	{
+		struct proto_block k;
+		struct proto_ack_run a;
+
+		memset(&k, 0, sizeof(k));
+		k.first_seq = 2;
+		k.send_ns = 1795341600000000005LL;
+		k.delim = '\n';
+		k.topic = "t";
+		k.topic_len = 1;
+		n = proto_block_begin(frame, &k);
+		memcpy(frame + n, "a\nbc\n", 5);
+		n += 5;
+		proto_block_finish(frame, n, 2);
+		CHECK_MEM(frame, n, ex_block, sizeof(ex_block));
+		if ((b = body_of(ex_ack_run, sizeof(ex_ack_run), PT_ACK_RUN,
+		    &blen)) != NULL) {
+			CHECK_EQ_I64(proto_ack_run_decode(b, blen, &a), 0);
+			CHECK_EQ_U64(a.first_seq, 2);
+			CHECK_EQ_U64(a.count, 2);
+			CHECK_EQ_U64(a.first_off, 1);
+		}
+		n = proto_ack_run_encode(frame, &(struct proto_ack_run){ 2, 2,
+		    1 });
+		CHECK_MEM(frame, n, ex_ack_run, sizeof(ex_ack_run));
+	}
+}
+
+/* What a PUBLISH_BLOCK decoder refuses. */
+static void
+test_block_malformed(void)
+{
+	struct proto_block k;
+	uint8_t b[64];
+	size_t len;
+
+	memcpy(b, ex_block + PROTO_FRAME_HDR, sizeof(ex_block) -
+	    PROTO_FRAME_HDR);
+	len = sizeof(ex_block) - PROTO_FRAME_HDR;
+	CHECK_EQ_I64(proto_block_decode(b, len, &k), 0);
+	CHECK_EQ_I64(proto_block_decode(b, PROTO_BLOCK_FIXED - 1, &k), -1);
+	/* No block at all, or a block that does not end in its delimiter. */
+	CHECK_EQ_I64(proto_block_decode(b, len - 5, &k), -1);
+	CHECK_EQ_I64(proto_block_decode(b, len - 1, &k), -1);
+	b[30] = 1;				/* reserved */
+	CHECK_EQ_I64(proto_block_decode(b, len, &k), -1);
+	b[30] = 0;
+	le32_put(b + 24, 0);			/* count 0 */
+	CHECK_EQ_I64(proto_block_decode(b, len, &k), -1);
+	le32_put(b + 24, 6);			/* more records than bytes */
+	CHECK_EQ_I64(proto_block_decode(b, len, &k), -1);
+	le32_put(b + 24, 2);
+	le32_put(b + 32, 5);			/* tags take the block */
+	CHECK_EQ_I64(proto_block_decode(b, len, &k), -1);
+	le32_put(b + 32, 0);
+	b[29] = 0xff;				/* topic past the body */
+	CHECK_EQ_I64(proto_block_decode(b, len, &k), -1);
+	/* An ACK_RUN is exactly 24 bytes with a zero word. */
+	{
+		struct proto_ack_run a;
+		uint8_t r[24];
+
+		memcpy(r, ex_ack_run + PROTO_FRAME_HDR, 24);
+		CHECK_EQ_I64(proto_ack_run_decode(r, 24, &a), 0);
+		CHECK_EQ_I64(proto_ack_run_decode(r, 23, &a), -1);
+		r[12] = 1;
+		CHECK_EQ_I64(proto_ack_run_decode(r, 24, &a), -1);
+	}
 }
 
 int
@@ -656,6 +759,7 @@ main(void)
 {
 	RUN(test_hello);
 	RUN(test_hello_ok);
+	RUN(test_block_malformed);
 	RUN(test_publish);
 	RUN(test_ack);
 	RUN(test_error);

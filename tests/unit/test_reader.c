@@ -76,7 +76,7 @@ mkrec(uint8_t *b, uint64_t o, unsigned variant)
 	r.key_len = strlen(key);
 	r.payload = p;
 	r.payload_len = plen(o);
-	return seg_rec_encode(b, &r);
+	return batch_one(b, &r);
 }
 
 /* Does r hold exactly record o (payload variant v)? */
@@ -95,7 +95,8 @@ is_rec(const struct bus_rec *r, uint64_t o, unsigned v)
 	    r->topic_len == 7 && memcmp(r->topic, "p.topic", 7) == 0 &&
 	    r->key_len == strlen(key) && memcmp(r->key, key, r->key_len) == 0 &&
 	    r->tags_len == 0 && r->payload_len == plen(o) &&
-	    memcmp(r->payload, p, plen(o)) == 0 && r->size == n;
+	    memcmp(r->payload, p, plen(o)) == 0 &&
+	    r->size == n - BUS_BATCH_HDR - 7;
 }
 
 struct part {

@@ -121,20 +121,39 @@ mkrec(uint64_t off, const char *topic, size_t tlen, const char *key,
 static uint8_t *
 encode(const struct bus_rec *r, size_t *n)
 {
-	size_t want = seg_rec_size(r->topic_len, r->key_len, r->tags_len,
-	    r->payload_len);
+	size_t want = batch_one_size(r);
 	uint8_t *b = malloc(want + 1);
 
 	memset(b, 0xa5, want + 1);	/* guard byte */
-	*n = seg_rec_encode(b, r);
+	*n = batch_one(b, r);
 	CHECK_EQ_U64(*n, want);
 	CHECK_EQ_U64(b[want], 0xa5);
 	return b;
 }
 
+/*
+ * Decode the batch at b (avail bytes) and its first record into d: the
+ * batch's size, 0 (incomplete) or -1 (damaged), as batch_decode().
+ */
+static ssize_t
+decode1(const uint8_t *b, size_t avail, struct bus_rec *d, const char **why)
+{
+	static struct bus_batch bat;
+	struct batch_iter it;
+	ssize_t k;
+
+	if ((k = batch_decode(b, avail, &bat, why)) <= 0)
+		return k;
+	batch_iter_init(&it, &bat, bat.recs, bat.stored_len);
+	if (!CHECK_EQ_I64(batch_iter_next(&it, d), 1))
+		return -1;
+	CHECK_EQ_I64(batch_iter_next(&it, d + 1), 0);
+	return k;
+}
+
 /* Decoded d must equal r in every field. */
 static void
-same_rec(const struct bus_rec *d, const struct bus_rec *r, size_t size)
+same_rec(const struct bus_rec *d, const struct bus_rec *r)
 {
 	CHECK_EQ_U64(d->offset, r->offset);
 	CHECK_EQ_I64(d->recv_ns, r->recv_ns);
@@ -151,24 +170,23 @@ same_rec(const struct bus_rec *d, const struct bus_rec *r, size_t size)
 		CHECK_MEM(d->key, d->key_len, r->key, r->key_len);
 	CHECK_MEM(d->tags, d->tags_len, r->tags, r->tags_len);
 	CHECK_MEM(d->payload, d->payload_len, r->payload, r->payload_len);
-	CHECK_EQ_U64(d->size, size);
 }
 
 static void
 roundtrip(const struct bus_rec *r)
 {
-	struct bus_rec d;
+	struct bus_rec d[2];
 	const char *why = NULL;
 	uint8_t *b;
 	size_t n;
 
 	b = encode(r, &n);
-	memset(&d, 0x5a, sizeof(d));
-	CHECK_EQ_I64(seg_rec_decode(b, n, &d, &why), (ssize_t)n);
-	same_rec(&d, r, n);
+	memset(d, 0x5a, sizeof(d));
+	CHECK_EQ_I64(decode1(b, n, d, &why), (ssize_t)n);
+	same_rec(&d[0], r);
 	/* Pointers point into the buffer: nothing is copied. */
-	CHECK(d.topic == (const char *)b + BUS_REC_HDR);
-	CHECK(d.payload + d.payload_len == b + n);
+	CHECK(d[0].topic == (const char *)b + BUS_BATCH_HDR);
+	CHECK(d[0].payload + d[0].payload_len == b + n);
 	free(b);
 }
 
@@ -213,7 +231,7 @@ test_rec_roundtrip(void)
 	roundtrip(&r);
 }
 
-/* The byte layout documented in bus.h / bus-segment(5). */
+/* The byte layout documented in batch.h / bus-segment(5). */
 static void
 test_rec_layout(void)
 {
@@ -226,20 +244,30 @@ test_rec_layout(void)
 	r.tags = (const uint8_t *)"\x01\x00\x01\x00xy";
 	r.tags_len = 6;
 	b = encode(&r, &n);
-	CHECK_EQ_U64(n, 64 + 5 + 3 + 6 + 8);
+	/* 84 + topic 5, then the record: its length varint and body. */
+	CHECK_EQ_U64(n, 84 + 5 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 3 + 1 + 6 +
+	    8);
 	CHECK_EQ_U64(le32_get(b), n - 4);
 	CHECK_EQ_U64(le32_get(b + 4), crc32c(0, b + 8, n - 8));
-	CHECK_EQ_U64(b[8], BUS_F_TOMBSTONE);
-	CHECK_EQ_U64(b[9], 5);
-	CHECK_EQ_U64(le16_get(b + 10), 3);
-	CHECK_EQ_U64(le32_get(b + 12), 6);
-	CHECK_EQ_U64(le64_get(b + 16), 0x1122334455667788ULL);
-	CHECK_EQ_I64((int64_t)le64_get(b + 24), r.recv_ns);
-	CHECK_EQ_I64((int64_t)le64_get(b + 32), r.send_ns);
-	CHECK_EQ_I64((int64_t)le64_get(b + 40), -42);
-	CHECK_EQ_U64(le64_get(b + 48), r.producer);
-	CHECK_EQ_U64(le64_get(b + 56), 7);
-	CHECK_MEM(b + 64, 22, "topickey\x01\x00\x01\x00xypayload!", 22);
+	CHECK_EQ_U64(b[8], 2);
+	CHECK_EQ_U64(b[9], 0);
+	CHECK_EQ_U64(b[10], 0);
+	CHECK_EQ_U64(b[11], 5);
+	CHECK_EQ_U64(le32_get(b + 12), 1);
+	CHECK_EQ_U64(le32_get(b + 16), 0);
+	CHECK_EQ_U64(le32_get(b + 20), n - 89);
+	CHECK_EQ_U64(le64_get(b + 24), 0x1122334455667788ULL);
+	CHECK_EQ_I64((int64_t)le64_get(b + 32), r.recv_ns);
+	CHECK_EQ_I64((int64_t)le64_get(b + 40), r.recv_ns);
+	CHECK_EQ_I64((int64_t)le64_get(b + 48), r.send_ns);
+	CHECK_EQ_I64((int64_t)le64_get(b + 56), -42);
+	CHECK_EQ_U64(le64_get(b + 64), r.producer);
+	CHECK_EQ_U64(le64_get(b + 72), 7);
+	CHECK_EQ_U64(le32_get(b + 80), 0);
+	CHECK_MEM(b + 84, 5, "topic", 5);
+	/* body length 25, flags, five zero deltas, key length 3 */
+	CHECK_MEM(b + 89, 8, "\x19\x01\x00\x00\x00\x00\x00\x03", 8);
+	CHECK_MEM(b + 97, 18, "key\x06\x01\x00\x01\x00xypayload!", 18);
 	free(b);
 }
 
@@ -247,7 +275,7 @@ static void
 test_rec_truncated(void)
 {
 	struct bus_rec r = mkrec(5, "web.access", 10, "user-42", 7,
-	    "some payload bytes", 18), d;
+	    "some payload bytes", 18), d[2];
 	const char *why;
 	uint8_t *b;
 	size_t n, l;
@@ -257,10 +285,10 @@ test_rec_truncated(void)
 	r.tags_len = 7;
 	b = encode(&r, &n);
 	for (l = 0; l < n; l++)
-		if (seg_rec_decode(b, l, &d, &why) != 0)
+		if (decode1(b, l, d, &why) != 0)
 			wrong++;
 	CHECK_EQ_U64(wrong, 0);
-	CHECK_EQ_I64(seg_rec_decode(b, n, &d, &why), (ssize_t)n);
+	CHECK_EQ_I64(decode1(b, n, d, &why), (ssize_t)n);
 	free(b);
 }
 
@@ -269,7 +297,7 @@ static void
 test_rec_bitflips(void)
 {
 	struct bus_rec r = mkrec(77, "orders.eu", 9, "order-1", 7,
-	    "{\"qty\":3,\"sku\":\"X\"}", 19), d;
+	    "{\"qty\":3,\"sku\":\"X\"}", 19), d[2];
 	const char *why;
 	uint8_t *b, *big;
 	size_t n, bit;
@@ -286,34 +314,34 @@ test_rec_bitflips(void)
 		b[bit / 8] ^= 1u << (bit % 8);
 		len = le32_get(b);
 		why = NULL;
-		k = seg_rec_decode(b, n, &d, &why);
+		k = decode1(b, n, d, &why);
 		if (k > 0)
 			accepted++;
 		else if (k == 0 && !(bit < 32 && (size_t)len + 4 > n))
 			bad0++;
 		else if (k < 0 && why == NULL)
 			bad0++;
-		/* the same damaged record followed by a whole valid one */
+		/* the same damaged batch followed by a whole valid one */
 		memcpy(big, b, n);
 		b[bit / 8] ^= 1u << (bit % 8);
 		memcpy(big + n, b, n);
-		k = seg_rec_decode(big, 2 * n, &d, &why);
+		k = decode1(big, 2 * n, d, &why);
 		if (k > 0)
 			trail_accepted++;
 	}
 	CHECK_EQ_U64(accepted, 0);
 	CHECK_EQ_U64(bad0, 0);
 	CHECK_EQ_U64(trail_accepted, 0);
-	CHECK_EQ_I64(seg_rec_decode(b, n, &d, &why), (ssize_t)n);	/* intact */
+	CHECK_EQ_I64(decode1(b, n, d, &why), (ssize_t)n);	/* intact */
 	free(big);
 	free(b);
 }
 
-/* Records whose CRC is right but whose fields are not. */
+/* Batches whose CRC is right but whose fields are not. */
 static void
 test_rec_bad_fields(void)
 {
-	struct bus_rec r = mkrec(1, "abc", 3, "k", 1, "pay", 3), d;
+	struct bus_rec r = mkrec(1, "abc", 3, "k", 1, "pay", 3), d[2];
 	const char *why;
 	uint8_t *b, small[8];
 	size_t n;
@@ -321,37 +349,38 @@ test_rec_bad_fields(void)
 	r.flags = 0x02;			/* undefined flag */
 	b = encode(&r, &n);
 	why = NULL;
-	CHECK_EQ_I64(seg_rec_decode(b, n, &d, &why), -1);
+	CHECK_EQ_I64(decode1(b, n, d, &why), -1);
 	CHECK(why != NULL);
 	free(b);
 
 	r.flags = 0;
 	b = encode(&r, &n);
-	b[9] = 0;			/* topic length 0 */
-	le32_put(b + 4, crc32c(0, b + 8, n - 8));
-	CHECK_EQ_I64(seg_rec_decode(b, n, &d, &why), -1);
-	b[9] = 3;
-	le32_put(b + 12, 5);		/* tags run past the record */
-	le32_put(b + 4, crc32c(0, b + 8, n - 8));
-	CHECK_EQ_I64(seg_rec_decode(b, n, &d, &why), -1);
-	le32_put(b + 12, 0xffffffffu);	/* and far past it */
-	le32_put(b + 4, crc32c(0, b + 8, n - 8));
-	CHECK_EQ_I64(seg_rec_decode(b, n, &d, &why), -1);
-	le32_put(b + 12, 3);		/* tags take the payload: still ok */
-	le32_put(b + 4, crc32c(0, b + 8, n - 8));
-	CHECK_EQ_I64(seg_rec_decode(b, n, &d, &why), (ssize_t)n);
-	CHECK_EQ_U64(d.payload_len, 0);
+	b[11] = 0;			/* topic length 0 */
+	batch_crc(b, n);
+	CHECK_EQ_I64(decode1(b, n, d, &why), -1);
+	b[11] = 3;
+	/* record: len, flags, 5 deltas, key len, key, tags len */
+	b[84 + 3 + 1 + 1 + 5 + 1 + 1] = 5;	/* tags run past the record */
+	batch_crc(b, n);
+	CHECK_EQ_I64(decode1(b, n, d, &why), -1);
+	b[84 + 3 + 1 + 1 + 5 + 1 + 1] = 3;	/* tags take the payload: */
+	batch_crc(b, n);			/* not a tag area */
+	CHECK_EQ_I64(decode1(b, n, d, &why), -1);
+	b[84 + 3 + 1 + 1 + 5 + 1 + 1] = 0;
+	batch_crc(b, n);
+	CHECK_EQ_I64(decode1(b, n, d, &why), (ssize_t)n);
+	CHECK_EQ_U64(d[0].payload_len, 3);
 	free(b);
 
-	/* Lengths shorter than a header, or longer than any record. */
+	/* Lengths shorter than a header, or longer than any batch. */
 	memset(small, 0, sizeof(small));
-	CHECK_EQ_I64(seg_rec_decode(small, 8, &d, &why), -1);
-	le32_put(small, BUS_REC_HDR - 5);
-	CHECK_EQ_I64(seg_rec_decode(small, 8, &d, &why), -1);
-	le32_put(small, (uint32_t)BUS_REC_MAX + 1);
-	CHECK_EQ_I64(seg_rec_decode(small, 8, &d, &why), -1);
-	le32_put(small, BUS_REC_HDR - 4);	/* plausible: wait for it */
-	CHECK_EQ_I64(seg_rec_decode(small, 8, &d, &why), 0);
+	CHECK_EQ_I64(decode1(small, 8, d, &why), -1);
+	le32_put(small, BUS_BATCH_HDR - 4);
+	CHECK_EQ_I64(decode1(small, 8, d, &why), -1);
+	le32_put(small, (uint32_t)BUS_BATCH_MAX - 3);
+	CHECK_EQ_I64(decode1(small, 8, d, &why), -1);
+	le32_put(small, BUS_BATCH_HDR - 3);	/* plausible: wait for it */
+	CHECK_EQ_I64(decode1(small, 8, d, &why), 0);
 }
 
 static void
@@ -365,7 +394,7 @@ test_seg_hdr(void)
 	unsigned accepted = 0;
 
 	seg_hdr_encode(h, 123456789012ULL, -5);
-	CHECK_MEM(h, 8, "BUSSEG\0\1", 8);
+	CHECK_MEM(h, 8, "BUSSEG\0\2", 8);
 	CHECK_EQ_U64(le64_get(h + 8), 123456789012ULL);
 	CHECK_EQ_I64((int64_t)le64_get(h + 16), -5);
 	CHECK_EQ_U64(le32_get(h + 24), 0);
@@ -383,10 +412,18 @@ test_seg_hdr(void)
 	CHECK_EQ_I64(seg_hdr_decode(c, &base, &created, &why), -1);
 	CHECK_STR_HAS(why, "magic");
 	memcpy(c, h, sizeof(c));
-	c[7] = 2;
+	c[7] = 3;
 	le32_put(c + 28, crc32c(0, c, 28));	/* CRC right, version wrong */
 	CHECK_EQ_I64(seg_hdr_decode(c, &base, &created, &why), -1);
 	CHECK_STR_HAS(why, "version");
+	CHECK_EQ_I64(seg_hdr_version(c), 3);
+	c[7] = 1;				/* format 1: say what to do */
+	le32_put(c + 28, crc32c(0, c, 28));
+	CHECK_EQ_I64(seg_hdr_decode(c, &base, &created, &why), -1);
+	CHECK_STR_HAS(why, "store format 1");
+	CHECK_STR_HAS(why, "re-create");
+	CHECK_EQ_I64(seg_hdr_version(c), 1);
+	CHECK_EQ_I64(seg_hdr_version(h), 2);
 	memcpy(c, h, sizeof(c));
 	c[10] ^= 0x10;
 	CHECK_EQ_I64(seg_hdr_decode(c, &base, &created, &why), -1);
@@ -700,34 +737,6 @@ test_crc_three(void)
 			}
 }
 
-/* Records encoded without CRC, then filled, equal records encoded whole. */
-static void
-test_crc_fill(void)
-{
-	uint8_t whole[8192], later[8192], pay[200];
-	struct bus_rec r;
-	size_t n = 0, m = 0, i, cnt;
-
-	memset(pay, 'p', sizeof(pay));
-	for (cnt = 0; cnt <= 7; cnt++) {
-		n = m = 0;
-		for (i = 0; i < cnt; i++) {
-			memset(&r, 0, sizeof(r));
-			r.offset = i;
-			r.recv_ns = 1000 + i;
-			r.topic = "t";
-			r.topic_len = 1;
-			r.payload = pay;
-			r.payload_len = i * 23 % 200;
-			n += seg_rec_encode(whole + n, &r);
-			m += seg_rec_encode_nocrc(later + m, &r);
-		}
-		CHECK_EQ_U64(n, m);
-		seg_crc_fill(later, m);
-		CHECK(memcmp(whole, later, n) == 0);
-	}
-}
-
 int
 main(void)
 {
@@ -735,7 +744,6 @@ main(void)
 	RUN(test_crc_incremental);
 	RUN(test_crc_unaligned);
 	RUN(test_crc_three);
-	RUN(test_crc_fill);
 	RUN(test_rec_roundtrip);
 	RUN(test_rec_layout);
 	RUN(test_rec_truncated);

@@ -57,8 +57,8 @@ mkseg(void)
 		r.topic_len = 1;
 		r.payload = pl;
 		r.payload_len = plen(i);
-		b = malloc(seg_rec_size(1, 0, 0, plen(i)));
-		n = seg_rec_encode(b, &r);
+		b = malloc(batch_one_size(&r));
+		n = batch_one(b, &r);
 		if (write(fd, b, n) != (ssize_t)n)
 			abort();
 		at[i + 1] = at[i] + n;
@@ -119,7 +119,7 @@ test_from_fd(void)
 	CHECK(segscan_init(&ss, fd, at[HUGE_AT]) == 0);
 	CHECK_EQ_I64(segscan_next(&ss, &r), SS_REC);
 	CHECK_EQ_U64(r.offset, BASE + HUGE_AT);
-	CHECK_EQ_U64(r.size, at[HUGE_AT + 1] - at[HUGE_AT]);
+	CHECK_EQ_U64(ss.bat.size, at[HUGE_AT + 1] - at[HUGE_AT]);
 	CHECK_EQ_I64(segscan_next(&ss, &r), SS_REC);
 	CHECK_EQ_U64(r.offset, BASE + HUGE_AT + 1);
 	segscan_seek(&ss, at[1]);
