@@ -48,7 +48,8 @@ LIB_SRC	= lib/crc32c.c lib/segment.c lib/batch.c lib/index.c lib/store.c lib/pro
 	  lib/perm.c lib/acl.c lib/storecheck.c \
 	  lib/segscan.c lib/partlock.c lib/busctl.c lib/retention.c \
 	  lib/compact.c lib/status.c lib/json.c lib/append.c \
-	  lib/pub.c lib/sub.c lib/msg.c lib/offline.c lib/errval.c
+	  lib/pub.c lib/sub.c lib/msg.c lib/offline.c lib/errval.c \
+	  lib/storeid.c
 LIB_SRC	+= lib/zcodec.c lib/recompress.c
 LIB_SRC	+= lib/logdest.c lib/cmdline.c
 # bus-sub's -F compiler.
@@ -73,7 +74,8 @@ UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
 	  tests/unit/test_index tests/unit/test_reader tests/unit/test_compact \
 	  tests/unit/test_json tests/unit/test_store tests/unit/test_proto \
 	  tests/unit/test_append tests/unit/test_segscan tests/unit/test_batch \
-	  tests/unit/test_acl
+	  tests/unit/test_acl \
+	  tests/unit/test_storeid
 # Compressed sealed segments.
 UNIT	+= tests/unit/test_zcodec
 UNIT	+= tests/unit/test_msgfmt
@@ -85,7 +87,21 @@ MAN7	= man/bus-protocol.7
 MAN8	= man/busd.8 man/bus-rotate.8 man/bus-compact.8
 MAN3	= $(wildcard man/*.3)
 
+# bus-nats, the bridge to NATS JetStream, when pkg-config finds libnats.
+HAVE_NATS := $(shell pkg-config --exists libnats 2>/dev/null && echo 1)
+NATS_CFLAGS := $(shell pkg-config --cflags libnats 2>/dev/null)
+NATS_LIBS := $(shell pkg-config --libs libnats 2>/dev/null)
+NATS_PROGS = cmd/bus-nats/bus-nats
+NATS_TEST = tests/nats/jsread tests/bench/nats_pub tests/bench/nats_pull
+ifeq ($(HAVE_NATS),1)
+PROGS	+= $(NATS_PROGS)
+MAN1	+= man/bus-nats.1
+endif
+
 all: $(PROGS) $(SHLIB) $(SHLINKS) lib/bus.pc contrib/busd.service
+ifneq ($(HAVE_NATS),1)
+	@echo "make: skipping bus-nats: pkg-config finds no libnats (apt-get install libnats-dev)"
+endif
 
 $(LIB_OBJ): $(HDRS)
 $(LIB_OBJ): $(SAN_STAMP)
@@ -127,6 +143,14 @@ cmd/bus-pub/bus-pub: cmd/bus-pub/main.c $(LIB) $(HDRS)
 SUB_SRC	= $(wildcard cmd/bus-sub/*.c)
 cmd/bus-sub/bus-sub: $(SUB_SRC) cmd/bus-sub/sub.h $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $(SUB_SRC) $(LIB) $(LDLIBS)
+NATS_SRC = $(wildcard cmd/bus-nats/*.c)
+cmd/bus-nats/bus-nats: $(NATS_SRC) cmd/bus-nats/bridge.h $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) $(NATS_CFLAGS) -o $@ $(NATS_SRC) $(LIB) $(LDLIBS) \
+	    $(NATS_LIBS)
+tests/nats/jsread: tests/nats/jsread.c
+	$(CC) $(CFLAGS) $(NATS_CFLAGS) -o $@ $< $(NATS_LIBS) $(LDLIBS)
+tests/bench/nats_%: tests/bench/nats_%.c
+	$(CC) $(CFLAGS) $(NATS_CFLAGS) -o $@ $< $(NATS_LIBS) $(LDLIBS)
 cmd/bus-rotate/bus-rotate: cmd/bus-rotate/main.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 cmd/bus-compact/bus-compact: cmd/bus-compact/main.c $(LIB) $(HDRS)
@@ -190,12 +214,20 @@ demo: deps
 	@sh examples/demo.sh
 
 check: deps
-	@$(MAKE) -s all $(UNIT) $(FAULT) tests/fuzz/mkcorpus
+	@$(MAKE) -s all $(UNIT) $(FAULT) tests/fuzz/mkcorpus \
+	    $(if $(HAVE_NATS),$(NATS_TEST))
 	@sh tests/run.sh
 
 bench: deps
 	@$(MAKE) -s all
 	@sh tests/bench.sh
+	@$(MAKE) -s bench-nats
+
+# bus-nats against plain libnats clients (skipped without nats-server).
+bench-nats:
+	@if [ "$(HAVE_NATS)" = 1 ] && command -v nats-server >/dev/null; then \
+	    $(MAKE) -s all $(NATS_TEST) && sh tests/bench/nats.sh; \
+	else echo "bench-nats: skipped (needs libnats and nats-server)"; fi
 
 lint:
 	mandoc -Tlint -W warning $(MAN1) $(MAN5) $(MAN7) $(MAN8)
@@ -206,6 +238,7 @@ install: all
 	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 cmd/busd/busd $(DESTDIR)$(SBINDIR)/busd
 	install -m 755 cmd/bus-pub/bus-pub cmd/bus-sub/bus-sub $(DESTDIR)$(BINDIR)
+	$(if $(HAVE_NATS),install -m 755 $(NATS_PROGS) $(DESTDIR)$(BINDIR))
 	install -m 755 cmd/bus-rotate/bus-rotate \
 	    cmd/bus-compact/bus-compact $(DESTDIR)$(SBINDIR)
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
@@ -227,6 +260,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/busd $(DESTDIR)$(BINDIR)/bus-pub \
 	    $(DESTDIR)$(BINDIR)/bus-sub $(DESTDIR)$(SBINDIR)/bus-rotate \
+	    $(DESTDIR)$(BINDIR)/bus-nats \
 	    $(DESTDIR)$(SBINDIR)/bus-compact
 	rm -f $(MAN1:man/%=$(DESTDIR)$(MANDIR)/man1/%) \
 	    $(MAN3:man/%=$(DESTDIR)$(MANDIR)/man3/%) \
@@ -243,7 +277,8 @@ uninstall:
 clean:
 	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT) $(FAULT) tests/bench/latency \
 	    tests/bench/accesslog
+	rm -f $(NATS_PROGS) $(NATS_TEST)
 	rm -f $(LIB_PIC) $(SHLIB) $(SHLINKS) lib/bus.pc contrib/busd.service
 	rm -f $(SAN_STAMP) $(FUZZ) $(FUZZ_OBJ) tests/fuzz/mkcorpus
 
-.PHONY: all deps demo check bench lint install uninstall clean fuzz FORCE
+.PHONY: all deps demo check bench bench-nats lint install uninstall clean fuzz FORCE

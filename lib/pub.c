@@ -260,6 +260,39 @@ bus_pub_add(struct bus_pub *p, const struct bus_msg *m, int64_t send_ns,
 	return 0;
 }
 
+/*
+ * A jump in the numbers ends the open frame (busd wants each frame's
+ * numbers consecutive).  When nothing is unacknowledged, the skipped
+ * numbers count as acknowledged, so that bus_pub_wait() does not wait
+ * for them; if the message is refused, nothing changes.
+ */
+int
+bus_pub_add_seq(struct bus_pub *p, const struct bus_msg *m, int64_t send_ns,
+    uint64_t seq)
+{
+	uint64_t onext = p->next_seq, oacked = p->acked;
+
+	if (seq < p->next_seq)
+		return errval_set(&p->err, BUS_E_USAGE, EX_USAGE, seq,
+		    "sequence number %llu is below the next one, %llu",
+		    (unsigned long long)seq, (unsigned long long)p->next_seq);
+	if (seq > p->next_seq) {
+		pub_frame_close(p);
+		if (p->acked == p->next_seq - 1)
+			p->acked = seq - 1;
+		p->next_seq = seq;
+	}
+	if (bus_pub_add(p, m, send_ns, NULL) == -1) {
+		if (p->err.kind == BUS_E_INVALID ||
+		    p->err.kind == BUS_E_TOOBIG) {
+			p->next_seq = onext;
+			p->acked = oacked;
+		}
+		return -1;
+	}
+	return 0;
+}
+
 int
 bus_pub_add_block(struct bus_pub *p, const struct bus_block *k,
     int64_t send_ns)
@@ -794,13 +827,16 @@ pub_replies(struct bus_pub *p)
 			if (proto_ack_decode(body, blen, &ack) == -1)
 				return errval_set(&p->err, BUS_E_PROTOCOL,
 				    EX_PROTOCOL, 0, "malformed ACK from busd");
-			p->acked += ack.count;
+			/* By number: a frame may follow skipped numbers. */
+			if (ack.count > 0)
+				p->acked = ack.first_seq + ack.count - 1;
 			goto acked;
 		case PT_ACK_RUN:
 			if (proto_ack_run_decode(body, blen, &run) == -1)
 				return errval_set(&p->err, BUS_E_PROTOCOL,
 				    EX_PROTOCOL, 0, "malformed ACK_RUN from busd");
-			p->acked += run.count;
+			if (run.count > 0)
+				p->acked = run.first_seq + run.count - 1;
 acked:
 			/* The acked frame is the oldest one sent. */
 			if (p->sent - p->head < 4 ||

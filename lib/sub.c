@@ -114,6 +114,7 @@ struct bus_sub {
 	char		*gname;		/* the group */
 	char		*member;	/* our name within the group */
 	struct group	*grp;
+	int		 lockfd;	/* the cursor's lock, or -1 */
 	struct cursor	 cur;		/* lone consumer: the cursor */
 	int		 resumed;	/* cur was loaded from the file */
 	int		 existed;	/* the cursor file existed at open */
@@ -203,7 +204,7 @@ bus_sub_new(const char *dir)
 	}
 	s->from = FROM_END;
 	s->until = INT64_MAX;
-	s->ifd = s->logwd = s->clockfd = -1;
+	s->ifd = s->logwd = s->clockfd = s->lockfd = -1;
 	s->pin = INT64_MAX;
 	s->limit = INT64_MIN;
 	RB_INIT(&s->names);
@@ -707,6 +708,9 @@ bus_sub_free(struct bus_sub *s)
 		close(s->ifd);
 	if (s->clockfd != -1)
 		close(s->clockfd);
+	/* Last: the cursor is saved, another may take it now. */
+	if (s->lockfd != -1)
+		close(s->lockfd);
 	free(s->cname);
 	free(s->gname);
 	free(s->member);
@@ -1419,7 +1423,8 @@ cursor_open(struct bus_sub *s)
 		    strerror(errno));
 		return;
 	}
-	if (consumer_lock(s->dir, s->cname, s->gname != NULL) == -1) {
+	if ((s->lockfd = consumer_lock(s->dir, s->cname,
+	    s->gname != NULL)) == -1) {
 		if (errno != EWOULDBLOCK)
 			sub_fail(s, BUS_E_SYSTEM, EX_CANTCREAT, "%s/%s: lock "
 			    "of cursor %s: %s", s->dir, BUS_CURSORDIR,

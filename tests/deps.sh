@@ -19,6 +19,9 @@ have_pc libzstd || need="$need libzstd-dev"
 have_pc liblz4 || need="$need liblz4-dev"
 command -v bats >/dev/null 2>&1 || need="$need bats"
 command -v mandoc >/dev/null 2>&1 || need="$need mandoc"
+# bus-nats: built with libnats, tested against a real nats-server.
+have_pc libnats || need="$need libnats-dev"
+command -v nats-server >/dev/null 2>&1 || need="$need nats-server"
 if [ "${1:-}" = fuzz ]; then
 	# clang, and its runtime of libFuzzer and the sanitizers.
 	command -v clang >/dev/null 2>&1 &&

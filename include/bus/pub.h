@@ -62,6 +62,14 @@ int	bus_pub_connect(struct bus_pub *);
 int	bus_pub_add(struct bus_pub *, const struct bus_msg *, int64_t,
 	    uint64_t *);
 /*
+ * bus_pub_add() under sequence number seq, which is at least
+ * bus_pub_next_seq(): the numbers skipped are never used, so a caller
+ * can number messages by a sequence of its own that has gaps (a bridge
+ * by its source's sequence numbers).  Returns as bus_pub_add().
+ */
+int	bus_pub_add_seq(struct bus_pub *, const struct bus_msg *, int64_t,
+	    uint64_t);
+/*
  * A block of records as read from input: count records, each ended by
  * delim (the last byte of data is one), sharing topic, tags and event
  * time.  busd stores it as one batch; reading it back with the same

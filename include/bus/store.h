@@ -64,4 +64,10 @@ struct bus_verify {
 int	bus_store_verify(const char *, int, FILE *, struct bus_verify *,
 	    struct bus_error *);
 
+/*
+ * The store's id (DIR/id, bus-segment(5)): 32 hex digits and a NUL in
+ * id (idlen >= 33), made once, at the first call.  0, or -1 with *e.
+ */
+int	bus_store_id(const char *, char *, size_t, struct bus_error *);
+
 #endif /* BUS_API_STORE_H */
