@@ -41,7 +41,10 @@ void	idx_ent_decode(const uint8_t *, struct bus_idx_ent *);
 struct bus_idx_ent *idx_load(int, const char *, uint64_t, size_t *);
 /* Last entry with key <= wanted; -1 if none. by_time: compare recv_ns. */
 ssize_t	idx_search(const struct bus_idx_ent *, size_t, int, uint64_t);
-/* Rebuild an index from a segment fd, write it to dirfd/name via rename. */
-int	idx_rebuild(int, int, const char *, uint64_t, uint64_t *);
+/*
+ * Rebuild an index from a segment fd, write it to dirfd/name via rename;
+ * the last argument: 1 not to sync it (an active segment's).
+ */
+int	idx_rebuild(int, int, const char *, uint64_t, uint64_t *, int);
 
 #endif /* BUS_INDEX_H */

@@ -78,9 +78,13 @@ int	store_list_in(const char *, const char *,
 /*
  * Replacing a file whole, so that a crash leaves the old or the new one:
  * store_tmp_open() opens dirfd/tmp for writing; store_tmp_commit()
- * flushes, syncs and closes it, renames it to name and, if dirsync, syncs
- * the directory.  On failure it removes tmp and returns -1 with errno.
+ * flushes, syncs and closes it, renames it to name and, with
+ * STORE_DIRSYNC, syncs the directory.  STORE_NOSYNC skips every sync:
+ * for a cache that is rebuilt after a crash anyway (an active index).
+ * On failure it removes tmp and returns -1 with errno.
  */
+#define STORE_DIRSYNC	1	/* store_tmp_commit(): sync the directory */
+#define STORE_NOSYNC	2	/* store_tmp_commit(): no sync at all */
 FILE	*store_tmp_open(int, const char *);
 int	store_tmp_commit(FILE *, int, const char *, const char *, int);
 /* Is name "<20 digits><suffix>"?  1 and its base in *base if so. */

@@ -104,12 +104,14 @@ idx_search(const struct bus_idx_ent *e, size_t n, int by_time, uint64_t key)
 }
 
 /*
- * Scan the segment at segfd, write a fresh index beside it as name.
- * On return *valid_end is the end of the last whole batch.
+ * Scan the segment at segfd, write a fresh index beside it as name,
+ * synced unless nosync (an active index: its seal syncs it, and a crash
+ * before that rebuilds it at the next start).  On return *valid_end is
+ * the end of the last whole batch.
  */
 int
 idx_rebuild(int dirfd, int segfd, const char *name, uint64_t base,
-    uint64_t *valid_end)
+    uint64_t *valid_end, int nosync)
 {
 	char tmp[64];
 	uint8_t ent[BUS_IDX_ENT], hdr[BUS_IDX_HDR];
@@ -153,7 +155,8 @@ idx_rebuild(int dirfd, int segfd, const char *name, uint64_t base,
 		rc = -1;
 		goto out;
 	}
-	rc = store_tmp_commit(f, dirfd, tmp, name, 0);
+	rc = store_tmp_commit(f, dirfd, tmp, name,
+	    nosync ? STORE_NOSYNC : 0);
 	if (rc == 0)
 		*valid_end = segscan_at(&ss);
 out:

@@ -328,11 +328,12 @@ store_tmp_open(int dirfd, const char *tmp)
 
 int
 store_tmp_commit(FILE *f, int dirfd, const char *tmp, const char *name,
-    int dirsync)
+    int flags)
 {
 	int e;
 
-	if (fflush(f) == EOF || fsync(fileno(f)) == -1) {
+	if (fflush(f) == EOF ||
+	    (!(flags & STORE_NOSYNC) && fsync(fileno(f)) == -1)) {
 		e = errno;
 		fclose(f);
 		goto fail;
@@ -341,7 +342,7 @@ store_tmp_commit(FILE *f, int dirfd, const char *tmp, const char *name,
 		e = errno;
 		goto fail;
 	}
-	if (dirsync)
+	if ((flags & STORE_DIRSYNC) && !(flags & STORE_NOSYNC))
 		fsync(dirfd);
 	return 0;
 fail:

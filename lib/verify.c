@@ -198,7 +198,7 @@ rebuild:
 		store_seg_name(sn, sizeof(sn), base, "seg");
 		if ((fd = openat(v->dirfd, sn, O_RDONLY | O_NOFOLLOW |
 		    O_CLOEXEC)) == -1 ||
-		    idx_rebuild(v->dirfd, fd, n, base, &end) == -1) {
+		    idx_rebuild(v->dirfd, fd, n, base, &end, 0) == -1) {
 			fprintf(v->out, "partition %s: file %s: rebuild failed: "
 			    "%s\n", v->part, n, strerror(errno));
 			if (fd != -1)

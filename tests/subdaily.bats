@@ -287,11 +287,11 @@ pub_lines() {
 	run --separate-stderr "$BUS_ROOT/cmd/bus-sub/bus-sub" --bogus t
 	[ "$status" -eq 64 ]
 	[ "$output" = "" ]
-	[ "${stderr_lines[0]}" = "bus-sub: unknown option '--bogus'" ]
+	[ "${stderr_lines[0]}" = "bus-sub: unknown or ambiguous option --bogus" ]
 	[[ "${stderr_lines[1]}" == "usage: bus-sub "* ]]
 	run --separate-stderr bus-sub -n
 	[ "$status" -eq 64 ]
-	[ "${stderr_lines[0]}" = "bus-sub: option '-n' needs an argument" ]
+	[ "${stderr_lines[0]}" = "bus-sub: -n needs an argument" ]
 	run --separate-stderr bus-sub -e
 	[ "$status" -eq 64 ]
 	[ "${stderr_lines[0]}" = "bus-sub: at least one topic pattern is required" ]

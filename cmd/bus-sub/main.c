@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "cmdline.h"
 #include "cursor.h"
 #include "msgfmt.h"
 #include "bus/bus.h"
@@ -199,8 +200,9 @@ help(void)
 "                        pattern without upper case ignores it)\n"
 "  --delete-cursor       delete the cursor --name, and exit\n"
 "  --exec command        run command for each message (sh -c)\n"
-"  --from position       beginning, end (default), offset, -N (N back in\n"
-"                        each partition), @TIME, -DURATION; alias --since\n"
+"  --from, --since position\n"
+"                        beginning, end (default), offset, -N (N back in\n"
+"                        each partition), @TIME, -DURATION\n"
 "  --grep regex          payload matches regex (repeatable: all must)\n"
 "  --grep-v regex        payload does not match regex (repeatable)\n"
 "  --group group         share the partitions within group\n"
@@ -208,13 +210,17 @@ help(void)
 "  --invert-key          every --key must not match instead\n"
 "  --key regex           key matches regex (repeatable: all must)\n"
 "  --key-v regex         key does not match regex (repeatable)\n"
-"  --last count          start count messages before the end of the whole\n"
-"                        subscription; alias --tail\n"
+"  --last, --tail count  start count messages before the end of the whole\n"
+"                        subscription\n"
 "  --list-cursors        list the cursors, and exit\n"
 "  --local, --utc        times in local time, or in UTC (default)\n"
 "  --name name           keep the position in durable cursor name\n"
+"  --on-failure stop|skip|dead-letter=topic\n"
+"                        --exec: after the last retry, stop (default),\n"
+"                        skip the message, or publish it to topic\n"
 "  --reset-cursor pos    move the cursor --name to pos first\n"
 "  --retries n           --exec: retries of a failing command (3)\n"
+"  --scheduled           list the messages busd holds for later, and exit\n"
 "  --show-cursor         show the cursor --name, and exit\n"
 "  --skip-corrupt        report and skip damaged records\n"
 "  --tag name[=value]    has tag name (of that value); repeatable\n"
@@ -291,6 +297,7 @@ static int
 flags(int argc, char *argv[])
 {
 	const char *errstr;
+	char ebuf[256];
 	int ch;
 
 	opterr = 0;	/* our messages, with the synopsis */
@@ -413,20 +420,17 @@ flags(int argc, char *argv[])
 			break;
 		case OPT_UNTIL:
 			if (parse_until(optarg, &opt.until) == -1)
-				errx(EX_USAGE, "--until: '%s' is not now, "
-				    "@TIME, -DURATION or +DURATION", optarg);
+				errx(EX_USAGE, "--until: '%s': %s", optarg,
+				    errno == ERANGE ? time_error(errno) :
+				    "not now, +DURATION or a form of --from");
 			opt.until_set = 1;
 			break;
 		case OPT_UTC:
 			opt.out.local = 0;
 			break;
-		case ':':
-			bad_usage("option '%s' needs an argument",
-			    argv[optind - 1]);
 		default:
-			if (optopt != 0)
-				bad_usage("unknown option '-%c'", optopt);
-			bad_usage("unknown option '%s'", argv[optind - 1]);
+			bad_usage("%s", opt_error(ch, argv, ebuf,
+			    sizeof(ebuf)));
 		}
 	}
 	return optind;

@@ -326,7 +326,8 @@ sealed_check(struct part *p, const uint64_t *segs, size_t nsegs,
 		    1)) {
 			log_warnx("partition %s: rebuilding index %s%s%s",
 			    p->name, n, why[0] ? ": " : "", why);
-			if (idx_rebuild(p->dirfd, fd, n, segs[i], &end) == -1)
+			if (idx_rebuild(p->dirfd, fd, n, segs[i], &end,
+			    0) == -1)
 				log_warn("partition %s: %s", p->name, n);
 		} else if (e != NULL)
 			at = e[cnt - 1].pos;
@@ -495,7 +496,7 @@ active_index(struct part *p, uint64_t size)
 	int ifd;
 
 	store_seg_name(n, sizeof(n), p->base, "idx");
-	if (idx_rebuild(p->dirfd, p->app.sfd, n, p->base, &end) == -1)
+	if (idx_rebuild(p->dirfd, p->app.sfd, n, p->base, &end, 1) == -1)
 		fatal(EX_IOERR, "partition %s: %s", p->name, n);
 	if ((ifd = store_openat(p->dirfd, n, O_WRONLY | O_APPEND, 0)) ==
 	    -1 || fstat(ifd, &st) == -1)

@@ -141,7 +141,7 @@ check_index(uint64_t nwant)
 	ssize_t la, lb;
 	int fd;
 
-	CHECK_EQ_I64(idx_rebuild(dfd, sfd, "rebuilt.idx", 0, &end), 0);
+	CHECK_EQ_I64(idx_rebuild(dfd, sfd, "rebuilt.idx", 0, &end, 1), 0);
 	CHECK_EQ_U64(end, fsize(sfd));
 	fd = openat(dfd, "rebuilt.idx", O_RDONLY);
 	la = pread(ifd, a, sizeof(a), 0);

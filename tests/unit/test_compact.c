@@ -79,7 +79,7 @@ mkseg(uint64_t base, const struct spec *s, size_t n)
 	}
 	lseek(fd, 0, SEEK_SET);
 	store_seg_name(name, sizeof(name), base, "idx");
-	idx_rebuild(dfd, fd, name, base, &end);
+	idx_rebuild(dfd, fd, name, base, &end, 0);
 	close(fd);
 }
 

@@ -121,7 +121,7 @@ rebuild(const char *seg, const char *idx, uint64_t base, uint64_t *end)
 {
 	int fd = openat(dirfd_, seg, O_RDONLY), rc;
 
-	rc = idx_rebuild(dirfd_, fd, idx, base, end);
+	rc = idx_rebuild(dirfd_, fd, idx, base, end, 0);
 	close(fd);
 	return rc;
 }

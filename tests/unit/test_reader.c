@@ -178,7 +178,7 @@ index_all(struct part *pt)
 		segname(n, bases[i]);
 		store_seg_name(x, sizeof(x), bases[i], "idx");
 		fd = openat(pt->pfd, n, O_RDONLY);
-		if (idx_rebuild(pt->pfd, fd, x, bases[i], &end) == -1)
+		if (idx_rebuild(pt->pfd, fd, x, bases[i], &end, 0) == -1)
 			abort();
 		close(fd);
 	}
