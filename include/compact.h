@@ -48,5 +48,9 @@ int	compact_partition(const char *, int, const struct compact_opts *,
  * rewrite of one segment (recompress.c).  OPS_OK or OPS_IO with err.
  */
 int	compact_install(int, const char *, uint64_t, char *, size_t);
+struct stat;
+/* A file of a rewrite, made like the one it replaces (owner, mode). */
+int	compact_create(int, const char *, const char *, const struct stat *,
+	    char *, size_t);
 
 #endif /* BUS_COMPACT_H */

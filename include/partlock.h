@@ -33,10 +33,12 @@ struct patset;
 int	ops_each_partition(const char *, const struct patset *,
 	    void (*)(const char *));
 /*
- * fn(pattern) for each of pats[0..n) that matches no partition; returns
- * how many, or -1 if the store could not be listed.
+ * A pattern that matches no partition is most likely a typo: "no
+ * partition matches PATTERN" to say() for each of pats[0..n).  Returns
+ * EX_NOINPUT when none matches anything (nothing to do), EX_IOERR with
+ * err when the store cannot be listed, else 0.
  */
-int	ops_unmatched(const char *, char *const *, int,
-	    void (*)(const char *));
+int	ops_patterns(const char *, char *const *, int, void (*)(const char *),
+	    char *, size_t);
 
 #endif /* BUS_PARTLOCK_H */

@@ -616,15 +616,26 @@ rewrite_abandon(struct compactor *c, uint64_t b)
 static int
 create_file(struct compactor *c, const char *name, const struct stat *like)
 {
+	return compact_create(c->dirfd, c->part, name, like, c->err,
+	    c->errlen);
+}
+
+/*
+ * Create dirfd/name for a rewrite of partition part, owned and moded as
+ * like, the file it replaces: its fd, or -1 with a message in err.
+ */
+int
+compact_create(int dirfd, const char *part, const char *name,
+    const struct stat *like, char *err, size_t errlen)
+{
 	int fd;
 
-	if ((fd = openat(c->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC, 0644)) == -1) {
-		snprintf(c->err, c->errlen, "partition %s: create %s: %s",
-		    c->part, name, strerror(errno));
+	if ((fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_NOFOLLOW | O_CLOEXEC, 0640)) == -1) {
+		snprintf(err, errlen, "partition %s: create %s: %s", part,
+		    name, strerror(errno));
 		return -1;
 	}
-	/* The new file looks like the one it replaces. */
 	if (geteuid() == 0)
 		(void)fchown(fd, like->st_uid, like->st_gid);
 	(void)fchmod(fd, like->st_mode & 0777);

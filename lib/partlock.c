@@ -136,28 +136,35 @@ ops_each_partition(const char *dir, const struct patset *pats,
 }
 
 int
-ops_unmatched(const char *dir, char *const *pats, int npats,
-    void (*fn)(const char *))
+ops_patterns(const char *dir, char *const *pats, int npats,
+    void (*say)(const char *), char *err, size_t errlen)
 {
 	struct patset *one;
-	char **names, err[512];
+	char **names, line[512];
 	size_t n, i;
 	int p, unmatched = 0;
 
-	if (store_list_partitions(dir, &names, &n) == -1)
-		return -1;
+	if (npats == 0)
+		return 0;
+	if (store_list_partitions(dir, &names, &n) == -1) {
+		snprintf(err, errlen, "%s/%s: %s", dir, BUS_LOGDIR,
+		    strerror(errno));
+		return EX_IOERR;
+	}
 	for (p = 0; p < npats; p++) {
-		if ((one = patset_new(&pats[p], 1, err, sizeof(err))) == NULL)
+		if ((one = patset_new(&pats[p], 1, line, sizeof(line))) == NULL)
 			continue;	/* the caller checked them all */
 		for (i = 0; i < n; i++)
 			if (patset_match(one, names[i], strlen(names[i])))
 				break;
 		if (i == n) {
-			fn(pats[p]);
+			snprintf(line, sizeof(line), "no partition matches %s",
+			    pats[p]);
+			say(line);
 			unmatched++;
 		}
 		patset_free(one);
 	}
 	store_free_names(names, n);
-	return unmatched;
+	return unmatched == npats ? EX_NOINPUT : 0;
 }

@@ -320,19 +320,8 @@ batch_in(struct rcomp *c, const struct bus_batch *b)
 static int
 create_like(struct rcomp *c, const char *name, const struct stat *like)
 {
-	int fd;
-
-	if ((fd = openat(c->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC, 0644)) == -1) {
-		snprintf(c->err, c->errlen, "partition %s: create %s: %s",
-		    c->part, name, strerror(errno));
-		return -1;
-	}
-	/* The new file looks like the one it replaces. */
-	if (geteuid() == 0)
-		(void)fchown(fd, like->st_uid, like->st_gid);
-	(void)fchmod(fd, like->st_mode & 0777);
-	return fd;
+	return compact_create(c->dirfd, c->part, name, like, c->err,
+	    c->errlen);
 }
 
 /* Before the commit point: close and remove what was written. */

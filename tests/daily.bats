@@ -362,7 +362,7 @@ complete_words() {
 		# Rotated by renaming: SIGHUP opens a new one.
 		mv "$BUS_DIR/busd.log" "$BUS_DIR/busd.log.1"
 		kill -HUP "$pid"
-		wait_for "grep -q 'SIGHUP: [0-9]* rule(s) loaded' '$BUS_DIR/busd.log' 2>/dev/null"
+		wait_for "grep -q 'SIGHUP: [0-9]* rule(s), [0-9]* ACL line(s) loaded' '$BUS_DIR/busd.log' 2>/dev/null"
 		! grep -q SIGHUP "$BUS_DIR/busd.log.1"
 		# What busd logs later lands there too.
 		kill -TERM "$pid"

@@ -30,8 +30,6 @@ static __dead void help(void);
 static void	partition(const char *);
 static void	fail(int);
 static void	say(const char *);
-static void	no_match(const char *);
-static void	patterns_check(char *const *, int);
 static void	report(const char *, const struct compact_result *);
 
 static const char *dir;
@@ -186,7 +184,12 @@ main(int argc, char *argv[])
 	/* What busd would refuse to serve, said once (busd(8)). */
 	if (perm_check_store(dir, NULL, PERM_OWNER, emsg, sizeof(emsg)) == -1)
 		warnx("warning: %s", emsg);
-	patterns_check(argv, argc);
+	/* A typo matches nothing: say so; nothing at all is 66. */
+	if ((r = ops_patterns(dir, argv, argc, say, emsg, sizeof(emsg))) ==
+	    EX_NOINPUT)
+		exit(r);
+	if (r != 0)
+		errx(r, "%s", emsg);
 	co.dry_run = dry_run;
 	co.now = now_ns();
 	if (ops_each_partition(dir, pats, partition) == -1)
@@ -238,27 +241,4 @@ partition(const char *name)
 out:
 	plock_release(lfd);
 	close(dfd);
-}
-
-static void
-no_match(const char *pattern)
-{
-	warnx("no partition matches %s", pattern);
-}
-
-/*
- * A pattern that matches no partition is most likely a typo: say so;
- * exit 66 when none matches anything (there is nothing to do).
- */
-static void
-patterns_check(char *const *pats, int n)
-{
-	int r;
-
-	if (n == 0)
-		return;
-	if ((r = ops_unmatched(dir, pats, n, no_match)) == -1)
-		err(EX_IOERR, "%s/%s", dir, BUS_LOGDIR);
-	if (r == n)
-		exit(EX_NOINPUT);
 }
