@@ -179,7 +179,7 @@ tests/fault/crashpoint.so: tests/fault/crashpoint.c
 
 # Fuzz targets: clang, libFuzzer, ASan and UBSan, on their own objects of
 # the library; each runs FUZZ_SECONDS on a copy of its seed corpus.
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 60
 FUZZ_CC	?= clang
 FUZZ_TARGETS = fuzz_frames fuzz_record fuzz_text fuzz_conf
 FUZZ_TARGETS += fuzz_zcodec

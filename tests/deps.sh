@@ -19,6 +19,12 @@ have_pc libzstd || need="$need libzstd-dev"
 have_pc liblz4 || need="$need liblz4-dev"
 command -v bats >/dev/null 2>&1 || need="$need bats"
 command -v mandoc >/dev/null 2>&1 || need="$need mandoc"
+# What the tests use besides the shell: JSON, raw sockets and struct
+# packing (python3), fault injection, hex dumps.
+command -v jq >/dev/null 2>&1 || need="$need jq"
+command -v python3 >/dev/null 2>&1 || need="$need python3"
+command -v strace >/dev/null 2>&1 || need="$need strace"
+command -v xxd >/dev/null 2>&1 || need="$need xxd"
 # bus-nats: built with libnats, tested against a real nats-server.
 have_pc libnats || need="$need libnats-dev"
 command -v nats-server >/dev/null 2>&1 || need="$need nats-server"
