@@ -81,7 +81,7 @@ fds() {
 	[[ "$output" == *"--max-partitions: '0' is too small"* ]]
 	run -64 busd --max-partitions lots
 	[[ "$output" == *"--max-partitions: 'lots' is invalid"* ]]
-	run -64 busd -h
+	run -0 busd -h
 	[[ "$output" == *"[--max-partitions n]"* ]]
 }
 

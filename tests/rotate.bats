@@ -226,9 +226,10 @@ seg_bytes() {
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "store $BUS_DIR" ]
 	[[ "${lines[1]}" =~ ^busd\ pid\ $BUSD_PID,\ up\ [0-9]+s,\ [0-9]+\ client\(s\)\;\ received\ 110\ messages, ]]
-	[[ "${lines[2]}" == "PARTITION "*"SEGMENTS"*"TOPICS" ]]
-	[[ "${lines[3]}" =~ ^a\ +$(nsegs a)\ +$(seg_bytes a)\ +0\ +99\ +20[0-9-]+T[0-9:.]+Z\ +a$ ]]
-	[[ "${lines[4]}" =~ ^b\ +1\ +[0-9]+\ +0\ +9\ +20.*Z\ +b$ ]]
+	[[ "${lines[2]}" =~ ^busd\ partitions\ 2\ \(at\ most\ [0-9]+\),\ [0-9]+\ open ]]
+	[[ "${lines[3]}" == "PARTITION "*"SEGMENTS"*"TOPICS" ]]
+	[[ "${lines[4]}" =~ ^a\ +$(nsegs a)\ +$(seg_bytes a)\ +0\ +99\ +20[0-9-]+T[0-9:.]+Z\ +a$ ]]
+	[[ "${lines[5]}" =~ ^b\ +1\ +[0-9]+\ +0\ +9\ +20.*Z\ +b$ ]]
 	run bus-rotate --status -o json a
 	[ "$status" -eq 0 ]
 	[[ "$output" == "{\"store\":\"$BUS_DIR\",\"busd\":{\"running\":true,\"pid\":$BUSD_PID,\"uptime_s\":"*",\"messages\":110,"* ]]
