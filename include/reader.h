@@ -34,6 +34,16 @@ int	preader_seek_end(struct preader *);
 int	preader_end_offset(struct preader *, uint64_t *);
 /* Peek the next whole record without consuming it; PR_* result. */
 int	preader_peek(struct preader *, struct bus_rec *);
+/*
+ * Raw output of a block batch: the record peeked and the rest of its
+ * batch, when it is a block batch with delimiter delim whose records from
+ * it on are at most max and were received at most at until.  Then *p and
+ * *len are those records as stored (each with its delimiter), and r and
+ * the record peeked become the last of them (preader_advance() goes past
+ * all): their number, else 0 and nothing changes.
+ */
+uint64_t preader_peek_block(struct preader *, int, uint64_t, int64_t,
+	    const uint8_t **, size_t *, struct bus_rec *);
 /* Consume the record last peeked. */
 void	preader_advance(struct preader *);
 /* After a PR_CORRUPT: describe it, or skip to the next valid record. */

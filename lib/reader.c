@@ -462,6 +462,46 @@ preader_peek(struct preader *pr, struct bus_rec *r)
 	}
 }
 
+uint64_t
+preader_peek_block(struct preader *pr, int delim, uint64_t max,
+    int64_t until, const uint8_t **p, size_t *len, struct bus_rec *r)
+{
+	const struct bus_batch *b = &pr->bat;
+	const uint8_t *q;
+	uint64_t n;
+	uint32_t last;
+
+	/* The record peeked was the it->i'th of the batch being read. */
+	if (!pr->peeked || !pr->inb || !(b->attrs & BUS_BA_BLOCK) ||
+	    b->delim != (uint8_t)delim || pr->it.i == 0 ||
+	    pr->it.i > b->count)
+		return 0;
+	n = (uint64_t)b->count - pr->it.i + 1;
+	last = b->count - 1;
+	if (n > max || (int64_t)((uint64_t)b->base_recv + last) > until)
+		return 0;
+	/* Checked when the batch was read: records end with the delimiter. */
+	if (pr->it.end == pr->rec.payload || pr->it.end[-1] != (uint8_t)delim)
+		return 0;
+	*p = pr->rec.payload;
+	*len = pr->it.end - pr->rec.payload;
+	pr->it.p = pr->it.end;
+	pr->it.i = b->count;
+	pr->rec.offset = b->base_off + last;
+	pr->rec.recv_ns = (int64_t)((uint64_t)b->base_recv + last);
+	pr->rec.seq = b->base_seq + last;
+	/* The last record: after the delimiter before the final one. */
+	if ((q = memrchr(*p, delim, *len - 1)) == NULL)
+		q = *p;
+	else
+		q++;
+	pr->rec.payload = q;
+	pr->rec.payload_len = pr->it.end - 1 - q;
+	pr->rec.size = pr->rec.payload_len + 1;
+	*r = pr->rec;
+	return n;
+}
+
 void
 preader_advance(struct preader *pr)
 {

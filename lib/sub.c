@@ -121,6 +121,7 @@ struct bus_sub {
 	int64_t		 base_time;	/* no position: read after this */
 	int64_t		 erecv, wrecv;	/* recv of the last returned, done */
 	int64_t		 erecv_prev;	/* erecv before the last returned */
+	uint64_t	 efirst;	/* offset of the first of those */
 	int		 moved;		/* some next changed */
 	int		 dirty;		/* wnext differs from the file */
 	int		 pending;	/* returned messages not yet done */
@@ -456,6 +457,7 @@ sub_give(struct bus_sub *s, struct bus_msg *m)
 	m->flags = p->rec.flags;
 	m->partition = p->name;
 	p->next = p->rec.offset + 1;
+	s->efirst = p->rec.offset;
 	s->erecv_prev = s->erecv;
 	s->erecv = p->rec.recv_ns;
 	s->moved = 1;
@@ -601,6 +603,32 @@ bus_sub_timeout(const struct bus_sub *s)
 	return t > INT_MAX ? INT_MAX : (int)t;
 }
 
+uint64_t
+bus_sub_extend(struct bus_sub *s, int delim, uint64_t max, const void **buf,
+    size_t *len)
+{
+	struct part *p = s->last;
+	struct bus_rec r;
+	const uint8_t *q;
+	int64_t bound;
+	uint64_t n;
+
+	if (p == NULL || p->pr == NULL || max < 1)
+		return 0;
+	bound = s->limit < s->until ? s->limit : s->until;
+	/* Receive order: not past the next record of another partition. */
+	if (s->nheap > 0 && s->heap[0]->rec.recv_ns - 1 < bound)
+		bound = s->heap[0]->rec.recv_ns - 1;
+	if ((n = preader_peek_block(p->pr, delim, max, bound, &q, len,
+	    &r)) == 0)
+		return 0;
+	p->rec = r;
+	p->next = r.offset + 1;
+	s->erecv = r.recv_ns;
+	*buf = q;
+	return n;
+}
+
 /*
  * What was returned so far is dealt with: it may be committed.  Without
  * last, the message returned last is not (a caller in the middle of
@@ -629,7 +657,7 @@ bus_sub_done(struct bus_sub *s, int last)
 		if (!p->sel || !p->known)
 			continue;
 		/* The message returned last is still in p->rec. */
-		next = p == cur ? p->rec.offset : p->next;
+		next = p == cur ? s->efirst : p->next;
 		if (!p->wknown || p->wnext != next) {
 			p->wnext = next;
 			p->wknown = 1;

@@ -102,6 +102,13 @@ filter_init(int case_sensitive, int invert_grep, int invert_key)
 }
 
 /* Does r pass every filter? */
+/* Is a filter given? */
+int
+filter_any(void)
+{
+	return filtering;
+}
+
 int
 filter_match(const struct bus_msg *r)
 {

@@ -483,7 +483,12 @@ run(int argc, char **argv)
 	struct pollfd pfd[2];
 	struct bus_msg m;
 	enum bus_sub_result r;
-	uint64_t count = 0, seen = 0;
+	const void *run;
+	size_t len;
+	uint64_t count = 0, seen = 0, n;
+	/* Raw, unfiltered: whole blocks as stored, one copy each. */
+	int blocks = opt.out.mode == OUT_RAW && !opt.out.exec &&
+	    !filter_any();
 
 	for (;;) {
 		while ((r = bus_sub_next(sub, &m, 0)) == BUS_SUB_MSG) {
@@ -491,7 +496,14 @@ run(int argc, char **argv)
 			/* Filtered out: dealt with, not delivered. */
 			if (!filter_match(&m))
 				continue;
-			out_deliver(&m);
+			if (blocks && (n = bus_sub_extend(sub, opt.out.delim,
+			    opt.max_count ? opt.max_count - count : UINT64_MAX,
+			    &run, &len)) > 0) {
+				out(run, len);
+				seen += n - 1;
+				count += n - 1;
+			} else
+				out_deliver(&m);
 			if (opt.max_count && ++count >= opt.max_count)
 				finish(0);
 			if (quit)

@@ -52,6 +52,7 @@ enum filter_on { FILTER_PAYLOAD, FILTER_KEY };
 void	filter_tag(const char *);
 void	filter_regex(enum filter_on, int, const char *);
 void	filter_init(int, int, int);
+int	filter_any(void);
 int	filter_match(const struct bus_msg *);
 
 /* patterns.c */

@@ -76,6 +76,15 @@ int	bus_sub_open(struct bus_sub *);
  */
 enum bus_sub_result bus_sub_next(struct bus_sub *, struct bus_msg *, int);
 /*
+ * Raw output: when the message just returned is the first of a run of
+ * records stored as one delimited block (delimiter delim) that may all go
+ * now, in receive order, at most max of them, bus_sub_extend() returns
+ * their number and the run as stored (*buf, *len: each record followed by
+ * the delimiter); they then count as returned.  Else 0.
+ */
+uint64_t bus_sub_extend(struct bus_sub *, int, uint64_t, const void **,
+	    size_t *);
+/*
  * For an event loop of your own: when bus_sub_fd() is readable, or
  * bus_sub_timeout() ms have passed, bus_sub_next(sub, &m, 0) may have
  * something.
