@@ -32,7 +32,7 @@
 #include "bus/pub.h"
 
 #define PUB_FRAME_TARGET	(256 * 1024)	/* start a new frame past this */
-#define PUB_WINDOW		(32 * 1024 * 1024) /* unacknowledged bytes */
+#define PUB_WINDOW		(8 * 1024 * 1024) /* unacknowledged bytes */
 #define PUB_RETRY		(60LL * 1000000000LL)
 #define PUB_SNDBUF		(4 * 1024 * 1024)
 
