@@ -11,8 +11,6 @@
  * is stored exactly once.
  */
 #include <sys/types.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 
 #include <ctype.h>
 #include <err.h>
@@ -755,76 +753,6 @@ split_lines(const uint8_t *p, size_t n)
 }
 
 /*
- * A regular file on stdin is mapped, not read: records go from the page
- * cache into frames with no copy in between.  Returns 0 while there is
- * more to map, or 1 once the rest (a last record without its delimiter)
- * was handed to the read(2) path in in[0..*len), stdin positioned after
- * the mapping, so that a file still growing is read on.
- */
-static const uint8_t *map;
-static size_t	 maplen, mapcur;
-static off_t	 mapbase;
-
-static void
-map_stdin(void)
-{
-	struct stat st;
-	off_t off;
-	long pg = sysconf(_SC_PAGESIZE);
-
-	if (fstat(STDIN_FILENO, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (off = lseek(STDIN_FILENO, 0, SEEK_CUR)) == -1 ||
-	    st.st_size - off < 4 * READ_BLOCK)
-		return;
-	mapbase = off - off % pg;
-	maplen = st.st_size - mapbase;
-	map = mmap(NULL, maplen, PROT_READ, MAP_PRIVATE, STDIN_FILENO, mapbase);
-	if (map == MAP_FAILED) {
-		map = NULL;
-		return;
-	}
-	madvise((void *)map, maplen, MADV_SEQUENTIAL);
-	mapcur = off - mapbase;
-}
-
-static int
-map_take(uint8_t *in, size_t *len)
-{
-	size_t avail = maplen - mapcur, take, used;
-
-	take = avail < READ_BLOCK ? avail : READ_BLOCK;
-	send_ns = now_ns();
-	used = split_lines(map + mapcur, take);
-	if (used == 0 && take < avail) {
-		/* A record longer than a block: look as far as it may go. */
-		take = avail < max_message + 1 ? avail : max_message + 1;
-		used = split_lines(map + mapcur, take);
-		if (used == 0 && take > max_message) {
-			const uint8_t *nl = memchr(map + mapcur, delim, avail);
-
-			/* Too long: it may go on past the mapping. */
-			used = nl ? (size_t)(nl - (map + mapcur)) : avail;
-			long_begin(map + mapcur, used);
-			if (nl != NULL) {
-				long_end();
-				used++;
-			}
-		}
-	}
-	mapcur += used;
-	if (mapcur < maplen && (used > 0 || maplen - mapcur > max_message))
-		return 0;
-	/* The end of the mapping: the rest goes the read(2) way. */
-	*len = maplen - mapcur;
-	memcpy(in, map + mapcur, *len);
-	if (lseek(STDIN_FILENO, mapbase + (off_t)maplen, SEEK_SET) == -1)
-		err(EX_IOERR, "stdin");
-	munmap((void *)map, maplen);
-	map = NULL;
-	return 1;
-}
-
-/*
  * Split what is in in[0..*len) into records, queue the complete ones and
  * keep the partial last one.  At eof the rest is a record too.
  */
@@ -867,22 +795,14 @@ pump(void)
 		incap = READ_BLOCK + max_message + 1;
 		if ((in = malloc(incap)) == NULL)
 			err(EX_OSERR, NULL);
-		map_stdin();
 	}
 	while (!eof) {
 		want_in = !bus_pub_window_full(pub);
-		if (want_in && map != NULL) {
-			/* Mapped input is always ready: take a block. */
-			map_take(in, &inlen);
-			flush();
-			want_in = 0;
-		}
 		pfd[0].fd = want_in ? STDIN_FILENO : -1;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = bus_pub_fd(pub);
 		pfd[1].events = bus_pub_events(pub);
-		if (poll(pfd, 2, map != NULL && !bus_pub_window_full(pub) ?
-		    0 : oversize_wait_ms()) == -1) {
+		if (poll(pfd, 2, oversize_wait_ms()) == -1) {
 			if (errno == EINTR)
 				continue;
 			err(EX_OSERR, "poll");
