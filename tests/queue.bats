@@ -270,6 +270,7 @@ delivered() {
 }
 
 @test "queue: delayed messages survive kill -9 of busd before and while they are due" {
+	[ -z "${BUS_SANITIZE:-}" ] || skip "LD_PRELOAD fault shim: ASan must be first in LD_PRELOAD (SANITIZE build)"
 	start_busd
 	now=$(date +%s)
 	bus-pub -t rem --at "@$((now + 2))" a
