@@ -238,8 +238,10 @@ sched_run(int64_t now)
 		fired.n = 0;
 		return;
 	}
-	memmove(donq.v, donq.v + nd, (donq.n - nd) * sizeof(*donq.v));
-	donq.n -= nd;
+	if (nd > 0) {	/* donq.v may still be NULL: memmove wants a pointer */
+		memmove(donq.v, donq.v + nd, (donq.n - nd) * sizeof(*donq.v));
+		donq.n -= nd;
+	}
 	for (i = 0; i < fired.n; i++)
 		offq_add(&donq, fired.v[i]);
 	fired.n = 0;
