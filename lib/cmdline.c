@@ -1,10 +1,13 @@
 /*
  * Usage errors said in one line, with the program's name, not getopt's
- * message with the path it was run by (cmdline.h).
+ * message with the path it was run by; the usage, help and version texts
+ * printed alike by every program (cmdline.h).
  */
+#include <err.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "cmdline.h"
 
@@ -33,4 +36,35 @@ opt_error(int ch, char *const argv[], char *buf, size_t len)
 	else
 		snprintf(buf, len, "unknown option %s", arg);
 	return buf;
+}
+
+int
+cmd_usage(const char *synopsis)
+{
+	fputs(synopsis, stderr);
+	return EX_USAGE;
+}
+
+int
+cmd_bad_option(int ch, char *const argv[], const char *synopsis)
+{
+	char emsg[1024];
+
+	warnx("%s", opt_error(ch, argv, emsg, sizeof(emsg)));
+	return cmd_usage(synopsis);
+}
+
+int
+cmd_help(const char *synopsis, const char *text)
+{
+	fputs(synopsis, stdout);
+	fputs(text, stdout);
+	return fflush(stdout) == EOF ? EX_IOERR : 0;
+}
+
+int
+cmd_version(const char *name)
+{
+	printf("%s %s\n", name, BUS_VERSION);
+	return 0;
 }

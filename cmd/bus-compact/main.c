@@ -25,7 +25,6 @@
 
 #define TOMBSTONE_AGE	(24LL * 3600 * 1000000000)	/* 24h */
 
-static __dead void usage(void);
 static __dead void help(void);
 static void	partition(const char *);
 static void	fail(int);
@@ -56,19 +55,11 @@ static const char synopsis[] =
     "                   [--tombstone-age duration] [pattern ...]\n"
     "       bus-compact -h | --help | -V | --version\n";
 
-static __dead void
-usage(void)
-{
-	fputs(synopsis, stderr);
-	exit(EX_USAGE);
-}
-
 /* -h, --help: the synopsis and every option, as bus-compact(8) has them. */
 static __dead void
 help(void)
 {
-	fputs(synopsis, stdout);
-	fputs("\n"
+	exit(cmd_help(synopsis, "\n"
 	    "Rewrite the sealed segments of the partitions matching the\n"
 	    "patterns (all without one), keeping the newest record per key.\n"
 	    "\n"
@@ -87,8 +78,7 @@ help(void)
 	    "  --tombstone-age duration\n"
 	    "                        keep tombstones so long (default 24h)\n"
 	    "\n"
-	    "See bus-compact(8).\n", stdout);
-	exit(fflush(stdout) == EOF ? EX_IOERR : 0);
+	    "See bus-compact(8).\n"));
 }
 
 /* Keep the first failure's status, but an I/O error wins. */
@@ -151,8 +141,7 @@ main(int argc, char *argv[])
 			verbose = 1;
 			break;
 		case 'V':
-			printf("bus-compact %s\n", BUS_VERSION);
-			exit(0);
+			exit(cmd_version("bus-compact"));
 		case OPT_NOWAIT:
 			no_wait = 1;
 			break;
@@ -170,8 +159,7 @@ main(int argc, char *argv[])
 		case 'h':
 			help();
 		default:
-			warnx("%s", opt_error(ch, argv, emsg, sizeof(emsg)));
-			usage();
+			exit(cmd_bad_option(ch, argv, synopsis));
 		}
 	}
 	argc -= optind;

@@ -23,6 +23,7 @@
 #include <nats/nats.h>
 
 #include "bridge.h"
+#include "cmdline.h"
 
 #define BACKOFF_MIN_MS	100		/* first wait before reconnecting */
 #define BACKOFF_MAX_MS	10000		/* longest */
@@ -71,7 +72,7 @@ static const struct option longopts[] = {
 static void
 usage(void)
 {
-	fprintf(stderr,
+	exit(cmd_usage(
 	    "usage: bus-nats export [-v] [-d dir] --name cursor "
 	    "[--from position] --server url\n"
 	    "                --stream name [--subject template] "
@@ -82,8 +83,7 @@ usage(void)
 	    "--durable name\n"
 	    "                [--filter subject] --topic template "
 	    "[--batch n] [--synced]\n"
-	    "                [--ack-wait seconds] [--stats seconds]\n");
-	exit(EX_USAGE);
+	    "                [--ack-wait seconds] [--stats seconds]\n"));
 }
 
 int
@@ -99,10 +99,8 @@ main(int argc, char *argv[])
 	o.batch = 1000;
 	o.ack_wait = 10 * NS;
 	if (argc >= 2 && (strcmp(argv[1], "-V") == 0 ||
-	    strcmp(argv[1], "--version") == 0)) {
-		printf("bus-nats %s\n", BUS_VERSION);
-		return 0;
-	}
+	    strcmp(argv[1], "--version") == 0))
+		return cmd_version("bus-nats");
 	if (argc < 2 || (strcmp(argv[1], "export") != 0 &&
 	    strcmp(argv[1], "import") != 0)) {
 		if (argc >= 2 && argv[1][0] != '-')
@@ -122,8 +120,7 @@ main(int argc, char *argv[])
 			o.verbose = 1;
 			break;
 		case 'V':
-			printf("bus-nats %s\n", BUS_VERSION);
-			return 0;
+			return cmd_version("bus-nats");
 		case OPT_ACKWAIT:
 			o.ack_wait = num_flag("--ack-wait", optarg, 1, 3600) * NS;
 			break;

@@ -134,16 +134,14 @@ static const char synopsis[] =
 static __dead void
 usage(void)
 {
-	fputs(synopsis, stderr);
-	exit(EX_USAGE);
+	exit(cmd_usage(synopsis));
 }
 
 /* -h, --help: the synopsis and every option, as bus-pub(1) has them. */
 static __dead void
 help(void)
 {
-	fputs(synopsis, stdout);
-	fputs("\n"
+	exit(cmd_help(synopsis, "\n"
 	    "Publish each line of standard input (or each message argument)\n"
 	    "to a topic, through the busd of the store (started if needed).\n"
 	    "\n"
@@ -176,8 +174,7 @@ help(void)
 	    "  --tombstone           publish one tombstone for -k in -t\n"
 	    "  --topic-regex regex   topic from each message's first capture\n"
 	    "\n"
-	    "See bus-pub(1).\n", stdout);
-	exit(fflush(stdout) == EOF ? EX_IOERR : 0);
+	    "See bus-pub(1).\n"));
 }
 
 static struct capre *
@@ -195,7 +192,6 @@ int
 main(int argc, char *argv[])
 {
 	const char *why;
-	char emsg[256];
 	int ch, i;
 
 	opterr = 0;
@@ -233,8 +229,7 @@ main(int argc, char *argv[])
 				errx(EX_DATAERR, "-T '%s': %s", optarg, why);
 			break;
 		case 'V':
-			printf("bus-pub %s\n", BUS_VERSION);
-			exit(0);
+			exit(cmd_version("bus-pub"));
 		case OPT_SYNC:
 			ack_level = BUS_ACK_SYNCED;
 			break;
@@ -303,8 +298,7 @@ main(int argc, char *argv[])
 		case 'h':
 			help();
 		default:
-			warnx("%s", opt_error(ch, argv, emsg, sizeof(emsg)));
-			usage();
+			exit(cmd_bad_option(ch, argv, synopsis));
 		}
 	}
 	argc -= optind;

@@ -82,16 +82,14 @@ static const char synopsis[] =
 static __dead void
 usage(void)
 {
-	fputs(synopsis, stderr);
-	exit(EX_USAGE);
+	exit(cmd_usage(synopsis));
 }
 
 /* -h, --help: the synopsis and every option, as bus-rotate(8) has them. */
 static __dead void
 help(void)
 {
-	fputs(synopsis, stdout);
-	fputs("\n"
+	exit(cmd_help(synopsis, "\n"
 	    "Seal the active segments (asking busd), delete sealed segments\n"
 	    "past retention and compress the others, in the partitions\n"
 	    "matching the patterns (all without one); or print the status of\n"
@@ -119,8 +117,7 @@ help(void)
 	    "                        exit 75) instead of waiting for it\n"
 	    "  --status              print the status of the store and exit\n"
 	    "\n"
-	    "See bus-rotate(8).\n", stdout);
-	exit(fflush(stdout) == EOF ? EX_IOERR : 0);
+	    "See bus-rotate(8).\n"));
 }
 
 /* Keep the first failure's status, but an I/O error wins. */
@@ -169,8 +166,7 @@ main(int argc, char *argv[])
 			verbose = 1;
 			break;
 		case 'V':
-			printf("bus-rotate %s\n", BUS_VERSION);
-			exit(0);
+			exit(cmd_version("bus-rotate"));
 		case OPT_COMPRESS:
 			compress = 1;
 			rc.codec = ZC_ZSTD;
@@ -220,8 +216,7 @@ main(int argc, char *argv[])
 		case 'h':
 			help();
 		default:
-			warnx("%s", opt_error(ch, argv, emsg, sizeof(emsg)));
-			usage();
+			exit(cmd_bad_option(ch, argv, synopsis));
 		}
 	}
 	argc -= optind;

@@ -342,8 +342,7 @@ flags(int argc, char *argv[])
 			opt.verbose = 1;
 			break;
 		case 'V':
-			printf("%s %s\n", getprogname(), BUS_VERSION);
-			exit(0);
+			exit(cmd_version(getprogname()));
 		case OPT_CASE:
 			opt.case_sens = 1;
 			break;

@@ -124,16 +124,14 @@ static const char synopsis[] =
 static __dead void
 usage(void)
 {
-	fputs(synopsis, stderr);
-	exit(EX_USAGE);
+	exit(cmd_usage(synopsis));
 }
 
 /* -h, --help: the synopsis and every option, as busd(8) has them. */
 static __dead void
 help(void)
 {
-	fputs(synopsis, stdout);
-	fputs("\n"
+	exit(cmd_help(synopsis, "\n"
 	    "The one writer of a bus store: serve publishers on DIR/busd.sock.\n"
 	    "\n"
 	    "  -b                    detach; return once ready (logs to syslog,\n"
@@ -161,8 +159,7 @@ help(void)
 	    "                        (default 1s; 0: never on a timer)\n"
 	    "  --verify              check the store offline, report and exit\n"
 	    "\n"
-	    "See busd(8).\n", stdout);
-	exit(fflush(stdout) == EOF ? EX_IOERR : 0);
+	    "See busd(8).\n"));
 }
 
 int
@@ -198,8 +195,7 @@ main(int argc, char *argv[])
 			verbose = 1;
 			break;
 		case 'V':
-			printf("busd %s\n", BUS_VERSION);
-			exit(0);
+			exit(cmd_version("busd"));
 		case OPT_SEGSIZE:
 			if (parse_size(optarg, 1ULL << 50, &seg_size) == -1 ||
 			    seg_size < 4096)
@@ -263,8 +259,7 @@ main(int argc, char *argv[])
 		case 'h':
 			help();
 		default:
-			warnx("%s", opt_error(ch, argv, emsg, sizeof(emsg)));
-			usage();
+			exit(cmd_bad_option(ch, argv, synopsis));
 		}
 	}
 	if (optind != argc) {
