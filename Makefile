@@ -54,6 +54,8 @@ LIB_SRC	+= lib/zcodec.c lib/recompress.c
 LIB_SRC	+= lib/logdest.c lib/cmdline.c
 # bus-sub's -F compiler.
 LIB_SRC	+= lib/msgfmt.c
+# Hex digits: -F's \xHH and bus-nats's %XX headers.
+LIB_SRC	+= lib/hex.c
 LIB_OBJ	= $(LIB_SRC:.c=.o)
 LIB	= lib/libbus.a
 HDRS	= $(wildcard include/*.h include/bus/*.h)

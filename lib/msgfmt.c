@@ -6,25 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "msgfmt.h"
 
-static int	hexval(int);
 static int	add_op(struct msgfmt *, int, size_t, size_t);
 static void	bad_directive(const char *, const char *, char *, size_t);
 
 static const char directives[] = "tpokKsSRhTeu";
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Append an op; a literal right after a literal joins it. */
 static int
