@@ -29,6 +29,7 @@
 #include <nats/nats.h>
 
 #include "bridge.h"
+#include "hex.h"
 
 #define JS_CONNECT_MS	2000		/* to reach the server */
 #define JS_API_MS	5000		/* JetStream API requests */
@@ -279,18 +280,6 @@ pct_encode(const void *src, size_t n, char *out)
 	}
 	out[o] = '\0';
 	return o;
-}
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* The bytes of a %XX string; their number, or -1 if malformed. */
