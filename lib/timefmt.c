@@ -85,6 +85,21 @@ scaled(const char **sp, int64_t unit, int64_t *out)
 	return 0;
 }
 
+/* A whole string of seconds with an optional fraction, in ns (scaled()). */
+static int
+seconds(const char *s, int64_t *out)
+{
+	const char *p = s;
+
+	if (scaled(&p, NS, out) == -1)
+		return -1;
+	if (*p != '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
 static int64_t
 unit_ns(const char **sp)
 {
@@ -121,16 +136,8 @@ parse_duration(const char *s, int64_t *out)
 	/* A bare number is seconds. */
 	for (p = s; isdigit((unsigned char)*p) || *p == '.'; p++)
 		;
-	if (*p == '\0') {
-		p = s;
-		if (scaled(&p, NS, out) == -1)
-			return -1;
-		if (*p != '\0') {
-			errno = EINVAL;
-			return -1;
-		}
-		return 0;
-	}
+	if (*p == '\0')
+		return seconds(s, out);
 	p = s;
 	while (*p != '\0') {
 		const char *num = p, *unit;
@@ -377,14 +384,7 @@ parse_time(const char *s, int64_t now, int64_t *out)
 		/* Seconds since the epoch; a bare number is an offset. */
 		if (!at)
 			return -1;
-		p = s;
-		if (scaled(&p, NS, out) == -1)
-			return -1;
-		if (*p != '\0') {
-			errno = EINVAL;
-			return -1;
-		}
-		return 0;
+		return seconds(s, out);
 	}
 	if (parse_date(s, out) == -1) {
 		if (errno != ERANGE)
