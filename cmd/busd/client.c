@@ -350,12 +350,7 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 			code = PE_IO;
 			break;
 		}
-		if (!p->dirty) {
-			/* First write of the turn: remember how to undo it. */
-			part_turn_mark(p);
-			p->dirty = 1;
-			TAILQ_INSERT_TAIL(&dirty, p, dlink);
-		}
+		part_dirty(p);
 		m.offset = p->next_off;
 		m.recv_ns = now > clock_last ? now : clock_last + 1;
 		m.producer = c->prod->id;
@@ -375,13 +370,7 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 		p->nrecs++;
 		if (later)
 			sched_add(&m, due);
-		if (pp->turn != turn_no) {
-			/* First record of the turn: how to undo it. */
-			pp->turn = turn_no;
-			pp->turn_seq = pp->last_seq;
-			pp->tnext = p->touched;
-			p->touched = pp;
-		}
+		pprod_touch(p, pp);
 		pp->last_seq = m.seq;
 		pp->last_use = now;
 		c->prod->last_seq = m.seq;
@@ -520,12 +509,7 @@ client_block_store(struct client *c, struct part *p,
 		}
 		return 0;
 	}
-	if (pp->turn != turn_no) {
-		pp->turn = turn_no;
-		pp->turn_seq = pp->last_seq;
-		pp->tnext = p->touched;
-		p->touched = pp;
-	}
+	pprod_touch(p, pp);
 	first_off = p->next_off;
 	blk = k->block;
 	left = k->len;
@@ -615,11 +599,7 @@ client_block_part(struct client *c, struct part *p,
 		    strerror(p->app.failed));
 		return -1;
 	}
-	if (!p->dirty) {
-		part_turn_mark(p);
-		p->dirty = 1;
-		TAILQ_INSERT_TAIL(&dirty, p, dlink);
-	}
+	part_dirty(p);
 	memset(&bat, 0, sizeof(bat));
 	bat.attrs = BUS_BA_BLOCK;
 	bat.delim = k->delim;

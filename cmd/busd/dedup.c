@@ -67,6 +67,22 @@ pprod_get(struct part *p, uint64_t id)
 }
 
 /*
+ * The turn stores a record of pp's producer in p.  Its first record of
+ * the turn there: remember how to undo it (its sequence number before
+ * the turn), and list pp with those the turn touched in p.
+ */
+void
+pprod_touch(struct part *p, struct pprod *pp)
+{
+	if (pp->turn != turn_no) {
+		pp->turn = turn_no;
+		pp->turn_seq = pp->last_seq;
+		pp->tnext = p->touched;
+		p->touched = pp;
+	}
+}
+
+/*
  * A record found at start: its partition's state takes its sequence
  * number.  The producer's own number, the one HELLO_OK reports, stays 0:
  * the records left by a crash need not be an unbroken run (a batch may

@@ -468,6 +468,20 @@ part_turn_mark(struct part *p)
 }
 
 /*
+ * The turn writes to p.  The first write of the turn: remember how to
+ * undo it, and list p with the partitions written this turn.
+ */
+void
+part_dirty(struct part *p)
+{
+	if (!p->dirty) {
+		part_turn_mark(p);
+		p->dirty = 1;
+		TAILQ_INSERT_TAIL(&dirty, p, dlink);
+	}
+}
+
+/*
  * Undo a failed turn in p: cut the segment and its index back to where
  * the turn found them (or to its seal, if it sealed p), and set the
  * producers' sequence numbers there back with them.  Readers may have

@@ -348,11 +348,7 @@ append(struct part *p, const struct bus_rec *src, uint64_t id, uint64_t seq,
 		part_seal(p);
 	if (p->app.failed)
 		return -1;
-	if (!p->dirty) {
-		part_turn_mark(p);
-		p->dirty = 1;
-		TAILQ_INSERT_TAIL(&dirty, p, dlink);
-	}
+	part_dirty(p);
 	m.offset = p->next_off;
 	m.recv_ns = now > clock_last ? now : clock_last + 1;
 	m.producer = id;
@@ -367,12 +363,7 @@ append(struct part *p, const struct bus_rec *src, uint64_t id, uint64_t seq,
 	clock_last = m.recv_ns;
 	p->last_recv = m.recv_ns;
 	p->nrecs++;
-	if (pp->turn != turn_no) {
-		pp->turn = turn_no;
-		pp->turn_seq = pp->last_seq;
-		pp->tnext = p->touched;
-		p->touched = pp;
-	}
+	pprod_touch(p, pp);
 	pp->last_seq = seq;
 	pp->last_use = now;
 	return 0;
