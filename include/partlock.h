@@ -40,5 +40,15 @@ int	ops_each_partition(const char *, const struct patset *,
  */
 int	ops_patterns(const char *, char *const *, int, void (*)(const char *),
 	    char *, size_t);
+/*
+ * The first steps of the cron tools: the patterns pats[0..n) compiled
+ * into *ps (NULL without one: every partition), the store of -d (flag)
+ * in *dir (ops_store), a warning to say() of what busd would refuse to
+ * serve (perm_check_store), and a pattern that matches nothing said
+ * (ops_patterns).  Returns 0, or the sysexits status to exit with and
+ * the reason in err, empty when say() had it already.
+ */
+int	ops_start(const char *, const char **, char *const *, int,
+	    struct patset **, void (*)(const char *), char *, size_t);
 
 #endif /* BUS_PARTLOCK_H */

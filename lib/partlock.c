@@ -17,6 +17,7 @@
 
 #include "bus.h"
 #include "ops.h"
+#include "perm.h"
 
 int
 plock_take(int pdirfd, int nowait, int create)
@@ -167,4 +168,32 @@ ops_patterns(const char *dir, char *const *pats, int npats,
 	}
 	store_free_names(names, n);
 	return unmatched == npats ? EX_NOINPUT : 0;
+}
+
+int
+ops_start(const char *flag, const char **dir, char *const *pats, int npats,
+    struct patset **ps, void (*say)(const char *), char *err, size_t len)
+{
+	char line[1024 + sizeof("warning: ")];
+	int r;
+
+	*ps = NULL;
+	if (npats > 0 && (*ps = patset_new(pats, npats, err, len)) == NULL)
+		return EX_USAGE;
+	if ((r = ops_store(flag, dir, err, len)) != 0)
+		goto fail;
+	/* What busd would refuse to serve, said once (busd(8)). */
+	if (perm_check_store(*dir, NULL, PERM_OWNER, err, len) == -1) {
+		snprintf(line, sizeof(line), "warning: %s", err);
+		say(line);
+	}
+	/* A typo matches nothing: say so; nothing at all is 66. */
+	err[0] = '\0';
+	if ((r = ops_patterns(*dir, pats, npats, say, err, len)) != 0)
+		goto fail;
+	return 0;
+fail:
+	patset_free(*ps);
+	*ps = NULL;
+	return r;
 }

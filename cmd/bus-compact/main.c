@@ -21,7 +21,6 @@
 #include "bus.h"
 #include "cmdline.h"
 #include "ops.h"
-#include "perm.h"
 
 #define TOMBSTONE_AGE	(24LL * 3600 * 1000000000)	/* 24h */
 
@@ -164,20 +163,12 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc > 0 && (pats = patset_new(argv, argc, emsg,
-	    sizeof(emsg))) == NULL)
-		errx(EX_USAGE, "%s", emsg);
-	if ((r = ops_store(dir, &dir, emsg, sizeof(emsg))) != 0)
-		errx(r, "%s", emsg);
-	/* What busd would refuse to serve, said once (busd(8)). */
-	if (perm_check_store(dir, NULL, PERM_OWNER, emsg, sizeof(emsg)) == -1)
-		warnx("warning: %s", emsg);
-	/* A typo matches nothing: say so; nothing at all is 66. */
-	if ((r = ops_patterns(dir, argv, argc, say, emsg, sizeof(emsg))) ==
-	    EX_NOINPUT)
+	if ((r = ops_start(dir, &dir, argv, argc, &pats, say, emsg,
+	    sizeof(emsg))) != 0) {
+		if (emsg[0] != '\0')
+			errx(r, "%s", emsg);
 		exit(r);
-	if (r != 0)
-		errx(r, "%s", emsg);
+	}
 	co.dry_run = dry_run;
 	co.now = now_ns();
 	if (ops_each_partition(dir, pats, partition) == -1)
