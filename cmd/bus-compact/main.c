@@ -80,7 +80,6 @@ help(void)
 	    "See bus-compact(8).\n"));
 }
 
-/* Keep the first failure's status, but an I/O error wins. */
 /* -n and -v: what compaction did, or would do, to a partition. */
 static void
 report(const char *name, const struct compact_result *res)
@@ -110,6 +109,7 @@ say(const char *line)
 	warnx("%s", line);
 }
 
+/* Keep the first failure's status, but an I/O error wins. */
 static void
 fail(int code)
 {

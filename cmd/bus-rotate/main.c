@@ -119,13 +119,13 @@ help(void)
 	    "See bus-rotate(8).\n"));
 }
 
-/* Keep the first failure's status, but an I/O error wins. */
 static void
 say(const char *line)
 {
 	warnx("%s", line);
 }
 
+/* Keep the first failure's status, but an I/O error wins. */
 static void
 fail(int code)
 {
