@@ -372,7 +372,14 @@ bus_pub_block_commit(struct bus_pub *p, size_t len, uint32_t count,
 	p->rsv_at = SIZE_MAX;
 	if (len == 0)
 		return 0;
-	if (len > p->rsv_max || count == 0 || count > len ||
+	if (len > p->rsv_max) {
+		p->olen = o - p->obuf;
+		return errval_set(&p->err, BUS_E_INVALID, EX_DATAERR,
+		    p->next_seq, "message %llu: a block of %zu bytes in room "
+		    "for %zu", (unsigned long long)p->next_seq, len,
+		    p->rsv_max);
+	}
+	if (count == 0 || count > len ||
 	    o[p->rsv_hdr + len - 1] != p->rsv.delim) {
 		p->olen = o - p->obuf;
 		return errval_set(&p->err, BUS_E_INVALID, EX_DATAERR,
