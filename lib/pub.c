@@ -33,7 +33,7 @@
 #include "bus/pub.h"
 
 #define PUB_FRAME_TARGET	(256 * 1024)	/* start a new frame past this */
-#define PUB_WINDOW		(8 * 1024 * 1024) /* unacknowledged bytes */
+#define PUB_WINDOW		(2 * 1024 * 1024) /* unacknowledged bytes */
 #define PUB_RETRY		(60LL * 1000000000LL)
 #define PUB_SNDBUF		(4 * 1024 * 1024)
 #define PUB_HUGE		(2 * 1024 * 1024) /* a huge page */
@@ -793,8 +793,15 @@ pub_reserve(struct bus_pub *p, size_t n, uint8_t **o)
 	uint8_t *nb;
 	size_t nc;
 
-	/* Compact only when that frees half: amortized, not per ack. */
-	if (p->olen + n > p->ocap && p->head > 0 && p->head >= p->ocap / 2) {
+	/*
+	 * Compact when that frees half (amortized, not per ack), or when
+	 * what is left to move is small: memory touched for the first
+	 * time costs more than a short move, so the buffer grows only
+	 * while busd lags.
+	 */
+	if (p->olen + n > p->ocap && p->head > 0 && (p->head >= p->ocap / 2 ||
+	    p->olen - p->head <= p->ocap / 8 ||
+	    (p->ocap >= p->window + n && p->olen - p->head + n <= p->ocap))) {
 		memmove(p->obuf, p->obuf + p->head, p->olen - p->head);
 		p->olen -= p->head;
 		p->sent -= p->head;
