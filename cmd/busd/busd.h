@@ -176,6 +176,7 @@ void	client_turn(struct client *);
 int	commit_init(void);
 void	commit_adopt(int);
 int	commit_seal(struct part *);
+int	commit_sealing(const struct part *);
 void	commit_event(void);
 int	commit_timeout(int64_t, int);
 int64_t	commit_gather(int64_t);

@@ -149,6 +149,18 @@ commit_seal(struct part *p)
 	return 0;
 }
 
+/* Does a seal of p wait for its sync? */
+int
+commit_sealing(const struct part *p)
+{
+	size_t i;
+
+	for (i = 0; i < nsealed; i++)
+		if (sealed[i].p == p)
+			return 1;
+	return 0;
+}
+
 /*
  * The seals that sync gen covered: write their producers files (e ==
  * 0), or, when it failed, forget them and make the next sync a syncfs

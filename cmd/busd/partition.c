@@ -386,9 +386,14 @@ part_seal(struct part *p, int wait)
 	else if (fdatasync(p->app.sfd) == -1 || fdatasync(p->app.ifd) == -1)
 		log_warn("partition %s: sync on seal", p->name);
 	else {
-		/* The records it covers are on disk: now the snapshot. */
+		/*
+		 * The records it covers are on disk: now the snapshot,
+		 * unless earlier seals still wait for their sync (theirs
+		 * come then, and cover less).
+		 */
 		p->unsynced = 0;
-		pprods_save(p);
+		if (!commit_sealing(p))
+			pprods_save(p);
 	}
 	if (part_new_segment(p, p->next_off) == -1)
 		log_warnx("partition %s: could not open a new segment; "
