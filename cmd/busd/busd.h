@@ -177,6 +177,7 @@ int	commit_init(void);
 void	commit_adopt(int);
 int	commit_seal(struct part *);
 int	commit_sealing(const struct part *);
+void	commit_seals_wait(void);
 void	commit_event(void);
 int	commit_timeout(int64_t, int);
 int64_t	commit_gather(int64_t);

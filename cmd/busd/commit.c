@@ -30,6 +30,7 @@
 static int	sync_fds(int *, size_t, int);
 static void	sync_add(int);
 static void	sealed_done(uint64_t, int);
+static int	commit_wait_sync(void);
 static void	*sync_thread(void *);
 static void	sync_start(void);
 static void	acks_release(uint64_t, int);
@@ -260,17 +261,37 @@ commit_timer(int64_t now)
 void
 commit_shutdown(void)
 {
-	while (sy_busy || sy_more || nsealed > 0) {
-		struct pollfd pfd = { sy_evfd, POLLIN, 0 };
-
-		if (!sy_busy) {
-			sync_start();
-			continue;
-		}
-		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+	while (sy_busy || sy_more || nsealed > 0)
+		if (commit_wait_sync() == -1)
 			break;
-		commit_event();
+}
+
+/*
+ * Run syncs, waiting for them, until no seal waits for one (a SEAL
+ * request answers once every segment it covers is on disk).
+ */
+void
+commit_seals_wait(void)
+{
+	while (nsealed > 0)
+		if (commit_wait_sync() == -1)
+			break;
+}
+
+/* Start a sync if none is in flight, else wait for the one that is. */
+static int
+commit_wait_sync(void)
+{
+	struct pollfd pfd = { sy_evfd, POLLIN, 0 };
+
+	if (!sy_busy) {
+		sync_start();
+		return 0;
 	}
+	if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+		return -1;
+	commit_event();
+	return 0;
 }
 
 /*

@@ -377,6 +377,9 @@ part_seal(struct part *p, int wait)
 
 	if (part_use(p) == -1 || part_flush(p) == -1)
 		return;
+	/* Asked for: the earlier seals' syncs first, then this one here. */
+	if (wait && commit_sealing(p))
+		commit_seals_wait();
 	/*
 	 * The sync thread syncs the sealed files, then writes the producers
 	 * file as it is now; when too many seals wait for it, here.
