@@ -16,6 +16,9 @@ LIBDIR	?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+# bash-completion loads completions/NAME for command NAME: one file, links.
+COMPLETED = busd bus-pub bus-rotate bus-compact
 VERSION	 = 0.1.0
 
 CC	?= cc
@@ -258,6 +261,10 @@ install: all
 	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3)
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
 	install -m 644 contrib/busd.service $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -d $(DESTDIR)$(COMPLETIONDIR)
+	install -m 644 contrib/bus.bash-completion $(DESTDIR)$(COMPLETIONDIR)/bus-sub
+	for c in $(COMPLETED); do \
+	    ln -sf bus-sub $(DESTDIR)$(COMPLETIONDIR)/$$c || exit 1; done
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/busd $(DESTDIR)$(BINDIR)/bus-pub \
@@ -274,6 +281,8 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/libbus.a $(DESTDIR)$(PKGCONFIGDIR)/bus.pc
 	rm -f $(PUBHDRS:include/%=$(DESTDIR)$(INCLUDEDIR)/%)
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/busd.service
+	rm -f $(DESTDIR)$(COMPLETIONDIR)/bus-sub \
+	    $(COMPLETED:%=$(DESTDIR)$(COMPLETIONDIR)/%)
 	rmdir $(DESTDIR)$(INCLUDEDIR)/bus 2>/dev/null || true
 
 clean:
