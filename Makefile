@@ -79,6 +79,7 @@ UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
 # Compressed sealed segments.
 UNIT	+= tests/unit/test_zcodec
 UNIT	+= tests/unit/test_msgfmt
+UNIT	+= tests/unit/test_crc32c
 FAULT	= tests/fault/enospc.so tests/fault/noinotify.so tests/fault/crashpoint.so \
 	  tests/fault/garbage tests/fault/rawpub
 MAN1	= man/bus-pub.1 man/bus-sub.1
@@ -163,6 +164,9 @@ tests/bench/latency: tests/bench/latency.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 tests/bench/accesslog: tests/bench/accesslog.c
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+# CRC32C by each path, in GB/s: built by make check, run by hand.
+tests/bench/crcbench: tests/bench/crcbench.c $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 tests/fault/garbage: tests/fault/garbage.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
@@ -215,7 +219,7 @@ demo: deps
 
 check: deps
 	@$(MAKE) -s all $(UNIT) $(FAULT) tests/fuzz/mkcorpus \
-	    $(if $(HAVE_NATS),$(NATS_TEST))
+	    $(if $(HAVE_NATS),$(NATS_TEST)) tests/bench/crcbench
 	@sh tests/run.sh
 
 bench: deps
@@ -276,7 +280,7 @@ uninstall:
 
 clean:
 	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT) $(FAULT) tests/bench/latency \
-	    tests/bench/accesslog
+	    tests/bench/accesslog tests/bench/crcbench
 	rm -f $(NATS_PROGS) $(NATS_TEST)
 	rm -f $(LIB_PIC) $(SHLIB) $(SHLINKS) lib/bus.pc contrib/busd.service
 	rm -f $(SAN_STAMP) $(FUZZ) $(FUZZ_OBJ) tests/fuzz/mkcorpus

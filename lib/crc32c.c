@@ -1,17 +1,46 @@
 /*
  * CRC32C (Castagnoli), as used by iSCSI, ext4 and Kafka record batches.
  * SSE4.2 has an instruction for it; elsewhere a slicing-by-8 table.
+ *
+ * The crc32 instruction takes three cycles and the processor can start
+ * one every cycle: a single chain of them runs at a third of the speed
+ * the processor has.  Long buffers are therefore cut into three adjacent
+ * blocks of equal length whose CRCs run as three independent chains, the
+ * second and third started from zero.  They are put back together with
+ * the linearity of the CRC: the CRC register after a block A then a
+ * block B of L bytes is the register after A multiplied by x^(8L) (mod
+ * the polynomial), plus the register of B alone.  That multiplication by
+ * a fixed power of x is a table lookup, byte by byte, made at start for
+ * each of the two block lengths used.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "bus.h"
+#include "crc32c_path.h"
 
-#define POLY	0x82f63b78u
+#define POLY		0x82f63b78u	/* reflected Castagnoli polynomial */
+#define BLK_LONG	8192		/* bytes of each of three long blocks */
+#define BLK_SHORT	256		/* and of each of three short ones */
 
-static uint32_t	table[8][256];
-static int	have_hw;
+static uint32_t	gf_mul(uint32_t, uint32_t);
+static uint32_t	gf_xpow8(size_t);
+static void	zeros_init(uint32_t[4][256], size_t);
+static uint32_t	crc_sw(uint32_t, const uint8_t *, size_t);
+#if defined(__x86_64__)
+static uint32_t	crc_shift(const uint32_t[4][256], uint32_t);
+static uint32_t	crc_hw(uint32_t, const uint8_t *, size_t);
+static uint32_t	crc_block3(uint32_t, const uint8_t *, size_t,
+		    const uint32_t[4][256]);
+static uint32_t	crc_hw3(uint32_t, const uint8_t *, size_t);
+static void	crc_hw3buf(const uint8_t *[3], const size_t[3], uint32_t[3]);
+#endif
+
+static uint32_t	table[8][256];		/* slicing-by-8: byte k of a word */
+static uint32_t	zlong[4][256];		/* times x^(8 BLK_LONG), by byte */
+static uint32_t	zshort[4][256];		/* times x^(8 BLK_SHORT), by byte */
+static int	have_hw;		/* SSE4.2 here */
 
 /*
  * The tables are made once when the program (or libbus.so) is loaded,
@@ -36,7 +65,61 @@ crc_init(void)
 #if defined(__x86_64__)
 	__builtin_cpu_init();
 	have_hw = __builtin_cpu_supports("sse4.2");
+	if (have_hw) {
+		zeros_init(zlong, BLK_LONG);
+		zeros_init(zshort, BLK_SHORT);
+	}
 #endif
+}
+
+/*
+ * a times b modulo the polynomial, both reflected: bit 31 is x^0, bit 0
+ * is x^31.
+ */
+static uint32_t
+gf_mul(uint32_t a, uint32_t b)
+{
+	uint32_t m, p = 0;
+
+	for (m = 1u << 31; m != 0; m >>= 1) {
+		if (a & m)
+			p ^= b;
+		b = b & 1 ? (b >> 1) ^ POLY : b >> 1;
+	}
+	return p;
+}
+
+/* x^(8n) modulo the polynomial: what n zero bytes do to a CRC register. */
+static uint32_t
+gf_xpow8(size_t n)
+{
+	uint32_t p = 1u << 31, sq = 1u << 23;	/* x^0, x^8 */
+
+	for (; n != 0; n >>= 1) {
+		if (n & 1)
+			p = gf_mul(p, sq);
+		sq = gf_mul(sq, sq);
+	}
+	return p;
+}
+
+/*
+ * z[k][b]: byte b in byte k of a CRC register, times x^(8 len).  Each
+ * entry is the sum of those of its bits (the product is linear).
+ */
+static void
+zeros_init(uint32_t z[4][256], size_t len)
+{
+	uint32_t op = gf_xpow8(len);
+	int b, j, k;
+
+	for (k = 0; k < 4; k++) {
+		z[k][0] = 0;
+		for (j = 0; j < 8; j++)
+			z[k][1 << j] = gf_mul(1u << (8 * k + j), op);
+		for (b = 1; b < 256; b++)
+			z[k][b] = z[k][b & (b - 1)] ^ z[k][b & -b];
+	}
 }
 
 static uint32_t
@@ -60,6 +143,14 @@ crc_sw(uint32_t c, const uint8_t *p, size_t n)
 }
 
 #if defined(__x86_64__)
+/* A CRC register as it would be after the zero bytes z stands for. */
+static inline uint32_t
+crc_shift(const uint32_t z[4][256], uint32_t c)
+{
+	return z[0][c & 0xff] ^ z[1][(c >> 8) & 0xff] ^
+	    z[2][(c >> 16) & 0xff] ^ z[3][c >> 24];
+}
+
 __attribute__((target("sse4.2")))
 static uint32_t
 crc_hw(uint32_t c, const uint8_t *p, size_t n)
@@ -77,6 +168,52 @@ crc_hw(uint32_t c, const uint8_t *p, size_t n)
 		c = __builtin_ia32_crc32qi(c, *p++);
 	return c;
 }
+
+/*
+ * Three blocks of len bytes at p as three chains, joined; inlined with
+ * len a constant at each call, so that the loop is made for it.
+ */
+__attribute__((target("sse4.2"), always_inline))
+static inline uint32_t
+crc_block3(uint32_t c, const uint8_t *p, size_t len,
+    const uint32_t z[4][256])
+{
+	uint64_t c0 = c, c1 = 0, c2 = 0, w0, w1, w2;
+	size_t i;
+
+	for (i = 0; i < len; i += 8) {
+		memcpy(&w0, p + i, 8);
+		memcpy(&w1, p + len + i, 8);
+		memcpy(&w2, p + 2 * len + i, 8);
+		c0 = __builtin_ia32_crc32di(c0, w0);
+		c1 = __builtin_ia32_crc32di(c1, w1);
+		c2 = __builtin_ia32_crc32di(c2, w2);
+	}
+	c = crc_shift(z, (uint32_t)c0) ^ (uint32_t)c1;
+	return crc_shift(z, c) ^ (uint32_t)c2;
+}
+
+__attribute__((target("sse4.2")))
+static uint32_t
+crc_hw3(uint32_t c, const uint8_t *p, size_t n)
+{
+	/* Aligned loads: up to 7 bytes one by one first. */
+	while (n > 0 && ((uintptr_t)p & 7) != 0) {
+		c = __builtin_ia32_crc32qi(c, *p++);
+		n--;
+	}
+	while (n >= 3 * BLK_LONG) {
+		c = crc_block3(c, p, BLK_LONG, zlong);
+		p += 3 * BLK_LONG;
+		n -= 3 * BLK_LONG;
+	}
+	while (n >= 3 * BLK_SHORT) {
+		c = crc_block3(c, p, BLK_SHORT, zshort);
+		p += 3 * BLK_SHORT;
+		n -= 3 * BLK_SHORT;
+	}
+	return crc_hw(c, p, n);
+}
 #endif
 
 /* crc32c(0, buf, len) starts a CRC; pass a previous result to continue. */
@@ -87,7 +224,35 @@ crc32c(uint32_t crc, const void *buf, size_t len)
 
 #if defined(__x86_64__)
 	if (have_hw)
+		return ~(len >= 3 * BLK_SHORT ? crc_hw3(c, buf, len) :
+		    crc_hw(c, buf, len));
+#endif
+	return ~crc_sw(c, buf, len);
+}
+
+int
+crc32c_path_ok(int path)
+{
+	switch (path) {
+	case CRC32C_SW:
+		return 1;
+	case CRC32C_HW1:
+	case CRC32C_HW3:
+		return have_hw;
+	}
+	return 0;
+}
+
+uint32_t
+crc32c_path(int path, uint32_t crc, const void *buf, size_t len)
+{
+	uint32_t c = ~crc;
+
+#if defined(__x86_64__)
+	if (path == CRC32C_HW1 && have_hw)
 		return ~crc_hw(c, buf, len);
+	if (path == CRC32C_HW3 && have_hw)
+		return ~crc_hw3(c, buf, len);
 #endif
 	return ~crc_sw(c, buf, len);
 }
@@ -100,7 +265,7 @@ crc32c(uint32_t crc, const void *buf, size_t len)
  */
 __attribute__((target("sse4.2")))
 static void
-crc_hw3(const uint8_t *p[3], const size_t n[3], uint32_t out[3])
+crc_hw3buf(const uint8_t *p[3], const size_t n[3], uint32_t out[3])
 {
 	uint64_t c0 = 0xffffffff, c1 = 0xffffffff, c2 = 0xffffffff, w0, w1, w2;
 	size_t m = n[0], i, k;
@@ -135,7 +300,7 @@ crc32c_3(const void *a, size_t na, const void *b, size_t nb, const void *c,
 		const uint8_t *p[3] = { a, b, c };
 		const size_t n[3] = { na, nb, nc };
 
-		crc_hw3(p, n, out);
+		crc_hw3buf(p, n, out);
 		return;
 	}
 #endif
