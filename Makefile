@@ -189,6 +189,7 @@ FUZZ_TARGETS = fuzz_frames fuzz_record fuzz_text fuzz_conf
 FUZZ_TARGETS += fuzz_zcodec
 FUZZ_TARGETS += fuzz_time
 FUZZ_TARGETS += fuzz_format
+FUZZ_TARGETS += fuzz_crc
 FUZZ	= $(FUZZ_TARGETS:%=tests/fuzz/%)
 FUZZ_OBJ = $(LIB_SRC:lib/%.c=tests/fuzz/obj/%.o)
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
