@@ -11,7 +11,9 @@
  * block B of L bytes is the register after A multiplied by x^(8L) (mod
  * the polynomial), plus the register of B alone.  That multiplication by
  * a fixed power of x is a table lookup, byte by byte, made at start for
- * each of the two block lengths used.
+ * each of the three block lengths used (8 KiB, 256 and 64 bytes: the
+ * longer the blocks, the fewer the joins; the shorter, the more of a
+ * buffer's tail runs as three chains).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +25,7 @@
 #define POLY		0x82f63b78u	/* reflected Castagnoli polynomial */
 #define BLK_LONG	8192		/* bytes of each of three long blocks */
 #define BLK_SHORT	256		/* and of each of three short ones */
+#define BLK_TINY	64		/* and of each of three tiny ones */
 
 static uint32_t	gf_mul(uint32_t, uint32_t);
 static uint32_t	gf_xpow8(size_t);
@@ -40,6 +43,7 @@ static void	crc_hw3buf(const uint8_t *[3], const size_t[3], uint32_t[3]);
 static uint32_t	table[8][256];		/* slicing-by-8: byte k of a word */
 static uint32_t	zlong[4][256];		/* times x^(8 BLK_LONG), by byte */
 static uint32_t	zshort[4][256];		/* times x^(8 BLK_SHORT), by byte */
+static uint32_t	ztiny[4][256];		/* times x^(8 BLK_TINY), by byte */
 static int	have_hw;		/* SSE4.2 here */
 
 /*
@@ -68,6 +72,7 @@ crc_init(void)
 	if (have_hw) {
 		zeros_init(zlong, BLK_LONG);
 		zeros_init(zshort, BLK_SHORT);
+		zeros_init(ztiny, BLK_TINY);
 	}
 #endif
 }
@@ -212,6 +217,11 @@ crc_hw3(uint32_t c, const uint8_t *p, size_t n)
 		p += 3 * BLK_SHORT;
 		n -= 3 * BLK_SHORT;
 	}
+	while (n >= 3 * BLK_TINY) {
+		c = crc_block3(c, p, BLK_TINY, ztiny);
+		p += 3 * BLK_TINY;
+		n -= 3 * BLK_TINY;
+	}
 	return crc_hw(c, p, n);
 }
 #endif
@@ -224,7 +234,7 @@ crc32c(uint32_t crc, const void *buf, size_t len)
 
 #if defined(__x86_64__)
 	if (have_hw)
-		return ~(len >= 3 * BLK_SHORT ? crc_hw3(c, buf, len) :
+		return ~(len >= 3 * BLK_TINY ? crc_hw3(c, buf, len) :
 		    crc_hw(c, buf, len));
 #endif
 	return ~crc_sw(c, buf, len);

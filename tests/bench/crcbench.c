@@ -1,9 +1,9 @@
 /*
  * crcbench: the speed of CRC32C by each path of lib/crc32c.c, in GB/s,
  * on buffers of 100 B, 4 KiB, 256 KiB and 1 MiB (the same buffer over
- * and over, so from the cache).
+ * and over, so from the cache), or on those of the arguments.
  *
- *   crcbench [-m ms]
+ *   crcbench [-m ms] [bytes ...]
  *
  * -m is how long each figure is measured (500 ms; the best of ten runs).  Columns: sw, the
  * slicing-by-8 tables; hw1, one chain of SSE4.2 crc32 instructions (what
@@ -73,19 +73,19 @@ rate(int path, const uint8_t *p, size_t len, double secs)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: crcbench [-m ms]\n");
+	fprintf(stderr, "usage: crcbench [-m ms] [bytes ...]\n");
 	exit(64);
 }
 
 int
 main(int argc, char *argv[])
 {
-	static const size_t sizes[] = { 100, 4096, 256 << 10, 1 << 20 };
 	static const char *names[] = { "sw", "hw1", "hw3", "crc32c" };
+	size_t sizes[16] = { 100, 4096, 256 << 10, 1 << 20 };
+	size_t nsizes = 4, max = 0, i, k;
 	const char *errstr;
 	uint8_t *buf;
 	double secs = 0.5;
-	size_t i, k;
 	int ch, path;
 
 	while ((ch = getopt(argc, argv, "m:")) != -1) {
@@ -99,19 +99,31 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
-	if (optind != argc)
+	argc -= optind;
+	argv += optind;
+	if (argc > 16)
 		usage();
+	if (argc > 0)
+		nsizes = argc;
+	for (k = 0; k < (size_t)argc; k++) {
+		sizes[k] = strtonum(argv[k], 1, 1 << 30, &errstr);
+		if (errstr != NULL)
+			errx(64, "%s bytes: %s", argv[k], errstr);
+	}
+	for (k = 0; k < nsizes; k++)
+		if (sizes[k] > max)
+			max = sizes[k];
 
-	if ((buf = malloc(sizes[3])) == NULL)
+	if ((buf = malloc(max)) == NULL)
 		err(71, "malloc");
-	for (i = 0; i < sizes[3]; i++)
+	for (i = 0; i < max; i++)
 		buf[i] = (uint8_t)(i * 2654435761u >> 13);
 
 	printf("%-8s", "bytes");
 	for (path = 0; path <= AUTO; path++)
 		printf(" %8s", names[path]);
 	printf("   (GB/s)\n");
-	for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+	for (k = 0; k < nsizes; k++) {
 		printf("%-8zu", sizes[k]);
 		for (path = 0; path <= AUTO; path++) {
 			if (path != AUTO && !crc32c_path_ok(path))

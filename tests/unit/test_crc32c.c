@@ -140,13 +140,13 @@ test_lengths(void)
 /*
  * crc32c(crc32c(0, a), b) is the CRC of ab, for every split point, each
  * piece through any path; the lengths straddle the short and long block
- * sizes of the three chains (3 x 256, 3 x 8192 bytes).
+ * sizes of the three chains (3 x 64, 3 x 256, 3 x 8192 bytes).
  */
 static void
 test_splits(void)
 {
-	static const size_t lens[] = { 1, 7, 8, 9, 100, 767, 768, 769, 1543,
-	    2304, 4099, 24575, 24576, 24583, 50000 };
+	static const size_t lens[] = { 1, 7, 8, 9, 100, 191, 192, 193, 767,
+	    768, 769, 1543, 2304, 4099, 24575, 24576, 24583, 50000 };
 	unsigned long bad = 0;
 	size_t i, len, k;
 	uint32_t want, head;
