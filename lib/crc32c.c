@@ -27,11 +27,11 @@
 #define BLK_SHORT	256		/* and of each of three short ones */
 #define BLK_TINY	64		/* and of each of three tiny ones */
 
+static uint32_t	crc_sw(uint32_t, const uint8_t *, size_t);
+#if defined(__x86_64__)
 static uint32_t	gf_mul(uint32_t, uint32_t);
 static uint32_t	gf_xpow8(size_t);
 static void	zeros_init(uint32_t[4][256], size_t);
-static uint32_t	crc_sw(uint32_t, const uint8_t *, size_t);
-#if defined(__x86_64__)
 static uint32_t	crc_shift(const uint32_t[4][256], uint32_t);
 static uint32_t	crc_hw(uint32_t, const uint8_t *, size_t);
 static uint32_t	crc_block3(uint32_t, const uint8_t *, size_t,
@@ -41,10 +41,12 @@ static void	crc_hw3buf(const uint8_t *[3], const size_t[3], uint32_t[3]);
 #endif
 
 static uint32_t	table[8][256];		/* slicing-by-8: byte k of a word */
+static int	have_hw;		/* SSE4.2 here */
+#if defined(__x86_64__)
 static uint32_t	zlong[4][256];		/* times x^(8 BLK_LONG), by byte */
 static uint32_t	zshort[4][256];		/* times x^(8 BLK_SHORT), by byte */
 static uint32_t	ztiny[4][256];		/* times x^(8 BLK_TINY), by byte */
-static int	have_hw;		/* SSE4.2 here */
+#endif
 
 /*
  * The tables are made once when the program (or libbus.so) is loaded,
@@ -77,6 +79,27 @@ crc_init(void)
 #endif
 }
 
+static uint32_t
+crc_sw(uint32_t c, const uint8_t *p, size_t n)
+{
+	uint64_t w;
+
+	while (n >= 8) {
+		memcpy(&w, p, 8);
+		w ^= c;
+		c = table[7][w & 0xff] ^ table[6][(w >> 8) & 0xff] ^
+		    table[5][(w >> 16) & 0xff] ^ table[4][(w >> 24) & 0xff] ^
+		    table[3][(w >> 32) & 0xff] ^ table[2][(w >> 40) & 0xff] ^
+		    table[1][(w >> 48) & 0xff] ^ table[0][w >> 56];
+		p += 8;
+		n -= 8;
+	}
+	while (n--)
+		c = table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+	return c;
+}
+
+#if defined(__x86_64__)
 /*
  * a times b modulo the polynomial, both reflected: bit 31 is x^0, bit 0
  * is x^31.
@@ -127,27 +150,6 @@ zeros_init(uint32_t z[4][256], size_t len)
 	}
 }
 
-static uint32_t
-crc_sw(uint32_t c, const uint8_t *p, size_t n)
-{
-	uint64_t w;
-
-	while (n >= 8) {
-		memcpy(&w, p, 8);
-		w ^= c;
-		c = table[7][w & 0xff] ^ table[6][(w >> 8) & 0xff] ^
-		    table[5][(w >> 16) & 0xff] ^ table[4][(w >> 24) & 0xff] ^
-		    table[3][(w >> 32) & 0xff] ^ table[2][(w >> 40) & 0xff] ^
-		    table[1][(w >> 48) & 0xff] ^ table[0][w >> 56];
-		p += 8;
-		n -= 8;
-	}
-	while (n--)
-		c = table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
-	return c;
-}
-
-#if defined(__x86_64__)
 /* A CRC register as it would be after the zero bytes z stands for. */
 static inline uint32_t
 crc_shift(const uint32_t z[4][256], uint32_t c)
