@@ -5,7 +5,8 @@
  *
  *   crcbench [-m ms] [bytes ...]
  *
- * -m is how long each figure is measured (500 ms; the best of ten runs).  Columns: sw, the
+ * -m is how long each figure is measured (500 ms, the best of its
+ * runs of about a megabyte).  Columns: sw, the
  * slicing-by-8 tables; hw1, one chain of SSE4.2 crc32 instructions (what
  * crc32c() did before the three chains); hw3, three chains combined;
  * crc32c, the function as callers get it.  A path this processor lacks
@@ -23,7 +24,6 @@
 #include "crc32c_path.h"
 
 #define AUTO	CRC32C_NPATH	/* the column of crc32c() itself */
-#define TRIES	10		/* runs of each figure, the best kept */
 
 static double	now(void);
 static double	rate(int, const uint8_t *, size_t, double);
@@ -41,31 +41,28 @@ now(void)
 }
 
 /*
- * GB/s of path over len bytes at p: the best of TRIES runs of secs / TRIES
- * each, as other processes share the machine.
+ * GB/s of path over len bytes at p: the best of short runs (about a
+ * megabyte each) for secs, as other processes share the machine and a
+ * run that is not interrupted is what measures the code.
  */
 static double
 rate(int path, const uint8_t *p, size_t len, double secs)
 {
-	double t0, t, r, best = 0;
-	uint64_t bytes;
+	double start, t0, t, r, best = 0;
 	uint32_t c = 0;
 	size_t i, rounds;
-	int k;
 
-	rounds = (256 << 10) / len + 1;
-	for (k = 0; k < TRIES; k++) {
-		bytes = 0;
+	rounds = (1 << 20) / len + 1;
+	start = now();
+	do {
 		t0 = now();
-		do {
-			for (i = 0; i < rounds; i++)
-				c = path == AUTO ? crc32c(c, p, len) :
-				    crc32c_path(path, c, p, len);
-			bytes += (uint64_t)rounds * len;
-		} while ((t = now() - t0) < secs / TRIES);
-		if ((r = bytes / t / 1e9) > best)
+		for (i = 0; i < rounds; i++)
+			c = path == AUTO ? crc32c(c, p, len) :
+			    crc32c_path(path, c, p, len);
+		t = now() - t0;
+		if (t > 0 && (r = (double)rounds * len / t / 1e9) > best)
 			best = r;
-	}
+	} while (now() - start < secs);
 	sink = c;
 	return best;
 }
