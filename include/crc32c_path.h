@@ -11,7 +11,8 @@
 #define CRC32C_SW	0	/* slicing-by-8 tables, any processor */
 #define CRC32C_HW1	1	/* SSE4.2, one chain of crc32 instructions */
 #define CRC32C_HW3	2	/* SSE4.2, three chains, then combined */
-#define CRC32C_NPATH	3
+#define CRC32C_FOLD	3	/* AVX2 VPCLMULQDQ folding, then HW3 */
+#define CRC32C_NPATH	4
 
 /* Can this processor take that path? */
 int		crc32c_path_ok(int);

@@ -14,10 +14,18 @@
  * each of the three block lengths used (8 KiB, 256 and 64 bytes: the
  * longer the blocks, the fewer the joins; the shorter, the more of a
  * buffer's tail runs as three chains).
+ *
+ * Where the processor has AVX2 and VPCLMULQDQ, buffers of FOLD_MIN bytes
+ * and more are first folded with carry-less multiplications instead
+ * (crc_fold): as fast as the three chains on long buffers, and faster
+ * on short ones, where the chains spend their time being joined.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "bus.h"
 #include "crc32c_path.h"
@@ -26,11 +34,13 @@
 #define BLK_LONG	8192		/* bytes of each of three long blocks */
 #define BLK_SHORT	256		/* and of each of three short ones */
 #define BLK_TINY	64		/* and of each of three tiny ones */
+#define FOLD_MIN	256		/* bytes from which folding pays */
 
 static uint32_t	crc_sw(uint32_t, const uint8_t *, size_t);
 #if defined(__x86_64__)
 static uint32_t	gf_mul(uint32_t, uint32_t);
-static uint32_t	gf_xpow8(size_t);
+static uint32_t	gf_xpow(uint64_t);
+static void	fold_init(uint64_t[2], size_t);
 static void	zeros_init(uint32_t[4][256], size_t);
 static uint32_t	crc_shift(const uint32_t[4][256], uint32_t);
 static uint32_t	crc_hw(uint32_t, const uint8_t *, size_t);
@@ -38,6 +48,8 @@ static uint32_t	crc_block3(uint32_t, const uint8_t *, size_t,
 		    const uint32_t[4][256]);
 static uint32_t	crc_hw3(uint32_t, const uint8_t *, size_t);
 static void	crc_hw3buf(const uint8_t *[3], const size_t[3], uint32_t[3]);
+static __m256i	fold256(__m256i, __m256i, __m256i);
+static uint32_t	crc_fold(uint32_t, const uint8_t *, size_t);
 #endif
 
 static uint32_t	table[8][256];		/* slicing-by-8: byte k of a word */
@@ -46,6 +58,12 @@ static int	have_hw;		/* SSE4.2 here */
 static uint32_t	zlong[4][256];		/* times x^(8 BLK_LONG), by byte */
 static uint32_t	zshort[4][256];		/* times x^(8 BLK_SHORT), by byte */
 static uint32_t	ztiny[4][256];		/* times x^(8 BLK_TINY), by byte */
+static uint64_t	kfold128[2];		/* fold 16 bytes by 128, 96, ... */
+static uint64_t	kfold96[2];
+static uint64_t	kfold64[2];
+static uint64_t	kfold32[2];
+static uint64_t	kfold16[2];
+static int	have_fold;		/* AVX2 and VPCLMULQDQ here too */
 #endif
 
 /*
@@ -75,6 +93,16 @@ crc_init(void)
 		zeros_init(zlong, BLK_LONG);
 		zeros_init(zshort, BLK_SHORT);
 		zeros_init(ztiny, BLK_TINY);
+	}
+	have_fold = have_hw && __builtin_cpu_supports("avx2") &&
+	    __builtin_cpu_supports("pclmul") &&
+	    __builtin_cpu_supports("vpclmulqdq");
+	if (have_fold) {
+		fold_init(kfold128, 128);
+		fold_init(kfold96, 96);
+		fold_init(kfold64, 64);
+		fold_init(kfold32, 32);
+		fold_init(kfold16, 16);
 	}
 #endif
 }
@@ -117,18 +145,32 @@ gf_mul(uint32_t a, uint32_t b)
 	return p;
 }
 
-/* x^(8n) modulo the polynomial: what n zero bytes do to a CRC register. */
+/* x^e modulo the polynomial; x^(8n) is what n zero bytes do to a CRC. */
 static uint32_t
-gf_xpow8(size_t n)
+gf_xpow(uint64_t e)
 {
-	uint32_t p = 1u << 31, sq = 1u << 23;	/* x^0, x^8 */
+	uint32_t p = 1u << 31, sq = 1u << 30;	/* x^0, x^1 */
 
-	for (; n != 0; n >>= 1) {
-		if (n & 1)
+	for (; e != 0; e >>= 1) {
+		if (e & 1)
 			p = gf_mul(p, sq);
 		sq = gf_mul(sq, sq);
 	}
 	return p;
+}
+
+/*
+ * The multipliers that move 16 bytes of message d bytes further on, for
+ * carry-less multiplication: its first 8 bytes (x^(8d + 64) and up, from
+ * where they are to be) times k[0], the next 8 times k[1].  A product of
+ * a 64-bit piece by a 32-bit one, bit-reflected, lies 33 bits below its
+ * degree in a 128-bit lane, hence the 31 and 33.
+ */
+static void
+fold_init(uint64_t k[2], size_t d)
+{
+	k[0] = gf_xpow(8 * d + 31);
+	k[1] = gf_xpow(8 * d - 33);
 }
 
 /*
@@ -138,7 +180,7 @@ gf_xpow8(size_t n)
 static void
 zeros_init(uint32_t z[4][256], size_t len)
 {
-	uint32_t op = gf_xpow8(len);
+	uint32_t op = gf_xpow(8 * (uint64_t)len);
 	int b, j, k;
 
 	for (k = 0; k < 4; k++) {
@@ -226,6 +268,66 @@ crc_hw3(uint32_t c, const uint8_t *p, size_t n)
 	}
 	return crc_hw(c, p, n);
 }
+/*
+ * Fold the message into 128 bytes with carry-less multiplications: each
+ * 16 bytes times x^(8 128) (mod the polynomial) added to the 16 bytes
+ * 128 further on, eight lanes at a time.  The 128 bytes are then folded
+ * into 16, whose CRC is that of all before, and the tail goes by crc_hw3.
+ * n is at least 128.
+ */
+__attribute__((target("avx2,pclmul,vpclmulqdq")))
+static inline __m256i
+fold256(__m256i a, __m256i k, __m256i d)
+{
+	return _mm256_xor_si256(_mm256_xor_si256(
+	    _mm256_clmulepi64_epi128(a, k, 0x00),
+	    _mm256_clmulepi64_epi128(a, k, 0x11)), d);
+}
+
+__attribute__((target("avx2,pclmul,vpclmulqdq,sse4.2")))
+static uint32_t
+crc_fold(uint32_t c, const uint8_t *p, size_t n)
+{
+	__m256i a0, a1, a2, a3, k;
+	__m128i x, y, k16;
+	uint64_t c64;
+
+	a0 = _mm256_xor_si256(_mm256_loadu_si256((const void *)p),
+	    _mm256_zextsi128_si256(_mm_cvtsi32_si128((int)c)));
+	a1 = _mm256_loadu_si256((const void *)(p + 32));
+	a2 = _mm256_loadu_si256((const void *)(p + 64));
+	a3 = _mm256_loadu_si256((const void *)(p + 96));
+	p += 128;
+	n -= 128;
+	k = _mm256_set_epi64x(kfold128[1], kfold128[0], kfold128[1],
+	    kfold128[0]);
+	while (n >= 128) {
+		a0 = fold256(a0, k, _mm256_loadu_si256((const void *)p));
+		a1 = fold256(a1, k, _mm256_loadu_si256((const void *)(p + 32)));
+		a2 = fold256(a2, k, _mm256_loadu_si256((const void *)(p + 64)));
+		a3 = fold256(a3, k, _mm256_loadu_si256((const void *)(p + 96)));
+		p += 128;
+		n -= 128;
+	}
+	k = _mm256_set_epi64x(kfold96[1], kfold96[0], kfold96[1], kfold96[0]);
+	a3 = fold256(a0, k, a3);
+	k = _mm256_set_epi64x(kfold64[1], kfold64[0], kfold64[1], kfold64[0]);
+	a3 = fold256(a1, k, a3);
+	k = _mm256_set_epi64x(kfold32[1], kfold32[0], kfold32[1], kfold32[0]);
+	a3 = fold256(a2, k, a3);
+
+	x = _mm256_castsi256_si128(a3);
+	y = _mm256_extracti128_si256(a3, 1);
+	k16 = _mm_set_epi64x(kfold16[1], kfold16[0]);
+	x = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x, k16, 0x00),
+	    _mm_clmulepi64_si128(x, k16, 0x11)), y);
+	/* The compiler leaves the upper halves dirty: SSE code after pays. */
+	_mm256_zeroupper();
+	c64 = __builtin_ia32_crc32di(0, (uint64_t)_mm_cvtsi128_si64(x));
+	c64 = __builtin_ia32_crc32di(c64,
+	    (uint64_t)_mm_extract_epi64(x, 1));
+	return crc_hw3((uint32_t)c64, p, n);
+}
 #endif
 
 /* crc32c(0, buf, len) starts a CRC; pass a previous result to continue. */
@@ -235,6 +337,8 @@ crc32c(uint32_t crc, const void *buf, size_t len)
 	uint32_t c = ~crc;
 
 #if defined(__x86_64__)
+	if (have_fold && len >= FOLD_MIN)
+		return ~crc_fold(c, buf, len);
 	if (have_hw)
 		return ~(len >= 3 * BLK_TINY ? crc_hw3(c, buf, len) :
 		    crc_hw(c, buf, len));
@@ -251,6 +355,12 @@ crc32c_path_ok(int path)
 	case CRC32C_HW1:
 	case CRC32C_HW3:
 		return have_hw;
+	case CRC32C_FOLD:
+#if defined(__x86_64__)
+		return have_fold;
+#else
+		return 0;
+#endif
 	}
 	return 0;
 }
@@ -265,6 +375,9 @@ crc32c_path(int path, uint32_t crc, const void *buf, size_t len)
 		return ~crc_hw(c, buf, len);
 	if (path == CRC32C_HW3 && have_hw)
 		return ~crc_hw3(c, buf, len);
+	if (path == CRC32C_FOLD && have_fold)
+		return ~(len >= 128 ? crc_fold(c, buf, len) :
+		    crc_hw3(c, buf, len));
 #endif
 	return ~crc_sw(c, buf, len);
 }

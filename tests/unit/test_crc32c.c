@@ -1,7 +1,7 @@
 /*
  * CRC32C by each path of lib/crc32c.c (include/crc32c_path.h): the
- * slicing-by-8 tables, one chain of SSE4.2 crc32 instructions, and three
- * chains combined, each held to a bit-at-a-time reference and to the
+ * slicing-by-8 tables, one chain of SSE4.2 crc32 instructions, three
+ * chains combined, and carry-less folding, each held to a bit-at-a-time reference and to the
  * others over every length to 4 KiB, at any alignment, continued at any
  * split, and over buffers of megabytes.
  */
@@ -74,8 +74,9 @@ test_paths(void)
 	CHECK(crc32c_path_ok(CRC32C_SW));
 	CHECK(!crc32c_path_ok(CRC32C_NPATH));
 	CHECK(!crc32c_path_ok(-1));
-	/* Both hardware paths, or neither. */
+	/* Both crc32 instruction paths, or neither; folding needs them. */
 	CHECK_EQ_U64(crc32c_path_ok(CRC32C_HW1), crc32c_path_ok(CRC32C_HW3));
+	CHECK(!crc32c_path_ok(CRC32C_FOLD) || crc32c_path_ok(CRC32C_HW1));
 	for (p = 0; p < CRC32C_NPATH; p++)
 		if (crc32c_path_ok(p))
 			paths[npaths++] = p;
@@ -139,14 +140,15 @@ test_lengths(void)
 
 /*
  * crc32c(crc32c(0, a), b) is the CRC of ab, for every split point, each
- * piece through any path; the lengths straddle the short and long block
- * sizes of the three chains (3 x 64, 3 x 256, 3 x 8192 bytes).
+ * piece through any path; the lengths straddle the block sizes of the
+ * three chains (3 x 64, 3 x 256, 3 x 8192 bytes) and of folding (128).
  */
 static void
 test_splits(void)
 {
-	static const size_t lens[] = { 1, 7, 8, 9, 100, 191, 192, 193, 767,
-	    768, 769, 1543, 2304, 4099, 24575, 24576, 24583, 50000 };
+	static const size_t lens[] = { 1, 7, 8, 9, 100, 127, 128, 129, 191,
+	    192, 193, 255, 256, 257, 767, 768, 769, 1543, 2304, 4099, 24575,
+	    24576, 24583, 50000 };
 	unsigned long bad = 0;
 	size_t i, len, k;
 	uint32_t want, head;
