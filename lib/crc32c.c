@@ -17,8 +17,9 @@
  *
  * Where the processor has AVX2 and VPCLMULQDQ, buffers of FOLD_MIN bytes
  * and more are first folded with carry-less multiplications instead
- * (crc_fold): as fast as the three chains on long buffers, and faster
- * on short ones, where the chains spend their time being joined.
+ * (crc_fold): as fast as the three chains, and faster on short buffers,
+ * where the chains spend their time being joined; on long ones folding
+ * and three chains run side by side, nearly twice as fast as either.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +36,10 @@
 #define BLK_SHORT	256		/* and of each of three short ones */
 #define BLK_TINY	64		/* and of each of three tiny ones */
 #define FOLD_MIN	256		/* bytes from which folding pays */
+#define MIX_ITER	128		/* 128 bytes folded, times this */
+#define MIX_WORDS	6		/* crc32 words a chain, a fold */
+#define MIX_CHAIN	(8 * MIX_WORDS * MIX_ITER)	/* bytes a chain */
+#define MIX_BLOCK	(128 * MIX_ITER + 3 * MIX_CHAIN)	/* 34816 */
 
 static uint32_t	crc_sw(uint32_t, const uint8_t *, size_t);
 #if defined(__x86_64__)
@@ -49,6 +54,9 @@ static uint32_t	crc_block3(uint32_t, const uint8_t *, size_t,
 static uint32_t	crc_hw3(uint32_t, const uint8_t *, size_t);
 static void	crc_hw3buf(const uint8_t *[3], const size_t[3], uint32_t[3]);
 static __m256i	fold256(__m256i, __m256i, __m256i);
+static uint32_t	fold_end(__m256i, __m256i, __m256i, __m256i);
+static void	mix_words(uint64_t[3], const uint8_t *);
+static uint32_t	crc_mix(uint32_t, const uint8_t *);
 static uint32_t	crc_fold(uint32_t, const uint8_t *, size_t);
 #endif
 
@@ -58,6 +66,7 @@ static int	have_hw;		/* SSE4.2 here */
 static uint32_t	zlong[4][256];		/* times x^(8 BLK_LONG), by byte */
 static uint32_t	zshort[4][256];		/* times x^(8 BLK_SHORT), by byte */
 static uint32_t	ztiny[4][256];		/* times x^(8 BLK_TINY), by byte */
+static uint32_t	zmix[4][256];		/* times x^(8 MIX_CHAIN), by byte */
 static uint64_t	kfold128[2];		/* fold 16 bytes by 128, 96, ... */
 static uint64_t	kfold96[2];
 static uint64_t	kfold64[2];
@@ -103,6 +112,7 @@ crc_init(void)
 		fold_init(kfold64, 64);
 		fold_init(kfold32, 32);
 		fold_init(kfold16, 16);
+		zeros_init(zmix, MIX_CHAIN);
 	}
 #endif
 }
@@ -272,8 +282,13 @@ crc_hw3(uint32_t c, const uint8_t *p, size_t n)
  * Fold the message into 128 bytes with carry-less multiplications: each
  * 16 bytes times x^(8 128) (mod the polynomial) added to the 16 bytes
  * 128 further on, eight lanes at a time.  The 128 bytes are then folded
- * into 16, whose CRC is that of all before, and the tail goes by crc_hw3.
- * n is at least 128.
+ * into 16, whose CRC is that of all before.
+ *
+ * Folding and the crc32 instruction use different parts of the
+ * processor: in blocks of MIX_BLOCK bytes, both run at once (crc_mix),
+ * the first MIX_ITER times 128 bytes folded, the rest as three chains of
+ * crc32 instructions, MIX_WORDS words each for every 128 bytes folded.
+ * The four CRCs are then joined as in crc_block3.
  */
 __attribute__((target("avx2,pclmul,vpclmulqdq")))
 static inline __m256i
@@ -284,31 +299,15 @@ fold256(__m256i a, __m256i k, __m256i d)
 	    _mm256_clmulepi64_epi128(a, k, 0x11)), d);
 }
 
+/* The CRC register of the 128 bytes in a0 to a3 (a0 first). */
 __attribute__((target("avx2,pclmul,vpclmulqdq,sse4.2")))
-static uint32_t
-crc_fold(uint32_t c, const uint8_t *p, size_t n)
+static inline uint32_t
+fold_end(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
 {
-	__m256i a0, a1, a2, a3, k;
+	__m256i k;
 	__m128i x, y, k16;
-	uint64_t c64;
+	uint64_t c;
 
-	a0 = _mm256_xor_si256(_mm256_loadu_si256((const void *)p),
-	    _mm256_zextsi128_si256(_mm_cvtsi32_si128((int)c)));
-	a1 = _mm256_loadu_si256((const void *)(p + 32));
-	a2 = _mm256_loadu_si256((const void *)(p + 64));
-	a3 = _mm256_loadu_si256((const void *)(p + 96));
-	p += 128;
-	n -= 128;
-	k = _mm256_set_epi64x(kfold128[1], kfold128[0], kfold128[1],
-	    kfold128[0]);
-	while (n >= 128) {
-		a0 = fold256(a0, k, _mm256_loadu_si256((const void *)p));
-		a1 = fold256(a1, k, _mm256_loadu_si256((const void *)(p + 32)));
-		a2 = fold256(a2, k, _mm256_loadu_si256((const void *)(p + 64)));
-		a3 = fold256(a3, k, _mm256_loadu_si256((const void *)(p + 96)));
-		p += 128;
-		n -= 128;
-	}
 	k = _mm256_set_epi64x(kfold96[1], kfold96[0], kfold96[1], kfold96[0]);
 	a3 = fold256(a0, k, a3);
 	k = _mm256_set_epi64x(kfold64[1], kfold64[0], kfold64[1], kfold64[0]);
@@ -323,10 +322,87 @@ crc_fold(uint32_t c, const uint8_t *p, size_t n)
 	    _mm_clmulepi64_si128(x, k16, 0x11)), y);
 	/* The compiler leaves the upper halves dirty: SSE code after pays. */
 	_mm256_zeroupper();
-	c64 = __builtin_ia32_crc32di(0, (uint64_t)_mm_cvtsi128_si64(x));
-	c64 = __builtin_ia32_crc32di(c64,
-	    (uint64_t)_mm_extract_epi64(x, 1));
-	return crc_hw3((uint32_t)c64, p, n);
+	c = __builtin_ia32_crc32di(0, (uint64_t)_mm_cvtsi128_si64(x));
+	c = __builtin_ia32_crc32di(c, (uint64_t)_mm_extract_epi64(x, 1));
+	return (uint32_t)c;
+}
+
+/* One word more of each of three chains MIX_CHAIN bytes apart. */
+__attribute__((target("sse4.2"), always_inline))
+static inline void
+mix_words(uint64_t c[3], const uint8_t *q)
+{
+	uint64_t w0, w1, w2;
+
+	memcpy(&w0, q, 8);
+	memcpy(&w1, q + MIX_CHAIN, 8);
+	memcpy(&w2, q + 2 * MIX_CHAIN, 8);
+	c[0] = __builtin_ia32_crc32di(c[0], w0);
+	c[1] = __builtin_ia32_crc32di(c[1], w1);
+	c[2] = __builtin_ia32_crc32di(c[2], w2);
+}
+
+/* MIX_BLOCK bytes at p, folded and by crc32 instructions at once. */
+__attribute__((target("avx2,pclmul,vpclmulqdq,sse4.2")))
+static uint32_t
+crc_mix(uint32_t c, const uint8_t *p)
+{
+	const uint8_t *q = p + 128 * MIX_ITER;
+	__m256i a0, a1, a2, a3, k;
+	uint64_t cc[3] = { 0, 0, 0 };
+	int i, j;
+
+	a0 = _mm256_xor_si256(_mm256_loadu_si256((const void *)p),
+	    _mm256_zextsi128_si256(_mm_cvtsi32_si128((int)c)));
+	a1 = _mm256_loadu_si256((const void *)(p + 32));
+	a2 = _mm256_loadu_si256((const void *)(p + 64));
+	a3 = _mm256_loadu_si256((const void *)(p + 96));
+	k = _mm256_set_epi64x(kfold128[1], kfold128[0], kfold128[1],
+	    kfold128[0]);
+	for (i = 1; i < MIX_ITER; i++) {
+		p += 128;
+		a0 = fold256(a0, k, _mm256_loadu_si256((const void *)p));
+		a1 = fold256(a1, k, _mm256_loadu_si256((const void *)(p + 32)));
+		a2 = fold256(a2, k, _mm256_loadu_si256((const void *)(p + 64)));
+		a3 = fold256(a3, k, _mm256_loadu_si256((const void *)(p + 96)));
+		for (j = 0; j < MIX_WORDS; j++, q += 8)
+			mix_words(cc, q);
+	}
+	for (j = 0; j < MIX_WORDS; j++, q += 8)
+		mix_words(cc, q);
+	c = fold_end(a0, a1, a2, a3);
+	c = crc_shift(zmix, c) ^ (uint32_t)cc[0];
+	c = crc_shift(zmix, c) ^ (uint32_t)cc[1];
+	return crc_shift(zmix, c) ^ (uint32_t)cc[2];
+}
+
+/* Blocks by crc_mix, then folding alone, then the tail by crc_hw3. */
+__attribute__((target("avx2,pclmul,vpclmulqdq,sse4.2")))
+static uint32_t
+crc_fold(uint32_t c, const uint8_t *p, size_t n)
+{
+	__m256i a0, a1, a2, a3, k;
+
+	for (; n >= MIX_BLOCK; p += MIX_BLOCK, n -= MIX_BLOCK)
+		c = crc_mix(c, p);
+	if (n < 128)
+		return crc_hw3(c, p, n);
+	a0 = _mm256_xor_si256(_mm256_loadu_si256((const void *)p),
+	    _mm256_zextsi128_si256(_mm_cvtsi32_si128((int)c)));
+	a1 = _mm256_loadu_si256((const void *)(p + 32));
+	a2 = _mm256_loadu_si256((const void *)(p + 64));
+	a3 = _mm256_loadu_si256((const void *)(p + 96));
+	p += 128;
+	n -= 128;
+	k = _mm256_set_epi64x(kfold128[1], kfold128[0], kfold128[1],
+	    kfold128[0]);
+	for (; n >= 128; p += 128, n -= 128) {
+		a0 = fold256(a0, k, _mm256_loadu_si256((const void *)p));
+		a1 = fold256(a1, k, _mm256_loadu_si256((const void *)(p + 32)));
+		a2 = fold256(a2, k, _mm256_loadu_si256((const void *)(p + 64)));
+		a3 = fold256(a3, k, _mm256_loadu_si256((const void *)(p + 96)));
+	}
+	return crc_hw3(fold_end(a0, a1, a2, a3), p, n);
 }
 #endif
 

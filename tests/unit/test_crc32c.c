@@ -175,14 +175,17 @@ test_splits(void)
 
 /*
  * Megabytes: random bytes, zeros and ones, at lengths about the multiples
- * of the block sizes and at random ones, each path against the tables.
+ * of the block sizes (those of the three chains; 34816 bytes, those of
+ * folding side by side with them) and at random ones, each path against
+ * the tables.
  */
 static void
 test_large(void)
 {
 	static const size_t lens[] = { 1 << 20, (1 << 20) + 13, BIG,
 	    3 * 8192 * 40, 3 * 8192 * 40 + 3 * 256 * 7,
-	    3 * 8192 * 40 + 3 * 256 * 7 + 255, 3 * 8192 * 40 - 1 };
+	    3 * 8192 * 40 + 3 * 256 * 7 + 255, 3 * 8192 * 40 - 1,
+	    34815, 34816, 34817, 34816 + 127, 34816 + 128, 2 * 34816 + 200 };
 	unsigned long bad = 0;
 	uint8_t *z;
 	size_t i, len, off;
