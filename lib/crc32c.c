@@ -278,6 +278,7 @@ crc_hw3(uint32_t c, const uint8_t *p, size_t n)
 	}
 	return crc_hw(c, p, n);
 }
+
 /*
  * Fold the message into 128 bytes with carry-less multiplications: each
  * 16 bytes times x^(8 128) (mod the polynomial) added to the 16 bytes

@@ -1,9 +1,10 @@
 /*
  * CRC32C by each path of lib/crc32c.c (include/crc32c_path.h): the
  * slicing-by-8 tables, one chain of SSE4.2 crc32 instructions, three
- * chains combined, and carry-less folding, each held to a bit-at-a-time reference and to the
- * others over every length to 4 KiB, at any alignment, continued at any
- * split, and over buffers of megabytes.
+ * chains combined, and carry-less folding (alone, and side by side with
+ * three chains), each held to a bit-at-a-time reference and to the others
+ * over every length to 4 KiB, at any alignment, continued at any split,
+ * and over buffers of megabytes.
  */
 #include "unit.h"
 
