@@ -2,7 +2,8 @@
  * Fuzz the paths of CRC32C (include/crc32c_path.h) against each other.
  * The input's first seven bytes choose a starting CRC, an offset (so an
  * alignment), a split point and how many times the rest is repeated (up
- * to 64 KiB, so that the long blocks of the three chains are reached);
+ * to 64 KiB, so that the long blocks of the three chains and those of
+ * folding beside them are reached);
  * every path must give the tables' CRC of the whole, and of the whole
  * taken in two pieces, each by another path.
  */
