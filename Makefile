@@ -81,7 +81,7 @@ UNIT	+= tests/unit/test_zcodec
 UNIT	+= tests/unit/test_msgfmt
 UNIT	+= tests/unit/test_crc32c
 FAULT	= tests/fault/enospc.so tests/fault/noinotify.so tests/fault/crashpoint.so \
-	  tests/fault/garbage tests/fault/rawpub
+	  tests/fault/garbage tests/fault/rawpub tests/fault/blockpub
 MAN1	= man/bus-pub.1 man/bus-sub.1
 MAN5	= man/bus-segment.5
 MAN7	= man/bus-protocol.7
@@ -171,6 +171,8 @@ tests/bench/crcbench: tests/bench/crcbench.c $(LIB) $(HDRS)
 tests/fault/garbage: tests/fault/garbage.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 tests/fault/rawpub: tests/fault/rawpub.c $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+tests/fault/blockpub: tests/fault/blockpub.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 # Fault-injection shims of the tests (LD_PRELOAD).
