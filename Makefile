@@ -82,6 +82,7 @@ UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
 # Compressed sealed segments.
 UNIT	+= tests/unit/test_zcodec
 UNIT	+= tests/unit/test_msgfmt
+UNIT	+= tests/unit/test_crc32c
 FAULT	= tests/fault/enospc.so tests/fault/noinotify.so tests/fault/crashpoint.so \
 	  tests/fault/garbage tests/fault/rawpub tests/fault/blockpub
 MAN1	= man/bus-pub.1 man/bus-sub.1
@@ -166,6 +167,9 @@ tests/bench/latency: tests/bench/latency.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 tests/bench/accesslog: tests/bench/accesslog.c
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+# CRC32C by each path, in GB/s: built by make check, run by hand.
+tests/bench/crcbench: tests/bench/crcbench.c $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 tests/fault/garbage: tests/fault/garbage.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
@@ -190,6 +194,7 @@ FUZZ_TARGETS = fuzz_frames fuzz_record fuzz_text fuzz_conf
 FUZZ_TARGETS += fuzz_zcodec
 FUZZ_TARGETS += fuzz_time
 FUZZ_TARGETS += fuzz_format
+FUZZ_TARGETS += fuzz_crc
 FUZZ	= $(FUZZ_TARGETS:%=tests/fuzz/%)
 FUZZ_OBJ = $(LIB_SRC:lib/%.c=tests/fuzz/obj/%.o)
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -220,7 +225,7 @@ demo: deps
 
 check: deps
 	@$(MAKE) -s all $(UNIT) $(FAULT) tests/fuzz/mkcorpus \
-	    $(if $(HAVE_NATS),$(NATS_TEST))
+	    $(if $(HAVE_NATS),$(NATS_TEST)) tests/bench/crcbench
 	@sh tests/run.sh
 
 bench: deps
@@ -287,7 +292,7 @@ uninstall:
 
 clean:
 	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT) $(FAULT) tests/bench/latency \
-	    tests/bench/accesslog
+	    tests/bench/accesslog tests/bench/crcbench
 	rm -f $(NATS_PROGS) $(NATS_TEST)
 	rm -f $(LIB_PIC) $(SHLIB) $(SHLINKS) lib/bus.pc contrib/busd.service
 	rm -f $(SAN_STAMP) $(FUZZ) $(FUZZ_OBJ) tests/fuzz/mkcorpus
