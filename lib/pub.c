@@ -33,7 +33,7 @@
 #include "bus/pub.h"
 
 #define PUB_FRAME_TARGET	(256 * 1024)	/* start a new frame past this */
-#define PUB_WINDOW		(8 * 1024 * 1024) /* unacknowledged bytes */
+#define PUB_WINDOW		(2 * 1024 * 1024) /* unacknowledged bytes */
 #define PUB_RETRY		(60LL * 1000000000LL)
 #define PUB_SNDBUF		(4 * 1024 * 1024)
 #define PUB_HUGE		(2 * 1024 * 1024) /* a huge page */
@@ -64,6 +64,10 @@ struct bus_pub {
 	size_t		 ok_topic_len;
 	const uint8_t	*ok_tags;	/* the tags checked last */
 	size_t		 ok_tags_len;
+	size_t		 rsv_at;	/* reserved block frame, or SIZE_MAX */
+	size_t		 rsv_hdr;	/* its bytes before the records */
+	size_t		 rsv_max;	/* room for records */
+	struct bus_block rsv;		/* its topic, tags and delimiter */
 };
 
 static int	pub_dial(struct bus_pub *, int);
@@ -79,6 +83,7 @@ static int	pub_send(struct bus_pub *);
 static int	pub_read(struct bus_pub *);
 static int	pub_replies(struct bus_pub *);
 static int	pub_err_status(uint32_t);
+static int	pub_block_check(struct bus_pub *, const struct bus_block *);
 
 struct bus_pub *
 bus_pub_new(const char *dir)
@@ -102,6 +107,7 @@ bus_pub_new(const char *dir)
 	p->max_frame = PROTO_FRAME_MIN_MAX;
 	p->next_seq = 1;
 	p->frame_at = SIZE_MAX;
+	p->rsv_at = SIZE_MAX;
 	do
 		arc4random_buf(&p->producer, sizeof(p->producer));
 	while (p->producer == 0);
@@ -295,22 +301,16 @@ bus_pub_add_seq(struct bus_pub *p, const struct bus_msg *m, int64_t send_ns,
 	return 0;
 }
 
-int
-bus_pub_add_block(struct bus_pub *p, const struct bus_block *k,
-    int64_t send_ns)
+/* Is k a block that may be sent, but for its records?  0, or -1. */
+static int
+pub_block_check(struct bus_pub *p, const struct bus_block *k)
 {
-	struct proto_block f;
 	const char *why;
-	size_t sz, at;
-	uint8_t *o;
 
-	if (k->len == 0 || k->count == 0 || k->count > k->len ||
-	    k->delim < 0 || k->delim > 255 ||
-	    ((const uint8_t *)k->data)[k->len - 1] != k->delim)
+	if (k->delim < 0 || k->delim > 255)
 		return errval_set(&p->err, BUS_E_INVALID, EX_DATAERR,
-		    p->next_seq, "message %llu: a block of %u records of %zu "
-		    "bytes that does not end with its delimiter",
-		    (unsigned long long)p->next_seq, k->count, k->len);
+		    p->next_seq, "message %llu: delimiter %d is not a byte",
+		    (unsigned long long)p->next_seq, k->delim);
 	if (topic_check(k->topic, k->topic_len, &why) == -1)
 		return errval_set(&p->err, BUS_E_INVALID, EX_DATAERR,
 		    p->next_seq, "message %llu: invalid topic '%.*s': %s",
@@ -323,30 +323,102 @@ bus_pub_add_block(struct bus_pub *p, const struct bus_block *k,
 	if (p->sock == -1)
 		return errval_set(&p->err, BUS_E_UNAVAILABLE, EX_UNAVAILABLE,
 		    p->next_seq, "not connected to busd");
-	sz = PROTO_FRAME_HDR + PROTO_BLOCK_FIXED + k->topic_len + k->tags_len +
-	    k->len;
-	if (sz > p->max_frame)
+	return 0;
+}
+
+int
+bus_pub_block_reserve(struct bus_pub *p, const struct bus_block *k,
+    size_t max, uint8_t **buf)
+{
+	size_t hdr;
+	uint8_t *o;
+
+	if (p->rsv_at != SIZE_MAX)
+		return errval_set(&p->err, BUS_E_INVALID, EX_SOFTWARE,
+		    p->next_seq, "a block is reserved already");
+	if (pub_block_check(p, k) == -1)
+		return -1;
+	hdr = PROTO_FRAME_HDR + PROTO_BLOCK_FIXED + k->topic_len +
+	    k->tags_len;
+	if (max == 0 || max > p->max_frame || hdr > p->max_frame - max)
 		return errval_set(&p->err, BUS_E_TOOBIG, EX_DATAERR,
 		    p->next_seq, "message %llu: a block of %zu bytes exceeds "
 		    "busd's frame limit of %zu bytes",
-		    (unsigned long long)p->next_seq, k->len, p->max_frame);
+		    (unsigned long long)p->next_seq, max, p->max_frame);
 	pub_frame_close(p);
-	if (pub_window_wait(p) == -1 || pub_reserve(p, sz, &o) == -1)
+	if (pub_window_wait(p) == -1 || pub_reserve(p, hdr + max, &o) == -1)
 		return -1;
+	p->rsv_at = o - p->obuf;
+	p->rsv_hdr = hdr;
+	p->rsv_max = max;
+	p->rsv = *k;
+	*buf = o + hdr;
+	return 0;
+}
+
+int
+bus_pub_block_commit(struct bus_pub *p, size_t len, uint32_t count,
+    int64_t send_ns)
+{
+	struct proto_block f;
+	uint8_t *o;
+
+	if (p->rsv_at == SIZE_MAX)
+		return errval_set(&p->err, BUS_E_INVALID, EX_SOFTWARE,
+		    p->next_seq, "no block is reserved");
+	o = p->obuf + p->rsv_at;
+	/* The window ends where the records end (nothing, for len 0). */
+	p->olen = len == 0 ? p->rsv_at : p->rsv_at + p->rsv_hdr + len;
+	p->rsv_at = SIZE_MAX;
+	if (len == 0)
+		return 0;
+	if (len > p->rsv_max) {
+		p->olen = o - p->obuf;
+		return errval_set(&p->err, BUS_E_INVALID, EX_DATAERR,
+		    p->next_seq, "message %llu: a block of %zu bytes in room "
+		    "for %zu", (unsigned long long)p->next_seq, len,
+		    p->rsv_max);
+	}
+	if (count == 0 || count > len ||
+	    o[p->rsv_hdr + len - 1] != p->rsv.delim) {
+		p->olen = o - p->obuf;
+		return errval_set(&p->err, BUS_E_INVALID, EX_DATAERR,
+		    p->next_seq, "message %llu: a block of %u records of %zu "
+		    "bytes that does not end with its delimiter",
+		    (unsigned long long)p->next_seq, count, len);
+	}
 	memset(&f, 0, sizeof(f));
 	f.first_seq = p->next_seq;
 	f.send_ns = send_ns ? send_ns : now_ns();
-	f.event_ns = k->event_ns;
-	f.delim = k->delim;
-	f.topic = k->topic;
-	f.topic_len = k->topic_len;
-	f.tags = k->tags;
-	f.tags_len = k->tags_len;
-	at = proto_block_begin(o, &f);
-	memcpy(o + at, k->data, k->len);
-	proto_block_finish(o, sz, k->count);
-	p->next_seq += k->count;
+	f.event_ns = p->rsv.event_ns;
+	f.delim = p->rsv.delim;
+	f.topic = p->rsv.topic;
+	f.topic_len = p->rsv.topic_len;
+	f.tags = p->rsv.tags;
+	f.tags_len = p->rsv.tags_len;
+	proto_block_begin(o, &f);
+	proto_block_finish(o, p->rsv_hdr + len, count);
+	p->next_seq += count;
 	return 0;
+}
+
+int
+bus_pub_add_block(struct bus_pub *p, const struct bus_block *k,
+    int64_t send_ns)
+{
+	uint8_t *buf;
+
+	if (k->len == 0 || k->count == 0 || k->count > k->len ||
+	    k->delim < 0 || k->delim > 255 ||
+	    ((const uint8_t *)k->data)[k->len - 1] != k->delim)
+		return errval_set(&p->err, BUS_E_INVALID, EX_DATAERR,
+		    p->next_seq, "message %llu: a block of %u records of %zu "
+		    "bytes that does not end with its delimiter",
+		    (unsigned long long)p->next_seq, k->count, k->len);
+	if (bus_pub_block_reserve(p, k, k->len, &buf) == -1)
+		return -1;
+	memcpy(buf, k->data, k->len);
+	return bus_pub_block_commit(p, k->len, k->count, send_ns);
 }
 
 int
@@ -408,7 +480,8 @@ bus_pub_fd(const struct bus_pub *p)
 short
 bus_pub_events(const struct bus_pub *p)
 {
-	size_t ready = p->frame_at != SIZE_MAX ? p->frame_at : p->olen;
+	size_t ready = p->frame_at != SIZE_MAX ? p->frame_at :
+	    p->rsv_at != SIZE_MAX ? p->rsv_at : p->olen;
 
 	return POLLIN | (p->sent < ready ? POLLOUT : 0);
 }
@@ -720,8 +793,15 @@ pub_reserve(struct bus_pub *p, size_t n, uint8_t **o)
 	uint8_t *nb;
 	size_t nc;
 
-	/* Compact only when that frees half: amortized, not per ack. */
-	if (p->olen + n > p->ocap && p->head > 0 && p->head >= p->ocap / 2) {
+	/*
+	 * Compact when that frees half (amortized, not per ack), or when
+	 * what is left to move is small: memory touched for the first
+	 * time costs more than a short move, so the buffer grows only
+	 * while busd lags.
+	 */
+	if (p->olen + n > p->ocap && p->head > 0 && (p->head >= p->ocap / 2 ||
+	    p->olen - p->head <= p->ocap / 8 ||
+	    (p->ocap >= p->window + n && p->olen - p->head + n <= p->ocap))) {
 		memmove(p->obuf, p->obuf + p->head, p->olen - p->head);
 		p->olen -= p->head;
 		p->sent -= p->head;
@@ -771,7 +851,8 @@ pub_frame_close(struct bus_pub *p)
 static int
 pub_send(struct bus_pub *p)
 {
-	size_t ready = p->frame_at != SIZE_MAX ? p->frame_at : p->olen;
+	size_t ready = p->frame_at != SIZE_MAX ? p->frame_at :
+	    p->rsv_at != SIZE_MAX ? p->rsv_at : p->olen;
 	ssize_t n;
 
 	if (p->sent >= ready || p->sock == -1)

@@ -417,14 +417,18 @@ EOF
 @test "busd: --sync-interval syncs written data on a timer; 0 never does; a bad value exits 64" {
 	start_busd_fg "$BATS_TEST_TMPDIR/log" -v --sync-interval 100ms
 	bus-pub -t timed x
-	wait_for "grep -q 'partition timed: synced' '$BATS_TEST_TMPDIR/log'" 3
+	wait_for "grep -q 'partition timed: in sync' '$BATS_TEST_TMPDIR/log'" 3
+	n=$(sed -n 's/.*partition timed: in sync \([0-9]*\)$/\1/p' \
+	    "$BATS_TEST_TMPDIR/log" | head -n 1)
+	[ -n "$n" ]
+	wait_for "grep -q 'sync $n: done' '$BATS_TEST_TMPDIR/log'" 3
 	stop_busd
 	start_busd_fg "$BATS_TEST_TMPDIR/log0" -v --sync-interval 0
 	bus-pub -t never x
 	# Nothing syncs it: after a second (ten times the interval above)
 	# there is still no sync in the log.
 	sleep 1
-	! grep -q 'partition never: synced' "$BATS_TEST_TMPDIR/log0"
+	! grep -q 'partition never: in sync' "$BATS_TEST_TMPDIR/log0"
 	stop_busd
 	run busd -d "$BUS_DIR" --sync-interval soon
 	[ "$status" -eq 64 ]

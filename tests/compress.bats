@@ -337,6 +337,9 @@ accesslog_store() {
 	done | bus-pub --no-autostart -t web.access 3>&- &
 	ppid=$!
 	track_pid "$ppid"
+	# bus-rotate says "no partition matches" (66) until the first chunk
+	# is stored.
+	wait_for "bus-sub -e --from beginning -n 1 web.access >/dev/null 2>&1" 10
 	runs=0
 	while ! pid_gone "$ppid"; do
 		bus-rotate --no-seal --compress web.access

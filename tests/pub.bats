@@ -464,3 +464,21 @@ all_of() {
 	run bus-pub --ack sometimes -t x y
 	[ "$status" -eq 64 ]
 }
+
+@test "pub: bus_pub_block_reserve/commit: a block read into the window, a dropped room, a second room, bad commits; only whole blocks are stored" {
+	local bp=$BATS_TEST_DIRNAME/fault/blockpub
+	[ -x "$bp" ] || make -s -C "$BATS_TEST_DIRNAME/.." tests/fault/blockpub
+	start_busd
+	run "$bp" "$BUS_DIR" blk
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "two ok" ]
+	[ "${lines[1]}" = "drop ok" ]
+	[ "${lines[2]}" = "again error 2: a block is reserved already" ]
+	[ "${lines[3]}" = "nodelim error 2: message 3: a block of 1 records of 1 bytes that does not end with its delimiter" ]
+	[ "${lines[4]}" = "over error 2: message 3: a block of 5 bytes in room for 4" ]
+	[ "${lines[5]}" = "copy ok" ]
+	[ "${lines[6]}" = "wait ok" ]
+	[ "${lines[7]}" = "next 4" ]
+	run bus-sub --from beginning -e -F '%o %S %s\n' blk
+	[ "$output" = $'0 1 a\n1 2 bb\n2 3 ccc' ]
+}

@@ -769,6 +769,54 @@ split(uint8_t *in, size_t *len, int eof)
 	*len = end - p;
 }
 
+/*
+ * Blocks, while no long record is open and what is left of the last read
+ * is short: read stdin straight into the publisher's window, behind a
+ * copy of that rest (in[0..*len)), publish the whole records as one
+ * block and keep the new rest in in.  Returns what read(2) did.
+ */
+static ssize_t
+read_block(uint8_t *in, size_t *len)
+{
+	struct bus_block k;
+	uint8_t *buf, *last;
+	size_t have, take;
+	ssize_t n;
+
+	memset(&k, 0, sizeof(k));
+	k.topic = topic;
+	k.topic_len = topic_len;
+	k.tags = tags;
+	k.tags_len = tags_len;
+	k.event_ns = event_ns;
+	k.delim = delim;
+	if (bus_pub_block_reserve(pub, &k, block_max, &buf) == -1)
+		pub_fatal();
+	memcpy(buf, in, *len);
+	n = read(STDIN_FILENO, buf + *len, block_max - *len);
+	if (n <= 0) {
+		if (bus_pub_block_commit(pub, 0, 0, 0) == -1)
+			pub_fatal();
+		return n;
+	}
+	send_ns = now_ns();
+	have = *len + n;
+	if ((last = memrchr(buf, delim, have)) == NULL) {
+		/* No record ends yet: all of it waits in in. */
+		memcpy(in + *len, buf + *len, n);
+		*len = have;
+		take = 0;
+	} else {
+		take = last + 1 - buf;
+		*len = have - take;
+		memcpy(in, last + 1, *len);
+	}
+	if (bus_pub_block_commit(pub, take, take ? batch_count_delim(buf,
+	    take, delim) : 0, send_ns) == -1)
+		pub_fatal();
+	return n;
+}
+
 /* Send the frame of the block just read: no waiting for a batch to fill. */
 static void
 flush(void)
@@ -810,7 +858,19 @@ pump(void)
 		oversize_tell(0);
 		if (pfd[1].revents && bus_pub_process(pub, pfd[1].revents) == -1)
 			pub_fatal();
-		if (want_in && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+		if (want_in && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    blocks && !long_open && inlen <= block_max / 2) {
+			if ((n = read_block(in, &inlen)) == -1) {
+				if (errno == EINTR || errno == EAGAIN)
+					continue;
+				err(EX_IOERR, "stdin");
+			}
+			/* At the end, the rest is a record too. */
+			if ((eof = n == 0))
+				split(in, &inlen, 1);
+			flush();
+		} else if (want_in &&
+		    (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			size_t room = incap - inlen;
 
 			if (room > READ_BLOCK)

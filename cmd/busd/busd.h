@@ -21,6 +21,7 @@ struct topic {
 RB_HEAD(topic_tree, topic);
 
 RB_HEAD(pprod_tree, pprod);
+struct pprods_snap;
 
 struct part {
 	RB_ENTRY(part)	 entry;
@@ -174,6 +175,9 @@ void	client_turn(struct client *);
 /* commit.c */
 int	commit_init(void);
 void	commit_adopt(int);
+int	commit_seal(struct part *);
+int	commit_sealing(const struct part *);
+void	commit_seals_wait(void);
 void	commit_event(void);
 int	commit_timeout(int64_t, int);
 int64_t	commit_gather(int64_t);
@@ -187,6 +191,8 @@ struct pprod *pprod_get(struct part *, uint64_t);
 void	pprod_learn(struct part *, const struct bus_rec *);
 void	producers_prune(int64_t);
 void	pprods_save(struct part *);
+struct pprods_snap *pprods_snap(struct part *);
+void	pprods_snap_save(struct part *, struct pprods_snap *);
 int	pprods_load(struct part *);
 void	pprods_free(struct part *);
 
@@ -200,7 +206,7 @@ void	part_dir_changed(struct part *, int);
 void	part_dirs_sync(void);
 int	part_dirs_take(int [2]);
 int	part_new_segment(struct part *, uint64_t);
-void	part_seal(struct part *);
+void	part_seal(struct part *, int);
 void	part_turn_mark(struct part *);
 int	part_flush(struct part *);
 void	part_flush_failed(struct part *);

@@ -343,7 +343,7 @@ client_publish(struct client *c, const uint8_t *b, size_t len)
 		}
 		if (app_pos(&p->app) + app_rec_bound(&m) > seg_size &&
 		    p->nrecs > 0)
-			part_seal(p);
+			part_seal(p, 0);
 		if (p->app.failed) {
 			client_error(c, m.seq, p->app.failed == ENOSPC ?
 			    PE_NOSPC : PE_IO, strerror(p->app.failed));
@@ -557,7 +557,7 @@ client_block_store(struct client *c, struct part *p,
 			    NULL)
 				part = e + 1 - blk;
 			else if (p->nrecs > 0) {
-				part_seal(p);
+				part_seal(p, 0);
 				if (p->app.failed)
 					break;
 				continue;
@@ -712,7 +712,7 @@ client_seal(struct client *c, const uint8_t *b, size_t len)
 			continue;
 		if (p->nrecs == 0 && p->app.wlen == 0)
 			continue;
-		part_seal(p);
+		part_seal(p, 1);
 		sealed++;
 	}
 	patset_free(ps);

@@ -25,9 +25,12 @@
 
 #define SYNC_GATHER_NS	200000		/* wait no longer for them */
 #define SYNCFS_MIN	16		/* segments synced with one syncfs */
+#define SEALED_MAX	64		/* seals waiting for a sync, at most */
 
 static int	sync_fds(int *, size_t, int);
-static void	sync_all(void);
+static void	sync_add(int);
+static void	sealed_done(uint64_t, int);
+static int	commit_wait_sync(void);
 static void	*sync_thread(void *);
 static void	sync_start(void);
 static void	acks_release(uint64_t, int);
@@ -71,6 +74,24 @@ static size_t	 ad_n;			/* closed since the last sync */
 static int	 sy_all;		/* this sync: syncfs (under sy_mtx) */
 
 /*
+ * Segments sealed and not yet synced (part_seal()).  A seal does not
+ * wait for the disk: the next sync covers the sealed files, and once it
+ * is done, the producers file is written as it was at the seal, so
+ * that it never covers records that are not on disk.  Until then, only
+ * a crash of the machine could tear a sealed segment's tail, and the
+ * start cuts such a tail (recover.c), as it does the active segment's.
+ */
+struct sealed {
+	struct part		*p;	/* the partition */
+	int			 sfd;	/* dups of its segment and index */
+	int			 ifd;
+	struct pprods_snap	*snap;	/* its producers at the seal */
+	uint64_t		 gen;	/* the sync that covers it, or 0 */
+};
+static struct sealed	 sealed[SEALED_MAX];
+static size_t		 nsealed;
+
+/*
  * Start the sync thread.  Returns the fd that becomes readable when a
  * sync finishes: the loop then calls commit_event().
  */
@@ -95,6 +116,75 @@ commit_adopt(int fd)
 	ad_n++;
 	if (unsynced_since == 0)
 		unsynced_since = now_ns();
+}
+
+/*
+ * Seal p's active segment without waiting for the disk: its files go to
+ * the next sync, with a snapshot of its producers.  -1 (nothing done)
+ * if too many seals wait already, or out of descriptors or memory: then
+ * the caller syncs them itself.
+ */
+int
+commit_seal(struct part *p)
+{
+	struct sealed *s;
+
+	if (nsealed == SEALED_MAX)
+		return -1;
+	s = &sealed[nsealed];
+	s->p = p;
+	s->gen = 0;
+	if ((s->sfd = dup(p->app.sfd)) == -1)
+		return -1;
+	if ((s->ifd = dup(p->app.ifd)) == -1 ||
+	    (s->snap = pprods_snap(p)) == NULL) {
+		close(s->sfd);
+		if (s->ifd != -1)
+			close(s->ifd);
+		return -1;
+	}
+	nsealed++;
+	/* Synced with the rest: at the interval, or for a synced ack. */
+	if (unsynced_since == 0)
+		unsynced_since = now_ns();
+	return 0;
+}
+
+/* Does a seal of p wait for its sync? */
+int
+commit_sealing(const struct part *p)
+{
+	size_t i;
+
+	for (i = 0; i < nsealed; i++)
+		if (sealed[i].p == p)
+			return 1;
+	return 0;
+}
+
+/*
+ * The seals that sync gen covered: write their producers files (e ==
+ * 0), or, when it failed, forget them and make the next sync a syncfs
+ * of the store (their descriptors are gone).
+ */
+static void
+sealed_done(uint64_t gen, int e)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < nsealed; i++) {
+		if (sealed[i].gen == 0 || sealed[i].gen > gen) {
+			sealed[k++] = sealed[i];
+			continue;
+		}
+		if (e == 0)
+			pprods_snap_save(sealed[i].p, sealed[i].snap);
+		else {
+			free(sealed[i].snap);
+			ad_n++;
+		}
+	}
+	nsealed = k;
 }
 
 /*
@@ -129,7 +219,8 @@ commit_timeout(int64_t now, int timeout)
 {
 	int64_t wait_ns;
 
-	if (unsynced_since && sync_interval) {
+	/* A sync in flight wakes the loop when it is done. */
+	if (unsynced_since && sync_interval && !sy_busy) {
 		wait_ns = unsynced_since + sync_interval - now;
 		if (wait_ns <= 0)
 			timeout = 0;
@@ -154,30 +245,53 @@ commit_gather(int64_t now)
 	return wait_ns > 0 ? wait_ns : 0;
 }
 
-/* --sync-interval: sync what is written once the interval has passed. */
+/*
+ * --sync-interval: sync what is written once the interval has passed,
+ * in the sync thread (after the one in flight, if there is one).
+ */
 void
 commit_timer(int64_t now)
 {
-	if (unsynced_since && sync_interval &&
+	if (unsynced_since && sync_interval && !sy_busy &&
 	    now - unsynced_since >= sync_interval)
-		sync_all();
+		sync_start();
 }
 
 /* Shutdown: let the syncs in flight finish, and run the one acks wait for. */
 void
 commit_shutdown(void)
 {
-	while (sy_busy || sy_more) {
-		struct pollfd pfd = { sy_evfd, POLLIN, 0 };
-
-		if (!sy_busy) {
-			sync_start();
-			continue;
-		}
-		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+	while (sy_busy || sy_more || nsealed > 0)
+		if (commit_wait_sync() == -1)
 			break;
-		commit_event();
+}
+
+/*
+ * Run syncs, waiting for them, until no seal waits for one (a SEAL
+ * request answers once every segment it covers is on disk).
+ */
+void
+commit_seals_wait(void)
+{
+	while (nsealed > 0)
+		if (commit_wait_sync() == -1)
+			break;
+}
+
+/* Start a sync if none is in flight, else wait for the one that is. */
+static int
+commit_wait_sync(void)
+{
+	struct pollfd pfd = { sy_evfd, POLLIN, 0 };
+
+	if (!sy_busy) {
+		sync_start();
+		return 0;
 	}
+	if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+		return -1;
+	commit_event();
+	return 0;
 }
 
 /*
@@ -258,48 +372,6 @@ commit_turn_end(void)
 	return e;
 }
 
-/* fdatasync every partition written since its last sync. */
-static void
-sync_all(void)
-{
-	struct part *p;
-	size_t n = 0;
-	int failed = 0, dfd[2], nd;
-
-	nd = part_dirs_take(dfd);
-	RB_FOREACH(p, part_tree, &parts)
-		n += p->unsynced;
-	if (n >= SYNCFS_MIN || ad_n > 0 || nd == -1) {
-		/* Many: one syncfs(2) for all of them. */
-		if (syncfs(logfd) == -1) {
-			log_warn("syncfs of the store");
-			failed = 1;
-		} else {
-			RB_FOREACH(p, part_tree, &parts)
-				p->unsynced = 0;
-			ad_n = 0;
-		}
-		n = 0;
-	}
-	RB_FOREACH(p, part_tree, &parts) {
-		if (n == 0 || !p->unsynced)
-			continue;
-		if (fdatasync(p->app.sfd) == -1) {
-			log_warn("partition %s: fdatasync", p->name);
-			failed = 1;
-		} else {
-			p->unsynced = 0;
-			log_debug("partition %s: synced", p->name);
-		}
-	}
-	if (nd > 0 && sync_fds(dfd, nd, 0) != 0) {
-		log_warnx("fsync of the store's directories failed");
-		failed = 1;
-	}
-	/* A failed sync is tried again one interval later. */
-	unsynced_since = failed ? now_ns() : 0;
-}
-
 /* The sync thread: fdatasync what it is given, say when done. */
 static void *
 sync_thread(void *arg)
@@ -325,12 +397,28 @@ sync_thread(void *arg)
 	return NULL;
 }
 
+/* fd into the next sync's list. */
+static void
+sync_add(int fd)
+{
+	int *nf;
+
+	if (sy_nfds == sy_cap) {
+		sy_cap = sy_cap ? sy_cap * 2 : 16;
+		if ((nf = reallocarray(sy_fds, sy_cap, sizeof(*nf))) == NULL)
+			fatal(EX_OSERR, NULL);
+		sy_fds = nf;
+	}
+	sy_fds[sy_nfds++] = fd;
+}
+
 /* Start the next sync: every segment written since its last sync. */
 static void
 sync_start(void)
 {
 	struct part *p;
-	int *nf, all, nd;
+	size_t i;
+	int all, nd, fd;
 
 	sy_nfds = 0;
 	/*
@@ -350,21 +438,25 @@ sync_start(void)
 	RB_FOREACH(p, part_tree, &parts) {
 		if (!p->unsynced)
 			continue;
-		if (sy_nfds == sy_cap) {
-			sy_cap = sy_cap ? sy_cap * 2 : 16;
-			if ((nf = reallocarray(sy_fds, sy_cap,
-			    sizeof(*nf))) == NULL)
-				fatal(EX_OSERR, NULL);
-			sy_fds = nf;
-		}
 		/* A dup: sealing may close the segment while it syncs. */
-		if ((sy_fds[sy_nfds] = dup(p->app.sfd)) == -1) {
+		if ((fd = dup(p->app.sfd)) == -1) {
 			log_warn("partition %s: dup", p->name);
 			continue;
 		}
-		sy_nfds++;
+		sync_add(fd);
 		p->unsynced = 0;
+		log_debug("partition %s: in sync %llu", p->name,
+		    (unsigned long long)sy_issued + 1);
 	}
+	/* Sealed segments: the thread closes their descriptors. */
+	for (i = 0; i < nsealed; i++) {
+		if (sealed[i].gen != 0)
+			continue;
+		sync_add(sealed[i].sfd);
+		sync_add(sealed[i].ifd);
+		sealed[i].gen = sy_issued + 1;
+	}
+	unsynced_since = 0;
 	sy_issued++;
 	sy_busy = 1;
 	sy_more = 0;
@@ -399,7 +491,12 @@ commit_event(void)
 			log_warnx("fdatasync: %s: synced acks withheld",
 			    strerror(e));
 			unsynced_since = now_ns();
+			/* Tried again as a syncfs: the fds are gone. */
+			ad_n++;
 		}
+		if (e == 0)
+			log_debug("sync %llu: done", (unsigned long long)sy_done);
+		sealed_done(sy_done, e);
 		acks_release(sy_done, e);
 	}
 }

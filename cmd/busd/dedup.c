@@ -24,7 +24,15 @@ struct pprod_iter {
 	struct pprod	*next;		/* the next to write; NULL: done */
 };
 
+/* A partition's producers as they were at a seal (pprods_snap()). */
+struct pprods_snap {
+	uint64_t	 next_off;	/* the file covers the offsets below */
+	size_t		 n, at;		/* entries; the next to write */
+	struct store_producer v[];	/* one per producer */
+};
+
 static int	pprod_next(void *, struct store_producer *);
+static int	snap_next(void *, struct store_producer *);
 static int	pprod_load(uint64_t, uint64_t, int64_t, void *);
 static int	prod_cmp(struct producer *, struct producer *);
 static int	pprod_cmp(struct pprod *, struct pprod *);
@@ -139,6 +147,62 @@ pprods_save(struct part *p)
 		log_warn("partition %s: %s", p->name, BUS_PRODUCERS);
 	else
 		p->prods_mark = p->next_off;
+}
+
+/*
+ * P's producers as they are now, to be written later by
+ * pprods_snap_save(), once the records they cover are on disk.  NULL
+ * when out of memory.
+ */
+struct pprods_snap *
+pprods_snap(struct part *p)
+{
+	struct pprods_snap *sn;
+	struct pprod *pp;
+	size_t n = 0;
+
+	RB_FOREACH(pp, pprod_tree, &p->prods)
+		n++;
+	if ((sn = malloc(sizeof(*sn) + n * sizeof(sn->v[0]))) == NULL)
+		return NULL;
+	sn->next_off = p->next_off;
+	sn->n = sn->at = 0;
+	RB_FOREACH(pp, pprod_tree, &p->prods) {
+		sn->v[sn->n].id = pp->id;
+		sn->v[sn->n].last_seq = pp->last_seq;
+		sn->v[sn->n].last_use = pp->last_use;
+		sn->n++;
+	}
+	return sn;
+}
+
+/* Write snapshot sn as p's producers file (if p is open), and free it. */
+void
+pprods_snap_save(struct part *p, struct pprods_snap *sn)
+{
+	if (sn == NULL)
+		return;
+	/* Closed since: the file stays as it was, covering less. */
+	if (p->open) {
+		if (store_producers_write(p->dirfd, sn->next_off, snap_next,
+		    sn) == -1)
+			log_warn("partition %s: %s", p->name, BUS_PRODUCERS);
+		else if (sn->next_off > p->prods_mark)
+			p->prods_mark = sn->next_off;
+	}
+	free(sn);
+}
+
+/* Each entry of a snapshot in turn, for store_producers_write(). */
+static int
+snap_next(void *arg, struct store_producer *ent)
+{
+	struct pprods_snap *sn = arg;
+
+	if (sn->at == sn->n)
+		return 0;
+	*ent = sn->v[sn->at++];
+	return 1;
 }
 
 /* Each producer of a partition in turn, for store_producers_write(). */

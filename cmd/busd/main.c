@@ -415,7 +415,7 @@ serve(void)
 
 			RB_FOREACH(p, part_tree, &parts)
 				if (p->nrecs > 0)
-					part_seal(p);
+					part_seal(p, 1);
 			rotate_next = next_rotate_at(now);
 		}
 		commit_timer(now);

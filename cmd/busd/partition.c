@@ -362,23 +362,41 @@ part_new_segment(struct part *p, uint64_t base)
 }
 
 /*
- * Seal the active segment (flush, sync) and open the next one.  In the
+ * Seal the active segment (flush, sync) and open the next one.  A seal
+ * because the segment is full does not wait for the disk: the sync
+ * thread syncs it (commit_seal()); one asked for (wait: a SEAL request,
+ * --rotate-at) is synced here, and its producers file written, before
+ * it is answered.  In the
  * middle of a turn this commits p's part of the turn: what is sealed
  * stays, and a failure later in the turn undoes only what follows.
  */
 void
-part_seal(struct part *p)
+part_seal(struct part *p, int wait)
 {
 	struct pprod *pp;
 
 	if (part_use(p) == -1 || part_flush(p) == -1)
 		return;
-	if (fdatasync(p->app.sfd) == -1 || fdatasync(p->app.ifd) == -1)
+	/* Asked for: the earlier seals' syncs first, then this one here. */
+	if (wait && commit_sealing(p))
+		commit_seals_wait();
+	/*
+	 * The sync thread syncs the sealed files, then writes the producers
+	 * file as it is now; when too many seals wait for it, here.
+	 */
+	if (!wait && commit_seal(p) == 0)
+		p->unsynced = 0;
+	else if (fdatasync(p->app.sfd) == -1 || fdatasync(p->app.ifd) == -1)
 		log_warn("partition %s: sync on seal", p->name);
 	else {
-		/* The records it covers are on disk: now the snapshot. */
+		/*
+		 * The records it covers are on disk: now the snapshot,
+		 * unless earlier seals still wait for their sync (theirs
+		 * come then, and cover less).
+		 */
 		p->unsynced = 0;
-		pprods_save(p);
+		if (!commit_sealing(p))
+			pprods_save(p);
 	}
 	if (part_new_segment(p, p->next_off) == -1)
 		log_warnx("partition %s: could not open a new segment; "

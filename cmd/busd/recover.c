@@ -36,6 +36,8 @@ static void	topics_load(struct part *);
 static int	topic_add(const char *, size_t, void *);
 static int	sealed_check(struct part *, const uint64_t *, size_t,
 		    uint64_t *, int *);
+static void	sealed_tail(struct part *, int, const char *, struct stat *,
+		    uint64_t *, int *);
 static void	active_load(struct part *, uint64_t, uint64_t *, int *);
 static int	active_header(struct part *, const char *, struct stat *,
 		    uint64_t *, int *);
@@ -311,6 +313,16 @@ sealed_check(struct part *p, const uint64_t *segs, size_t nsegs,
 		    fstat(fd, &st) == -1)
 			fatalx(EX_IOERR, "%s/%s/%s/%s: %s", dir, BUS_LOGDIR,
 			    p->name, n, store_strerror(errno));
+		/*
+		 * Sealed after the producers file was written: its seal's
+		 * sync may not have finished (commit_seal()).  Its records
+		 * are scanned for the producers, and a tail that a crash of
+		 * the machine tore is cut.
+		 */
+		if (segs[i + 1] > p->prods_mark) {
+			sealed_tail(p, fd, n, &st, last_off, any);
+			scanned = 1;
+		}
 		store_seg_name(n, sizeof(n), segs[i], "idx");
 		e = idx_load(p->dirfd, n, segs[i], &cnt);
 		at = BUS_SEG_HDR;
@@ -333,16 +345,49 @@ sealed_check(struct part *p, const uint64_t *segs, size_t nsegs,
 			at = e[cnt - 1].pos;
 		free(e);
 		/* The newest record (and clock) may be in the last sealed. */
-		if (segs[i + 1] > p->prods_mark) {
-			/* Sealed after the producers file was written. */
-			scan_fd(p, fd, BUS_SEG_HDR, last_off, any,
-			    SCAN_PRODUCERS);
-			scanned = 1;
-		} else if (i + 2 == nsegs)
+		if (segs[i + 1] <= p->prods_mark && i + 2 == nsegs)
 			scan_fd(p, fd, at, last_off, any, 0);
 		close(fd);
 	}
 	return scanned;
+}
+
+/*
+ * Sealed segment n of p, open on fd, of st->st_size bytes, which the
+ * producers file does not cover: scan its records for the producers and
+ * the clock.  A bad batch with no valid batch after it is a torn tail
+ * (the machine crashed before the seal's sync) and is cut, as in the
+ * active segment; damage with valid batches after it is left for
+ * --verify to report, as in any sealed segment.  st follows the cut.
+ */
+static void
+sealed_tail(struct part *p, int fd, const char *n, struct stat *st,
+    uint64_t *last_off, int *any)
+{
+	struct segscan ss;
+	uint64_t end;
+	int wfd;
+
+	if (segscan_init(&ss, fd, BUS_SEG_HDR) != 0)
+		fatal(EX_OSERR, "partition %s", p->name);
+	end = scan_records(p, &ss, last_off, any, SCAN_PRODUCERS);
+	if (end >= (uint64_t)st->st_size || end < BUS_SEG_HDR ||
+	    segscan_resync(&ss, end + 1, *any ? *last_off : 0) == 1) {
+		segscan_close(&ss);
+		return;
+	}
+	segscan_close(&ss);
+	if ((wfd = store_openat(p->dirfd, n, O_WRONLY, 0)) == -1 ||
+	    ftruncate(wfd, end) == -1 || fdatasync(wfd) == -1)
+		fatalx(EX_IOERR, "%s/%s/%s/%s: cutting a torn tail at byte "
+		    "offset %llu: %s", dir, BUS_LOGDIR, p->name, n,
+		    (unsigned long long)end, store_strerror(errno));
+	close(wfd);
+	log_warnx("partition %s: %s: sealed before a crash: torn tail cut at "
+	    "byte offset %llu (%llu bytes dropped)", p->name, n,
+	    (unsigned long long)end,
+	    (unsigned long long)(st->st_size - end));
+	st->st_size = end;
 }
 
 /*

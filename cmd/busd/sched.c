@@ -345,7 +345,7 @@ append(struct part *p, const struct bus_rec *src, uint64_t id, uint64_t seq,
 	if (seq <= pp->last_seq)
 		return 1;
 	if (app_pos(&p->app) + app_rec_bound(&m) > seg_size && p->nrecs > 0)
-		part_seal(p);
+		part_seal(p, 0);
 	if (p->app.failed)
 		return -1;
 	if (!p->dirty) {

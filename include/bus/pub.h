@@ -96,6 +96,20 @@ struct bus_block {
  * it stored.
  */
 int	bus_pub_add_block(struct bus_pub *, const struct bus_block *, int64_t);
+/*
+ * The same without a copy: room at the end of the window for a block
+ * of k's topic, tags, delimiter and event time (k's data, len and count
+ * are ignored) with up to max bytes of records, at *buf (blocks while
+ * the window is full).  Read or write the records there, then
+ * bus_pub_block_commit() queues the first len bytes, count records,
+ * as the block, or with len 0 drops the room.  k's topic and tags must
+ * stay as they are until then, and no other call may be made on the
+ * publisher in between.  0, or -1 with the error as for
+ * bus_pub_add_block() (a bad commit drops the room).
+ */
+int	bus_pub_block_reserve(struct bus_pub *, const struct bus_block *,
+	    size_t, uint8_t **);
+int	bus_pub_block_commit(struct bus_pub *, size_t, uint32_t, int64_t);
 /* Close the open frame and send what the socket takes now.  0 or -1. */
 int	bus_pub_flush(struct bus_pub *);
 /*
