@@ -7,8 +7,8 @@
  * --inflight unacknowledged: the pipe stays full); once the sink says
  * every message of the round is stored, the round is done and the
  * cursor may be committed.  A round ends early when the store has
- * nothing more for now.  So the cursor never passes a message the other side has
- * not acknowledged.  When anything goes wrong on the way, the
+ * nothing more for now.  So the cursor never passes a message the other
+ * side has not acknowledged.  When anything goes wrong on the way, the
  * subscription is closed (committing only what was acknowledged), the
  * sink too, and both start again from the cursor: what was sent and not
  * acknowledged goes again under the same id (store id, partition,

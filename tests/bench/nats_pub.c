@@ -93,7 +93,8 @@ main(int argc, char *argv[])
 			msg = NULL;
 			if ((s = natsMsg_Create(&msg, argv[2], NULL, buf,
 			    (int)size)) == NATS_OK &&
-			    (s = natsMsgHeader_Set(msg, "Bus-Id", id)) == NATS_OK)
+			    (s = natsMsgHeader_Set(msg, "Bus-Id", id)) ==
+			    NATS_OK)
 				s = js_PublishMsgAsync(js, &msg, NULL);
 			natsMsg_Destroy(msg);
 		} else

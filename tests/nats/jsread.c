@@ -220,7 +220,8 @@ main(int argc, char *argv[])
 				off = 0;
 			}
 			printf("%" PRIu64 "\t%s\t%s\t%" PRIu64 "\t%s\t%s\t%s\t"
-			    "%.*s\t%.*s\n", seq, natsMsg_GetSubject(m), part, off,
+			    "%.*s\t%.*s\n", seq, natsMsg_GetSubject(m), part,
+			    off,
 			    hdr(m, "Bus-Topic") ? hdr(m, "Bus-Topic") : "",
 			    k ? k : "", t ? t : "",
 			    tm ? (int)strcspn(tm, " ") : 0, tm ? tm : "",
