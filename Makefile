@@ -16,6 +16,9 @@ LIBDIR	?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+# bash-completion loads completions/NAME for command NAME: one file, links.
+COMPLETED = busd bus-pub bus-rotate bus-compact
 VERSION	 = 0.1.0
 
 CC	?= cc
@@ -79,6 +82,7 @@ UNIT	= tests/unit/test_segment tests/unit/test_timefmt tests/unit/test_rules \
 # Compressed sealed segments.
 UNIT	+= tests/unit/test_zcodec
 UNIT	+= tests/unit/test_msgfmt
+UNIT	+= tests/unit/test_crc32c
 FAULT	= tests/fault/enospc.so tests/fault/noinotify.so tests/fault/crashpoint.so \
 	  tests/fault/garbage tests/fault/rawpub tests/fault/blockpub
 MAN1	= man/bus-pub.1 man/bus-sub.1
@@ -163,6 +167,9 @@ tests/bench/latency: tests/bench/latency.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 tests/bench/accesslog: tests/bench/accesslog.c
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+# CRC32C by each path, in GB/s: built by make check, run by hand.
+tests/bench/crcbench: tests/bench/crcbench.c $(LIB) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 tests/fault/garbage: tests/fault/garbage.c $(LIB) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
@@ -187,6 +194,7 @@ FUZZ_TARGETS = fuzz_frames fuzz_record fuzz_text fuzz_conf
 FUZZ_TARGETS += fuzz_zcodec
 FUZZ_TARGETS += fuzz_time
 FUZZ_TARGETS += fuzz_format
+FUZZ_TARGETS += fuzz_crc
 FUZZ	= $(FUZZ_TARGETS:%=tests/fuzz/%)
 FUZZ_OBJ = $(LIB_SRC:lib/%.c=tests/fuzz/obj/%.o)
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -217,7 +225,7 @@ demo: deps
 
 check: deps
 	@$(MAKE) -s all $(UNIT) $(FAULT) tests/fuzz/mkcorpus \
-	    $(if $(HAVE_NATS),$(NATS_TEST))
+	    $(if $(HAVE_NATS),$(NATS_TEST)) tests/bench/crcbench
 	@sh tests/run.sh
 
 bench: deps
@@ -258,6 +266,10 @@ install: all
 	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3)
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
 	install -m 644 contrib/busd.service $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -d $(DESTDIR)$(COMPLETIONDIR)
+	install -m 644 contrib/bus.bash-completion $(DESTDIR)$(COMPLETIONDIR)/bus-sub
+	for c in $(COMPLETED); do \
+	    ln -sf bus-sub $(DESTDIR)$(COMPLETIONDIR)/$$c || exit 1; done
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/busd $(DESTDIR)$(BINDIR)/bus-pub \
@@ -274,11 +286,13 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/libbus.a $(DESTDIR)$(PKGCONFIGDIR)/bus.pc
 	rm -f $(PUBHDRS:include/%=$(DESTDIR)$(INCLUDEDIR)/%)
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/busd.service
+	rm -f $(DESTDIR)$(COMPLETIONDIR)/bus-sub \
+	    $(COMPLETED:%=$(DESTDIR)$(COMPLETIONDIR)/%)
 	rmdir $(DESTDIR)$(INCLUDEDIR)/bus 2>/dev/null || true
 
 clean:
 	rm -f $(LIB_OBJ) $(LIB) $(PROGS) $(UNIT) $(FAULT) tests/bench/latency \
-	    tests/bench/accesslog
+	    tests/bench/accesslog tests/bench/crcbench
 	rm -f $(NATS_PROGS) $(NATS_TEST)
 	rm -f $(LIB_PIC) $(SHLIB) $(SHLINKS) lib/bus.pc contrib/busd.service
 	rm -f $(SAN_STAMP) $(FUZZ) $(FUZZ_OBJ) tests/fuzz/mkcorpus

@@ -1,6 +1,6 @@
 /*
  * CRC32C (Castagnoli), the checksum of segments, records and indexes;
- * SSE4.2 when the processor has it.
+ * SSE4.2 (and VPCLMULQDQ) when the processor has it.
  */
 #ifndef BUS_CRC32C_H
 #define BUS_CRC32C_H

@@ -172,10 +172,11 @@ echo
 
 # ------------------------------------------------------------ throughput
 
-# ingest TAG TOPIC INPUT COUNT: sets ing_* and leaves busd running on
-# $W/s_TAG holding the input as TOPIC.
+# ingest TAG TOPIC INPUT COUNT [pipe]: sets ing_* and leaves busd running
+# on $W/s_TAG holding the input as TOPIC.  With pipe, bus-pub reads the
+# input from cat through a pipe instead of from the file.
 ingest() {
-	tag=$1 topic=$2 inp=$3
+	tag=$1 topic=$2 inp=$3 how=${5:-file}
 	bytes=$(fsize "$inp")
 	cat_t=
 	pub_t=
@@ -196,8 +197,13 @@ ingest() {
 		c0=$cpu_now
 		b0=$(proc_cpu "$busd_pid")
 		t0=$(now)
-		"$PUB" --no-autostart -d "$W/s_$tag" -t "$topic" <"$inp" ||
-		    pub_ok=0
+		if [ "$how" = pipe ]; then
+			cat "$inp" | "$PUB" --no-autostart -d "$W/s_$tag" \
+			    -t "$topic" || pub_ok=0
+		else
+			"$PUB" --no-autostart -d "$W/s_$tag" -t "$topic" \
+			    <"$inp" || pub_ok=0
+		fi
 		t1=$(now)
 		child_cpu
 		c1=$cpu_now
@@ -262,6 +268,12 @@ readback 100 t100b "$W/in100"
 r100="$rb_sub $rb_cat $rb_seg $rb_same"
 stop_busd
 rm -rf "$W/s_100"
+
+ingest 100p t100b "$W/in100" "$N100" pipe
+i100p="$ing_bytes $ing_cat $ing_pub"
+i100p_cpu="CPU: bus-pub $(fmt "$ing_pub_cpu") s, busd $(fmt "$ing_busd_cpu") s; wall $(fmt "$ing_pub") s"
+stop_busd
+rm -rf "$W/s_100p"
 
 ingest 4k b4k "$W/in4k" "$N4K"
 i4k="$ing_bytes $ing_cat $ing_pub"
@@ -384,6 +396,8 @@ echo "            ratio = bus / baseline, higher is better)"
 row "" "msg/s" "MB/s" "baseline" "MB/s" "ratio"
 tput_row "ingest 100 B x $N100" "$N100" "$i100"
 echo "    $i100_cpu"
+tput_row "  the same from a pipe" "$N100" "$i100p"
+echo "    $i100p_cpu (bus-pub with the cat that feeds it)"
 tput_row "ingest 4 KiB x $N4K" "$N4K" "$i4k"
 echo "    $i4k_cpu"
 rb_row "read-back 100 B" "$N100" "$b100" "$r100"

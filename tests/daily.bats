@@ -323,6 +323,12 @@ complete_words() {
 	grep -qx "ExecStart=$prefix/sbin/busd -d /var/lib/bus" "$unit"
 	! grep -q '@SBINDIR@\|/usr/local/sbin' "$unit"
 	[ -x "$prefix/sbin/busd" ]
+	# bash-completion finds one file under each command's name.
+	local comp=$prefix/share/bash-completion/completions
+	cmp "$comp/bus-sub" "$BUS_ROOT/contrib/bus.bash-completion"
+	for c in busd bus-pub bus-rotate bus-compact; do
+		[ "$(readlink "$comp/$c")" = bus-sub ]
+	done
 	run make -s -C "$BUS_ROOT" install DESTDIR="$BATS_TEST_TMPDIR/dest" \
 	    PREFIX=/opt/bus SYSTEMDUNITDIR=/etc/systemd/system
 	[ "$status" -eq 0 ]
@@ -337,6 +343,7 @@ complete_words() {
 	fi
 	run make -s -C "$BUS_ROOT" uninstall PREFIX="$prefix"
 	[ ! -e "$unit" ]
+	[ ! -e "$comp/bus-sub" ] && [ ! -L "$comp/busd" ]
 }
 
 @test "daily: bus-pub says once that it started busd (pid, store, where its log goes); busd -b without syslog logs to DIR/busd.log" {

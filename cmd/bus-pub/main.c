@@ -55,6 +55,7 @@ static __dead void oversize(uint64_t, size_t);
 static __dead void line_error(uint64_t, const char *, const char *);
 static void	later_tag(void);
 static void	later_set(int64_t);
+static void	block_init(struct bus_block *);
 
 static const char *dir;
 static const char *topic;		/* -t; with --topic-regex a fallback */
@@ -696,6 +697,19 @@ line_error(uint64_t seq, const char *what, const char *why)
 	    (unsigned long long)(seq - 1));
 }
 
+/* k for a block of stdin's lines: what they share. */
+static void
+block_init(struct bus_block *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->topic = topic;
+	k->topic_len = topic_len;
+	k->tags = tags;
+	k->tags_len = tags_len;
+	k->event_ns = event_ns;
+	k->delim = delim;
+}
+
 /*
  * Publish the whole records of p[0..n) as blocks of at most block_max
  * bytes; a record longer than that goes alone, as a message.  Returns
@@ -708,13 +722,7 @@ split_blocks(const uint8_t *p, size_t n)
 	const uint8_t *s = p, *end = p + n, *last;
 	size_t take;
 
-	memset(&k, 0, sizeof(k));
-	k.topic = topic;
-	k.topic_len = topic_len;
-	k.tags = tags;
-	k.tags_len = tags_len;
-	k.event_ns = event_ns;
-	k.delim = delim;
+	block_init(&k);
 	while (s < end) {
 		take = (size_t)(end - s) < block_max ? (size_t)(end - s) :
 		    block_max;
@@ -783,13 +791,7 @@ read_block(uint8_t *in, size_t *len)
 	size_t have, take;
 	ssize_t n;
 
-	memset(&k, 0, sizeof(k));
-	k.topic = topic;
-	k.topic_len = topic_len;
-	k.tags = tags;
-	k.tags_len = tags_len;
-	k.event_ns = event_ns;
-	k.delim = delim;
+	block_init(&k);
 	if (bus_pub_block_reserve(pub, &k, block_max, &buf) == -1)
 		pub_fatal();
 	memcpy(buf, in, *len);
