@@ -58,7 +58,7 @@ struct ext_msg {
 	const char	*subject;	/* its subject, NUL-terminated */
 	const char	*topic;		/* Bus-Topic, or NULL */
 	struct bus_msg	 m;		/* key, tags, payload, event time, flags */
-	int64_t		 send_ns;	/* Bus-Send-Time, or 0 */
+	int64_t		 send_ns;	/* Bus-Time's send time, or 0 */
 	uint64_t	 seq;		/* its sequence number in the source */
 };
 

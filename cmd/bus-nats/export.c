@@ -2,11 +2,13 @@
  * bus-nats export: follow topic patterns with a durable cursor and hand
  * every message to a sink, exactly once.
  *
- * Messages go out in batches of at most --inflight, sent without waiting
- * (the sink publishes asynchronously); once the sink says every message
- * of the batch is stored, the batch is done and the cursor may be
- * committed.  So the cursor never passes a message the other side has
- * not acknowledged.  When anything goes wrong on the way, the
+ * Messages go out in rounds of up to EXPORT_ROUND times --inflight,
+ * sent without waiting (the sink publishes asynchronously, with at most
+ * --inflight unacknowledged: the pipe stays full); once the sink says
+ * every message of the round is stored, the round is done and the
+ * cursor may be committed.  A round ends early when the store has
+ * nothing more for now.  So the cursor never passes a message the other
+ * side has not acknowledged.  When anything goes wrong on the way, the
  * subscription is closed (committing only what was acknowledged), the
  * sink too, and both start again from the cursor: what was sent and not
  * acknowledged goes again under the same id (store id, partition,
@@ -26,6 +28,7 @@
 
 #define EXPORT_WAIT_MS	250		/* wait for acks in slices of */
 #define EXPORT_IDLE_MS	1000		/* wait for messages at most */
+#define EXPORT_ROUND	16		/* commit every so many --inflight */
 
 enum { F_TOPIC, F_PARTITION };
 static const char *const fields[] = { "topic", "partition", NULL };
@@ -44,6 +47,7 @@ static struct bus_sub *export_sub(struct export *, struct bridge_err *);
 static int	export_pump(struct export *, struct bus_sub *, struct sink *,
 		    struct bridge_err *);
 static int	subject_ok(const char *, size_t);
+static void	id_put(char *, const char *, size_t, uint64_t);
 static void	sub_err(struct bus_sub *, struct bridge_err *);
 
 int
@@ -160,7 +164,13 @@ export_pump(struct export *x, struct bus_sub *sub, struct sink *sink,
 	for (;;) {
 		if (bridge_quit)
 			return 0;
-		for (n = 0; n < o->inflight; n++) {
+		for (n = 0; n < EXPORT_ROUND * o->inflight; n++) {
+			if (n % o->inflight == o->inflight - 1) {
+				if (bridge_quit)
+					break;
+				x->ops->stats(sink, &x->st);
+				bridge_status("export", &x->st, 0);
+			}
 			r = bus_sub_next(sub, &m, n == 0 ? EXPORT_IDLE_MS : 0);
 			if (r != BUS_SUB_MSG)
 				break;
@@ -179,8 +189,8 @@ export_pump(struct export *x, struct bus_sub *sub, struct sink *sink,
 				e->transient = 0;
 				return -1;
 			}
-			snprintf(id + idlen, sizeof(id) - idlen, "%s:%" PRIu64,
-			    m.partition, m.offset);
+			id_put(id + idlen, m.partition, lens[F_PARTITION],
+			    m.offset);
 			if (x->ops->send(sink, &m, subject, id, e) == -1)
 				return -1;
 			last_recv = m.recv_ns;
@@ -221,4 +231,22 @@ subject_ok(const char *s, size_t n)
 		    s[i] == '>' || s[i] == ' ')
 			return 0;
 	return 1;
+}
+
+/* "partition:offset" at p, NUL-terminated (without printf: per message). */
+static void
+id_put(char *p, const char *part, size_t plen, uint64_t off)
+{
+	char tmp[24];
+	size_t k = 0;
+
+	memcpy(p, part, plen);
+	p += plen;
+	*p++ = ':';
+	do
+		tmp[k++] = '0' + off % 10;
+	while ((off /= 10) != 0);
+	while (k > 0)
+		*p++ = tmp[--k];
+	*p = '\0';
 }

@@ -3,11 +3,11 @@
  * asynchronously and counts PubAcks, and a source that is a durable pull
  * consumer acknowledged a batch at a time (AckAll).
  *
- * A message's bus fields travel as headers (bus-nats(1)): Nats-Msg-Id
- * (JetStream drops a second message with the same id within the
- * stream's duplicate window), Bus-Topic, Bus-Partition, Bus-Offset,
- * Bus-Event-Time, Bus-Send-Time, Bus-Receive-Time, and when present
- * Bus-Key, Bus-Tags ("name=value&..."), Bus-Tombstone.  Key and tags are
+ * A message's bus fields travel as headers (bus-nats(1)): Nats-Msg-Id,
+ * "store id:partition:offset" (JetStream drops a second message with the
+ * same id within the stream's duplicate window), Bus-Topic, Bus-Time
+ * ("event send receive"), and when present Bus-Key, Bus-Tags
+ * ("name=value&..."), Bus-Tombstone.  Key and tags are
  * bytes: every byte outside '!'..'~', and '%', '=', '&', is written %XX.
  *
  * libnats reconnects by itself, but resends on its own terms; we turn
@@ -19,12 +19,14 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 
 #include <nats/nats.h>
 
@@ -33,6 +35,8 @@
 
 #define JS_CONNECT_MS	2000		/* to reach the server */
 #define JS_API_MS	5000		/* JetStream API requests */
+#define JS_IOBUF	(256 * 1024)	/* socket buffer: fewer syscalls */
+#define JS_STALL_MS	250		/* a full window checks acks after */
 #define HDR_NUM		24		/* room for a decimal uint64 */
 
 struct sink {
@@ -48,6 +52,10 @@ struct sink {
 	atomic_int	 why_set;
 	int64_t		 ack_wait;	/* ms */
 	int64_t		 waiting_since;	/* ns, when a wait began; 0 none */
+	uint64_t	 inflight;	/* --inflight */
+	pthread_mutex_t	 mu;		/* for cv */
+	pthread_cond_t	 cv;		/* acks reached wake_at */
+	atomic_uint_fast64_t wake_at;	/* acks a sender waits for; 0 none */
 	uint64_t	 wait_acked;	/* acked then */
 };
 
@@ -70,7 +78,10 @@ static jsStreamInfo *js_stream(jsCtx *, const struct bridge_opts *,
 		    const char *, struct bridge_err *);
 static int	subject_covers(const char *, const char *);
 static int	scratch(char **, size_t *, size_t);
+static int	time_header(natsMsg *, int64_t *, int64_t *);
+static int	ack_meta(const char *, uint64_t *, uint64_t *);
 static size_t	pct_encode(const void *, size_t, char *);
+static char	*put_num(char *, int64_t);
 static ssize_t	pct_decode(const char *, size_t, char *);
 static void	sink_ack(jsCtx *, natsMsg *, jsPubAck *, jsPubAckErr *,
 		    void *);
@@ -79,6 +90,8 @@ static struct sink *sink_open(const struct bridge_opts *, const char *,
 static int	sink_send(struct sink *, const struct bus_msg *, const char *,
 		    const char *, struct bridge_err *);
 static int	sink_wait(struct sink *, int, struct bridge_err *);
+static int	sink_check(struct sink *, struct bridge_err *);
+static int	sink_room(struct sink *, struct bridge_err *);
 static void	sink_stats(struct sink *, struct bridge_stats *);
 static void	sink_close(struct sink *);
 static struct source *source_open(const struct bridge_opts *,
@@ -130,7 +143,8 @@ js_connect(const struct bridge_opts *o, natsConnection **nc, jsCtx **js,
 	    1)) != NATS_OK ||
 	    (s = natsOptions_SetName(opts, BRIDGE_NAME)) != NATS_OK ||
 	    (s = natsOptions_SetAllowReconnect(opts, false)) != NATS_OK ||
-	    (s = natsOptions_SetTimeout(opts, JS_CONNECT_MS)) != NATS_OK) {
+	    (s = natsOptions_SetTimeout(opts, JS_CONNECT_MS)) != NATS_OK ||
+	    (s = natsOptions_SetIOBufSize(opts, JS_IOBUF)) != NATS_OK) {
 		natsOptions_Destroy(opts);
 		return js_fail(e, EX_USAGE, 0, "--server %s: %s", o->server,
 		    natsStatus_GetText(s));
@@ -310,6 +324,7 @@ static void
 sink_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 {
 	struct sink *k = arg;
+	uint64_t w;
 	int expect = 0;
 
 	if (pa != NULL) {
@@ -325,6 +340,46 @@ sink_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 		atomic_fetch_add(&k->failed, 1);
 	}
 	natsMsg_Destroy(msg);
+	w = atomic_load(&k->wake_at);
+	if (w != 0 && atomic_load(&k->acked) + atomic_load(&k->failed) >= w) {
+		pthread_mutex_lock(&k->mu);
+		pthread_cond_signal(&k->cv);
+		pthread_mutex_unlock(&k->mu);
+	}
+}
+
+/*
+ * --inflight messages unacknowledged: wait until half of them are
+ * (a window that opens by halves, not by one message a wakeup).
+ */
+static int
+sink_room(struct sink *k, struct bridge_err *e)
+{
+	uint64_t target = k->sent - k->inflight / 2;
+	struct timespec ts;
+
+	atomic_store(&k->wake_at, target > 0 ? target : 1);
+	pthread_mutex_lock(&k->mu);
+	while (atomic_load(&k->acked) + atomic_load(&k->failed) < target) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += JS_STALL_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (pthread_cond_timedwait(&k->cv, &k->mu, &ts) == ETIMEDOUT &&
+		    sink_check(k, e) == -1) {
+			pthread_mutex_unlock(&k->mu);
+			atomic_store(&k->wake_at, 0);
+			return -1;
+		}
+	}
+	pthread_mutex_unlock(&k->mu);
+	atomic_store(&k->wake_at, 0);
+	if (atomic_load(&k->failed) > 0)
+		return sink_check(k, e);
+	k->waiting_since = 0;
+	return 0;
 }
 
 static struct sink *
@@ -341,9 +396,12 @@ sink_open(const struct bridge_opts *o, const char *filter,
 		return NULL;
 	}
 	k->ack_wait = o->ack_wait / 1000000;
+	k->inflight = o->inflight;
+	pthread_mutex_init(&k->mu, NULL);
+	pthread_cond_init(&k->cv, NULL);
 	jsOptions_Init(&jo);
 	jo.Wait = JS_API_MS;
-	/* export.c waits for every batch: this never stalls a publish. */
+	/* sink_send() keeps --inflight at most: libnats never stalls. */
 	jo.PublishAsync.MaxPending = o->inflight + 1;
 	jo.PublishAsync.AckHandler = sink_ack;
 	jo.PublishAsync.AckHandlerClosure = k;
@@ -368,12 +426,38 @@ sink_open(const struct bridge_opts *o, const char *filter,
 	return k;
 }
 
-/* Headers of the bus fields; the payload as it is. */
+/* n in decimal at p (room for HDR_NUM bytes); the end. */
+static char *
+put_num(char *p, int64_t n)
+{
+	char tmp[HDR_NUM];
+	uint64_t u;
+	size_t k = 0;
+
+	if (n < 0) {
+		*p++ = '-';
+		u = -(uint64_t)n;
+	} else
+		u = (uint64_t)n;
+	do
+		tmp[k++] = '0' + u % 10;
+	while ((u /= 10) != 0);
+	while (k > 0)
+		*p++ = tmp[--k];
+	return p;
+}
+
+/*
+ * Headers of the bus fields; the payload as it is.  As few headers as
+ * the fields need: each costs libnats several allocations here and in
+ * import, and JetStream a scan of the header block.  Partition and
+ * offset are in the Nats-Msg-Id.
+ */
 static int
 sink_send(struct sink *k, const struct bus_msg *m, const char *subject,
     const char *id, struct bridge_err *e)
 {
-	char num[HDR_NUM], topic[BUS_TOPIC_MAX + 1], *o;
+	char times[3 * HDR_NUM + 3], topic[BUS_TOPIC_MAX + 1], *o;
 	struct bus_tag t;
 	natsMsg *msg = NULL;
 	natsStatus s;
@@ -385,25 +469,18 @@ sink_send(struct sink *k, const struct bus_msg *m, const char *subject,
 		return js_fail(e, EX_OSERR, 0, "out of memory");
 	memcpy(topic, m->topic, m->topic_len);
 	topic[m->topic_len] = '\0';
+	o = put_num(times, m->event_ns);
+	*o++ = ' ';
+	o = put_num(o, m->send_ns);
+	*o++ = ' ';
+	o = put_num(o, m->recv_ns);
+	*o = '\0';
 	if ((s = natsMsg_Create(&msg, subject, NULL, m->payload,
 	    (int)m->payload_len)) != NATS_OK)
 		goto bad;
 	if ((s = natsMsgHeader_Set(msg, "Nats-Msg-Id", id)) != NATS_OK ||
 	    (s = natsMsgHeader_Set(msg, "Bus-Topic", topic)) != NATS_OK ||
-	    (s = natsMsgHeader_Set(msg, "Bus-Partition", m->partition)) !=
-	    NATS_OK)
-		goto bad;
-	snprintf(num, sizeof(num), "%" PRIu64, m->offset);
-	if ((s = natsMsgHeader_Set(msg, "Bus-Offset", num)) != NATS_OK)
-		goto bad;
-	snprintf(num, sizeof(num), "%" PRId64, m->event_ns);
-	if ((s = natsMsgHeader_Set(msg, "Bus-Event-Time", num)) != NATS_OK)
-		goto bad;
-	snprintf(num, sizeof(num), "%" PRId64, m->send_ns);
-	if ((s = natsMsgHeader_Set(msg, "Bus-Send-Time", num)) != NATS_OK)
-		goto bad;
-	snprintf(num, sizeof(num), "%" PRId64, m->recv_ns);
-	if ((s = natsMsgHeader_Set(msg, "Bus-Receive-Time", num)) != NATS_OK)
+	    (s = natsMsgHeader_Set(msg, "Bus-Time", times)) != NATS_OK)
 		goto bad;
 	if (m->key_len > 0) {
 		pct_encode(m->key, m->key_len, k->scratch);
@@ -430,6 +507,11 @@ sink_send(struct sink *k, const struct bus_msg *m, const char *subject,
 	if ((m->flags & BUS_F_TOMBSTONE) &&
 	    (s = natsMsgHeader_Set(msg, "Bus-Tombstone", "1")) != NATS_OK)
 		goto bad;
+	if (k->sent - atomic_load(&k->acked) >= k->inflight &&
+	    sink_room(k, e) == -1) {
+		natsMsg_Destroy(msg);
+		return -1;
+	}
 	if ((s = js_PublishMsgAsync(k->js, &msg, NULL)) != NATS_OK)
 		goto bad;
 	k->sent++;
@@ -440,24 +522,19 @@ bad:
 	    nats_GetLastError(NULL));
 }
 
+/*
+ * Nothing acknowledged for a while: -1 with *e if a message was refused,
+ * the connection is lost, or no PubAck came for ack_wait; else 0.
+ */
 static int
-sink_wait(struct sink *k, int ms, struct bridge_err *e)
+sink_check(struct sink *k, struct bridge_err *e)
 {
-	jsPubOptions po;
-	natsStatus s;
 	uint64_t acked;
 	int64_t now;
 
-	jsPubOptions_Init(&po);
-	po.MaxWait = ms > 0 ? ms : 1;
-	s = js_PublishAsyncComplete(k->js, &po);
 	if (atomic_load(&k->failed) > 0)
 		return js_fail(e, EX_UNAVAILABLE, 1, "JetStream refused a "
 		    "message: %s", k->why);
-	if (s == NATS_OK && atomic_load(&k->acked) == k->sent) {
-		k->waiting_since = 0;
-		return 1;
-	}
 	if (natsConnection_IsClosed(k->nc))
 		return js_fail(e, EX_UNAVAILABLE, 1, "lost the NATS server");
 	/* No PubAck for ack_wait: start again from what is stored. */
@@ -471,6 +548,25 @@ sink_wait(struct sink *k, int ms, struct bridge_err *e)
 		    "with %llu message(s) in flight", (long long)(k->ack_wait /
 		    1000), (unsigned long long)(k->sent - acked));
 	return 0;
+}
+
+static int
+sink_wait(struct sink *k, int ms, struct bridge_err *e)
+{
+	jsPubOptions po;
+	natsStatus s;
+
+	jsPubOptions_Init(&po);
+	po.MaxWait = ms > 0 ? ms : 1;
+	s = js_PublishAsyncComplete(k->js, &po);
+	if (atomic_load(&k->failed) > 0)
+		return js_fail(e, EX_UNAVAILABLE, 1, "JetStream refused a "
+		    "message: %s", k->why);
+	if (s == NATS_OK && atomic_load(&k->acked) == k->sent) {
+		k->waiting_since = 0;
+		return 1;
+	}
+	return sink_check(k, e);
 }
 
 static void
@@ -492,6 +588,8 @@ sink_close(struct sink *k)
 		natsConnection_Close(k->nc);
 		natsConnection_Destroy(k->nc);
 	}
+	pthread_mutex_destroy(&k->mu);
+	pthread_cond_destroy(&k->cv);
 	free(k->scratch);
 	free(k);
 }
@@ -663,24 +761,73 @@ header(natsMsg *msg, const char *name, const char **v)
 	return (ssize_t)strlen(*v);
 }
 
+/*
+ * Bus-Time, "event send receive" in decimal: the first two (busd stamps
+ * its own receive time); 1, 0 when absent, -1 when malformed.
+ */
 static int
-num_header(natsMsg *msg, const char *name, int64_t *out)
+time_header(natsMsg *msg, int64_t *event, int64_t *send)
 {
 	const char *v;
 	char *end;
 
-	if (header(msg, name, &v) <= 0)
+	if (header(msg, "Bus-Time", &v) <= 0)
 		return 0;
 	errno = 0;
-	*out = strtoll(v, &end, 10);
+	*event = strtoll(v, &end, 10);
+	if (errno != 0 || *end != ' ')
+		return -1;
+	*send = strtoll(end + 1, &end, 10);
+	if (errno != 0 || *end != ' ')
+		return -1;
+	(void)strtoll(end + 1, &end, 10);
 	return errno == 0 && *end == '\0' ? 1 : -1;
+}
+
+/*
+ * The stream sequence and the messages pending, from the subject a
+ * JetStream message is acknowledged on: "$JS.ACK.<stream>.<consumer>.
+ * <delivered>.<stream seq>.<consumer seq>.<time>.<pending>", or since
+ * nats-server 2.9 "$JS.ACK.<domain>.<account hash>.<stream>..." with a
+ * token more at the end.  As libnats reads it, without allocating.
+ */
+static int
+ack_meta(const char *reply, uint64_t *sseq, uint64_t *pending)
+{
+	static const char pre[] = "$JS.ACK.";
+	const char *tok[10], *p;
+	char *end;
+	int nt = 0, base;
+
+	if (reply == NULL || strncmp(reply, pre, sizeof(pre) - 1) != 0)
+		return -1;
+	p = reply + sizeof(pre) - 1;
+	for (;;) {
+		tok[nt++] = p;
+		if (nt == 10 || (p = strchr(p, '.')) == NULL)
+			break;
+		p++;
+	}
+	if (nt == 7)
+		base = 0;		/* stream, consumer, ... */
+	else if (nt >= 9)
+		base = 2;		/* domain, account, stream, ... */
+	else
+		return -1;
+	errno = 0;
+	*sseq = strtoull(tok[base + 3], &end, 10);
+	if (errno != 0 || *end != '.' || *sseq == 0)
+		return -1;
+	*pending = strtoull(tok[base + 6], &end, 10);
+	if (errno != 0 || (*end != '.' && *end != '\0'))
+		return -1;
+	return 0;
 }
 
 static int
 source_get(struct source *c, int i, struct ext_msg *x, struct bridge_err *e)
 {
 	natsMsg *msg = c->list.Msgs[i];
-	jsMsgMetaData *meta = NULL;
 	const char *v, *amp, *eq;
 	char *kb, *tb, *nv;
 	ssize_t kl = -1, tl = -1, n, nl;
@@ -688,19 +835,15 @@ source_get(struct source *c, int i, struct ext_msg *x, struct bridge_err *e)
 	const char *why;
 
 	memset(x, 0, sizeof(*x));
-	if (natsMsg_GetMetaData(&meta, msg) != NATS_OK)
+	if (ack_meta(natsMsg_GetReply(msg), &x->seq, &c->pending) == -1)
 		return js_fail(e, EX_PROTOCOL, 0, "a message without "
 		    "JetStream metadata on %s", natsMsg_GetSubject(msg));
-	x->seq = meta->Sequence.Stream;
-	c->pending = meta->NumPending;
-	jsMsgMetaData_Destroy(meta);
 	x->subject = natsMsg_GetSubject(msg);
 	x->m.payload = natsMsg_GetData(msg);
 	x->m.payload_len = natsMsg_GetDataLength(msg);
 	if (header(msg, "Bus-Topic", &v) > 0)
 		x->topic = v;
-	if (num_header(msg, "Bus-Event-Time", &x->m.event_ns) == -1 ||
-	    num_header(msg, "Bus-Send-Time", &x->send_ns) == -1)
+	if (time_header(msg, &x->m.event_ns, &x->send_ns) == -1)
 		return js_fail(e, EX_DATAERR, 0, "stream sequence %llu: a "
 		    "time header is not a number", (unsigned long long)x->seq);
 	if (header(msg, "Bus-Tombstone", &v) >= 0)

@@ -2,11 +2,13 @@
  * The baseline of bus-nats export: a plain libnats JetStream publisher,
  * asynchronous, with as many in flight as bus-nats (4096 by default).
  *
- *	nats_pub url stream subject count size [inflight [id]]
+ *	nats_pub url stream subject count size [inflight [id|hdr]]
  *
  * Makes the stream (taking subject) if it is missing, publishes count
  * messages of size bytes (with "id", each with a Nats-Msg-Id, as
- * exactly once needs) and waits for every PubAck;
+ * exactly once needs; with "hdr", each with a header of the same length
+ * that is not an id, to tell a header's cost from dedup's) and waits for
+ * every PubAck;
  * prints "plain publisher: N msgs in S s: R msg/s".
  */
 #include <inttypes.h>
@@ -39,12 +41,13 @@ main(int argc, char *argv[])
 	long count, size, inflight = 4096, i;
 	jsPubOptions po;
 	char *buf, id[64];
-	int ids;
+	natsMsg *msg;
+	int ids, hdr;
 	double t0, t;
 
 	if (argc < 6) {
 		fprintf(stderr, "usage: nats_pub url stream subject count size "
-		    "[inflight]\n");
+		    "[inflight [id|hdr]]\n");
 		return 2;
 	}
 	argv++;
@@ -54,6 +57,7 @@ main(int argc, char *argv[])
 	if (argc > 5)
 		inflight = atol(argv[5]);
 	ids = argc > 6 && strcmp(argv[6], "id") == 0;
+	hdr = argc > 6 && strcmp(argv[6], "hdr") == 0;
 	jsPubOptions_Init(&po);
 	if ((buf = malloc(size)) == NULL)
 		return 2;
@@ -84,8 +88,19 @@ main(int argc, char *argv[])
 			snprintf(id, sizeof(id), "%032x:bench:%ld", 0, i);
 			po.MsgId = id;
 		}
-		if ((s = js_PublishAsync(js, argv[2], buf, (int)size,
-		    ids ? &po : NULL)) != NATS_OK) {
+		if (hdr) {
+			snprintf(id, sizeof(id), "%032x:bench:%ld", 0, i);
+			msg = NULL;
+			if ((s = natsMsg_Create(&msg, argv[2], NULL, buf,
+			    (int)size)) == NATS_OK &&
+			    (s = natsMsgHeader_Set(msg, "Bus-Id", id)) ==
+			    NATS_OK)
+				s = js_PublishMsgAsync(js, &msg, NULL);
+			natsMsg_Destroy(msg);
+		} else
+			s = js_PublishAsync(js, argv[2], buf, (int)size,
+			    ids ? &po : NULL);
+		if (s != NATS_OK) {
 			fprintf(stderr, "nats_pub: %s\n",
 			    nats_GetLastError(NULL));
 			return 1;
@@ -98,7 +113,8 @@ main(int argc, char *argv[])
 	}
 	t = now() - t0;
 	printf("plain publisher%s: %ld msgs in %.2f s: %.0f msg/s\n",
-	    ids ? " with Nats-Msg-Id" : "", count, t,
+	    ids ? " with Nats-Msg-Id" : hdr ? " with a header (no id)" : "",
+	    count, t,
 	    count / t);
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);

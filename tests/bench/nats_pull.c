@@ -5,7 +5,7 @@
  *
  *	nats_pull url stream count [batch]	read count messages
  *	nats_pull -w url stream count		wait until the stream holds
- *						count messages
+ *						count messages, print how many
  *
  * Prints "plain pull consumer: N msgs in S s: R msg/s".
  */
@@ -66,8 +66,10 @@ main(int argc, char *argv[])
 			    &jerr) == NATS_OK) {
 				n = (long)si->State.Msgs;
 				jsStreamInfo_Destroy(si);
-				if (n >= count)
+				if (n >= count) {
+					printf("%ld\n", n);
 					return 0;
+				}
 			}
 			usleep(20000);
 		}

@@ -3,8 +3,8 @@
  * from its start to its last message as it is now, print one line a
  * message, and check what bus-nats export promises:
  *
- *   every message has Nats-Msg-Id, Bus-Topic, Bus-Partition, Bus-Offset
- *   and the three times; its id is "<store id>:<partition>:<offset>";
+ *   every message has Nats-Msg-Id, Bus-Topic and Bus-Time (three
+ *   numbers); its id is "<store id>:<partition>:<offset>";
  *   every (store, partition, offset) is there once, and within a
  *   partition the offsets come in order with no gap.
  *
@@ -43,14 +43,57 @@ hdr(natsMsg *m, const char *name)
 	return v;
 }
 
+/*
+ * Partition and offset from an id "<32 hex>:<partition>:<offset>" into
+ * part (NUL-terminated) and *off; 0, or -1 if it is not one.
+ */
+static int
+parse_id(const char *id, char *part, size_t plen, uint64_t *off)
+{
+	const char *c;
+	char *end;
+	int k;
+
+	for (k = 0; k < 32; k++)
+		if (strchr("0123456789abcdef", id[k]) == NULL || id[k] == '\0')
+			return -1;
+	if (id[32] != ':' || (c = strrchr(id + 33, ':')) == NULL ||
+	    c == id + 33 || (size_t)(c - id - 33) >= plen ||
+	    c[1] < '0' || c[1] > '9')
+		return -1;
+	*off = strtoull(c + 1, &end, 10);
+	if (*end != '\0')
+		return -1;
+	memcpy(part, id + 33, c - id - 33);
+	part[c - id - 33] = '\0';
+	return 0;
+}
+
+/* Bus-Time: three decimal numbers, space-separated. */
+static int
+times_ok(const char *v)
+{
+	char *end;
+	int k;
+
+	for (k = 0; k < 3; k++) {
+		if (*v == '\0' || *v == ' ')
+			return 0;
+		(void)strtoll(v, &end, 10);
+		if (*end != (k < 2 ? ' ' : '\0'))
+			return 0;
+		v = end + 1;
+	}
+	return 1;
+}
+
 static void
 check(natsMsg *m, uint64_t seq)
 {
-	static const char *need[] = { "Nats-Msg-Id", "Bus-Topic",
-	    "Bus-Partition", "Bus-Offset", "Bus-Event-Time", "Bus-Send-Time",
-	    "Bus-Receive-Time", NULL };
-	const char *id, *p, *o;
-	char want[400];
+	static const char *need[] = { "Nats-Msg-Id", "Bus-Topic", "Bus-Time",
+	    NULL };
+	const char *id;
+	char want[400], part[300];
 	uint64_t off;
 	int k;
 
@@ -62,19 +105,20 @@ check(natsMsg *m, uint64_t seq)
 			return;
 		}
 	id = hdr(m, "Nats-Msg-Id");
-	p = hdr(m, "Bus-Partition");
-	o = hdr(m, "Bus-Offset");
-	off = strtoull(o, NULL, 10);
 	/* The id: 32 hex digits of the store, partition, offset. */
-	if (strlen(id) < 34 || id[32] != ':' ||
-	    (snprintf(want, sizeof(want), "%.32s:%s:%s", id, p, o),
-	    strcmp(want, id) != 0)) {
+	if (parse_id(id, part, sizeof(part), &off) == -1) {
 		printf("BAD seq %" PRIu64 ": Nats-Msg-Id %s is not "
-		    "store:%s:%s\n", seq, id, p, o);
+		    "store:partition:offset\n", seq, id);
 		bad++;
 		return;
 	}
-	snprintf(want, sizeof(want), "%.32s:%s", id, p);
+	if (!times_ok(hdr(m, "Bus-Time"))) {
+		printf("BAD seq %" PRIu64 ": Bus-Time '%s' is not three "
+		    "numbers\n", seq, hdr(m, "Bus-Time"));
+		bad++;
+		return;
+	}
+	snprintf(want, sizeof(want), "%.32s:%s", id, part);
 	for (k = 0; k < nparts; k++)
 		if (strcmp(parts[k].key, want) == 0)
 			break;
@@ -109,7 +153,9 @@ main(int argc, char *argv[])
 	jsErrCode jerr;
 	natsStatus s;
 	uint64_t last, seq = 0, n = 0;
-	const char *k, *t;
+	const char *k, *t, *id, *tm;
+	char part[300];
+	uint64_t off;
 	int i, quiet = 0, ch;
 
 	while ((ch = getopt(argc, argv, "q")) != -1) {
@@ -166,14 +212,20 @@ main(int argc, char *argv[])
 				continue;
 			k = hdr(m, "Bus-Key");
 			t = hdr(m, "Bus-Tags");
-			printf("%" PRIu64 "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.*s\n",
-			    seq, natsMsg_GetSubject(m),
-			    hdr(m, "Bus-Partition") ? hdr(m, "Bus-Partition") : "",
-			    hdr(m, "Bus-Offset") ? hdr(m, "Bus-Offset") : "",
+			id = hdr(m, "Nats-Msg-Id");
+			tm = hdr(m, "Bus-Time");
+			if (id == NULL || parse_id(id, part, sizeof(part),
+			    &off) == -1) {
+				part[0] = '\0';
+				off = 0;
+			}
+			printf("%" PRIu64 "\t%s\t%s\t%" PRIu64 "\t%s\t%s\t%s\t"
+			    "%.*s\t%.*s\n", seq, natsMsg_GetSubject(m), part,
+			    off,
 			    hdr(m, "Bus-Topic") ? hdr(m, "Bus-Topic") : "",
 			    k ? k : "", t ? t : "",
-			    hdr(m, "Bus-Event-Time") ? hdr(m, "Bus-Event-Time") :
-			    "", natsMsg_GetDataLength(m), natsMsg_GetData(m));
+			    tm ? (int)strcspn(tm, " ") : 0, tm ? tm : "",
+			    natsMsg_GetDataLength(m), natsMsg_GetData(m));
 		}
 		natsMsgList_Destroy(&list);
 	}
