@@ -17,7 +17,6 @@
 
 #define BIG	(3 << 20)	/* bytes of the large buffer */
 
-static uint32_t	crc_ref(uint32_t, const uint8_t *, size_t);
 static uint32_t	rnd(void);
 static void	fill(uint8_t *, size_t);
 static uint32_t	crc_by(int, uint32_t, const void *, size_t);
@@ -28,21 +27,6 @@ static int	paths[CRC32C_NPATH + 1];	/* and those, then crc32c() */
 static uint8_t	*big;			/* BIG random bytes and 64 more */
 
 #define AUTO	(-1)		/* crc32c() itself in paths[] */
-
-/* A bit-at-a-time CRC32C: the reference the fast ones must agree with. */
-static uint32_t
-crc_ref(uint32_t crc, const uint8_t *p, size_t n)
-{
-	uint32_t c = ~crc;
-	int k;
-
-	while (n--) {
-		c ^= *p++;
-		for (k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-	}
-	return ~c;
-}
 
 static uint32_t
 rnd(void)
@@ -128,7 +112,7 @@ test_lengths(void)
 	for (len = 0; len <= 4096; len++) {
 		off = rnd() % 64;
 		init = len % 3 == 0 ? 0 : rnd();
-		want = crc_ref(init, big + off, len);
+		want = unit_crc_ref(init, big + off, len);
 		for (k = 0; k < npaths; k++)
 			if (crc_by(paths[k], init, big + off, len) != want &&
 			    bad[k]++ < 5)
@@ -157,7 +141,7 @@ test_splits(void)
 
 	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		len = lens[i];
-		want = crc_ref(0, big + 5, len);
+		want = unit_crc_ref(0, big + 5, len);
 		/* The tables are slow: every 7th split on long ones. */
 		step = len > 5000 ? 7 : 1;
 		for (k = 0; k <= len; k += step)
@@ -194,7 +178,7 @@ test_large(void)
 	int k;
 
 	CHECK_EQ_U64(crc32c_path(CRC32C_SW, 0, big, BIG),
-	    crc_ref(0, big, BIG));
+	    unit_crc_ref(0, big, BIG));
 	for (i = 0; i < sizeof(lens) / sizeof(lens[0]) + 40; i++) {
 		if (i < sizeof(lens) / sizeof(lens[0])) {
 			len = lens[i];
@@ -216,11 +200,11 @@ test_large(void)
 	if ((z = malloc(1 << 20)) == NULL)
 		exit(2);
 	memset(z, 0, 1 << 20);
-	want = crc_ref(0, z, 1 << 20);
+	want = unit_crc_ref(0, z, 1 << 20);
 	for (k = 0; k < npaths; k++)
 		CHECK_EQ_U64(crc_by(paths[k], 0, z, 1 << 20), want);
 	memset(z, 0xff, 1 << 20);
-	want = crc_ref(0, z, 1 << 20);
+	want = unit_crc_ref(0, z, 1 << 20);
 	for (k = 0; k < npaths; k++)
 		CHECK_EQ_U64(crc_by(paths[k], 0, z, 1 << 20), want);
 	free(z);

@@ -162,4 +162,19 @@ unit_partition(char **tmp, int dfd, char *path, size_t len)
 	return open(path, O_RDONLY | O_DIRECTORY);
 }
 
+/* A bit-at-a-time CRC32C: the reference the fast ones must agree with. */
+static inline uint32_t
+unit_crc_ref(uint32_t crc, const uint8_t *p, size_t n)
+{
+	uint32_t c = ~crc;
+	int k;
+
+	while (n--) {
+		c ^= *p++;
+		for (k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+	}
+	return ~c;
+}
+
 #endif /* UNIT_H */
