@@ -178,6 +178,7 @@ echo
 ingest() {
 	tag=$1 topic=$2 inp=$3 how=${5:-file}
 	bytes=$(fsize "$inp")
+	dd_t=
 	cat_t=
 	pub_t=
 	pub_ok=1
@@ -190,6 +191,14 @@ ingest() {
 		cat "$inp" >"$W/copy"
 		t1=$(now)
 		cat_t=$(min "$cat_t" "$(dt "$t0" "$t1")")
+		rm -f "$W/copy"
+		# GNU cat 9 copies file to file with copy_file_range(2), in
+		# the kernel; dd reads and writes, as bus-pub and busd do.
+		settle
+		t0=$(now)
+		dd if="$inp" of="$W/copy" bs=256k status=none
+		t1=$(now)
+		dd_t=$(min "$dd_t" "$(dt "$t0" "$t1")")
 		rm -f "$W/copy"
 		start_busd "$W/s_$tag"
 		settle
@@ -219,7 +228,7 @@ ingest() {
 		r=$((r + 1))
 	done
 	[ "$pub_ok" -eq 1 ] || { fail=1; echo "bench: bus-pub failed ($tag)" >&2; }
-	ing_bytes=$bytes ing_cat=$cat_t ing_pub=$pub_t
+	ing_bytes=$bytes ing_cat=$cat_t ing_pub=$pub_t ing_dd=$dd_t
 	ing_pub_cpu=$pub_cpu ing_busd_cpu=$busd_cpu
 }
 
@@ -262,6 +271,7 @@ row() {	# label  msg/s  MB/s  baseline-label  baseline-MB/s  ratio
 # A 5-byte topic: the bytes on disk per line are measured on this store.
 ingest 100 t100b "$W/in100" "$N100"
 i100="$ing_bytes $ing_cat $ing_pub"
+i100dd="$ing_bytes $ing_dd $ing_pub"
 i100_cpu="CPU: bus-pub $(fmt "$ing_pub_cpu") s, busd $(fmt "$ing_busd_cpu") s; wall $(fmt "$ing_pub") s"
 disk100=$(cat "$W/s_100/log/t100b"/*.seg "$W/s_100/log/t100b"/*.idx | wc -c)
 readback 100 t100b "$W/in100"
@@ -277,6 +287,7 @@ rm -rf "$W/s_100p"
 
 ingest 4k b4k "$W/in4k" "$N4K"
 i4k="$ing_bytes $ing_cat $ing_pub"
+i4kdd="$ing_bytes $ing_dd $ing_pub"
 i4k_cpu="CPU: bus-pub $(fmt "$ing_pub_cpu") s, busd $(fmt "$ing_busd_cpu") s; wall $(fmt "$ing_pub") s"
 readback 4k b4k "$W/in4k"
 r4k="$rb_sub $rb_cat $rb_seg $rb_same"
@@ -368,10 +379,10 @@ stop_busd
 
 # ----------------------------------------------------------------- table
 
-tput_row() {	# label count bytes cat_t pub_t
-	set -- "$1" "$2" $3
+tput_row() {	# label count bytes cat_t pub_t [baseline-label]
+	set -- "$1" "$2" $3 "${4:-cat file > file}"
 	row "$1" "$(rate "$2" "$5")" "$(fmt "$(mbs "$3" "$5")")" \
-	    "cat file > file" "$(fmt "$(mbs "$3" "$4")")" "$(ratio "$4" "$5")"
+	    "$6" "$(fmt "$(mbs "$3" "$4")")" "$(ratio "$4" "$5")"
 }
 rb_row() {	# label count bytes "sub_t cat_t seg_bytes same"
 	label=$1 n=$2 bytes=$3
@@ -400,6 +411,10 @@ tput_row "  the same from a pipe" "$N100" "$i100p"
 echo "    $i100p_cpu (bus-pub with the cat that feeds it)"
 tput_row "ingest 4 KiB x $N4K" "$N4K" "$i4k"
 echo "    $i4k_cpu"
+tput_row "  100 B, vs read+write" "$N100" "$i100dd" "dd bs=256k if=file of=file"
+tput_row "  4 KiB, vs read+write" "$N4K" "$i4kdd" "dd bs=256k if=file of=file"
+echo "    (cat 9 copies file to file in the kernel, copy_file_range(2): one"
+echo "    copy of each byte; dd reads and writes: two, as bus-pub and busd do)"
 rb_row "read-back 100 B" "$N100" "$b100" "$r100"
 rb_row "read-back 4 KiB" "$N4K" "$b4k" "$r4k"
 set -- $r100
