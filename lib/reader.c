@@ -416,10 +416,16 @@ preader_peek(struct preader *pr, struct bus_rec *r)
 			pr->have = pr->off;	/* drop a partial record */
 			return PR_WAIT;
 		}
+		/*
+		 * A newer segment exists, so busd wrote all of this one
+		 * before it made that one, possibly after the read above
+		 * found nothing: read to the end once more.
+		 */
+		if ((n = rd_fill(pr)) < 0)
+			return PR_ERR;
+		if (n > 0)
+			continue;
 		if (pr->have > pr->off) {
-			/* Re-check: the writer may have finished it. */
-			if ((n = rd_fill(pr)) > 0)
-				continue;
 			rd_corrupt(pr, pr->pos + pr->off,
 			    "truncated batch at the end of a sealed segment");
 			return PR_CORRUPT;
