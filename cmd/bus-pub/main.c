@@ -854,8 +854,14 @@ pump(void)
 		oversize_tell(0);
 		if (pfd[1].revents && bus_pub_process(pub, pfd[1].revents) == -1)
 			pub_fatal();
+		/*
+		 * Straight into the window when blocks are whole reads;
+		 * smaller blocks (--oversize with a small limit) are cut
+		 * from one large read instead, not read a block at a time.
+		 */
 		if (want_in && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    blocks && !long_open && inlen <= block_max / 2) {
+		    blocks && block_max == READ_BLOCK && !long_open &&
+		    inlen <= block_max / 2) {
 			if ((n = read_block(in, &inlen)) == -1) {
 				if (errno == EINTR || errno == EAGAIN)
 					continue;
