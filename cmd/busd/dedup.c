@@ -18,12 +18,6 @@
 
 RB_HEAD(prod_tree, producer);
 
-/* Where pprods_save() is in a partition's producers. */
-struct pprod_iter {
-	struct part	*p;		/* the partition */
-	struct pprod	*next;		/* the next to write; NULL: done */
-};
-
 /* A partition's producers as they were at a seal (pprods_snap()). */
 struct pprods_snap {
 	uint64_t	 next_off;	/* the file covers the offsets below */
@@ -31,7 +25,6 @@ struct pprods_snap {
 	struct store_producer v[];	/* one per producer */
 };
 
-static int	pprod_next(void *, struct store_producer *);
 static int	snap_next(void *, struct store_producer *);
 static int	pprod_load(uint64_t, uint64_t, int64_t, void *);
 static int	prod_cmp(struct producer *, struct producer *);
@@ -151,18 +144,11 @@ producers_prune(int64_t now)
 void
 pprods_save(struct part *p)
 {
-	struct pprod_iter it;
-
-	it.p = p;
-	it.next = RB_MIN(pprod_tree, &p->prods);
 	/*
 	 * On failure the old file stays: it covers less, so more is read
 	 * at start.  The directory is synced by the seal's new segment.
 	 */
-	if (store_producers_write(p->dirfd, p->next_off, pprod_next, &it) == -1)
-		log_warn("partition %s: %s", p->name, BUS_PRODUCERS);
-	else
-		p->prods_mark = p->next_off;
+	pprods_snap_save(p, pprods_snap(p));
 }
 
 /*
@@ -192,14 +178,17 @@ pprods_snap(struct part *p)
 	return sn;
 }
 
-/* Write snapshot sn as p's producers file (if p is open), and free it. */
+/*
+ * Write snapshot sn as p's producers file (if p's directory is open),
+ * and free it.
+ */
 void
 pprods_snap_save(struct part *p, struct pprods_snap *sn)
 {
 	if (sn == NULL)
 		return;
 	/* Closed since: the file stays as it was, covering less. */
-	if (p->open) {
+	if (p->dirfd != -1) {
 		if (store_producers_write(p->dirfd, sn->next_off, snap_next,
 		    sn) == -1)
 			log_warn("partition %s: %s", p->name, BUS_PRODUCERS);
@@ -218,21 +207,6 @@ snap_next(void *arg, struct store_producer *ent)
 	if (sn->at == sn->n)
 		return 0;
 	*ent = sn->v[sn->at++];
-	return 1;
-}
-
-/* Each producer of a partition in turn, for store_producers_write(). */
-static int
-pprod_next(void *arg, struct store_producer *ent)
-{
-	struct pprod_iter *it = arg;
-
-	if (it->next == NULL)
-		return 0;
-	ent->id = it->next->id;
-	ent->last_seq = it->next->last_seq;
-	ent->last_use = it->next->last_use;
-	it->next = RB_NEXT(pprod_tree, &it->p->prods, it->next);
 	return 1;
 }
 
