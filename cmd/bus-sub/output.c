@@ -171,19 +171,22 @@ out_grow(size_t need)
 }
 
 /*
- * The buffer is full: write it out, or grow it for --exec.  We are in the
- * middle of a message: the messages before it are written.
+ * The buffer is full, or p is large: write the buffer out, or grow it for
+ * --exec.  We are in the middle of a message: the messages before it are
+ * written.  Half a buffer or more (a run of a block batch) is written from
+ * where it is, not copied into the buffer first.
  */
 static void __attribute__((noinline))
 out_slow(const void *p, size_t n)
 {
-	if (oc.exec)
-		out_grow(olen + n);
-	else {
+	if (oc.exec) {
+		if (n > ocap - olen)
+			out_grow(olen + n);
+	} else {
 		out_write();
 		pos_written(0);
 		pos_commit(0);
-		if (n > ocap) {
+		if (n >= ocap / 2) {
 			write_out(p, n);
 			return;
 		}
@@ -195,7 +198,7 @@ out_slow(const void *p, size_t n)
 inline void
 out(const void *p, size_t n)
 {
-	if (n > ocap - olen) {
+	if (n > ocap - olen || n >= ocap / 2) {
 		out_slow(p, n);
 		return;
 	}

@@ -1097,6 +1097,168 @@ test_follow(void)
 	rmpart(pt);
 }
 
+/*
+ * Block batches of many sizes, small and far over the reader's 256 KiB
+ * reads, in one segment: every record comes back, in order, whole; and
+ * the same when the segment is written a piece at a time while a
+ * follower reads (a batch's rest is then read in several fills).
+ */
+#define BLK_N	14
+static const size_t blk_size[BLK_N] = {
+	100, 70 * 1024, 300 * 1024, 5, 256 * 1024 - 84, 256 * 1024,
+	64 * 1024 - 1, 1024 * 1024 + 3, 7, 65 * 1024, 200, 600 * 1024,
+	256 * 1024 + 1, 90
+};
+
+/* Line o of the block test: "o <filler>" of a length derived from o. */
+static size_t
+blk_line(char *b, uint64_t o)
+{
+	size_t n = (size_t)snprintf(b, 32, "%llu ", (unsigned long long)o);
+	size_t want = 1 + (o * 37) % 300;
+
+	for (; n < want; n++)
+		b[n] = (char)('a' + (o + n) % 26);
+	return n;
+}
+
+/*
+ * The segment of block batches; *end: the offset after its last record,
+ * *lines: the records in it.
+ */
+static uint8_t *
+blk_seg(size_t *size, uint64_t *end, uint64_t *lines)
+{
+	size_t cap = BUS_SEG_HDR, at, i;
+	uint8_t *s, *p;
+	uint64_t o = 0;
+	char line[400];
+
+	for (i = 0; i < BLK_N; i++)
+		cap += BUS_BATCH_HDR + 16 + blk_size[i] + 400;
+	if ((s = malloc(cap)) == NULL)
+		abort();
+	seg_hdr_encode(s, 0, rtime(0));
+	at = BUS_SEG_HDR;
+	*lines = 0;
+	for (i = 0; i < BLK_N; i++) {
+		struct bus_batch b;
+		size_t len = 0, k;
+		uint32_t count = 0;
+
+		memset(&b, 0, sizeof(b));
+		b.attrs = BUS_BA_BLOCK;
+		b.delim = '\n';
+		b.base_off = o;
+		b.base_recv = rtime(o);
+		b.base_send = b.base_recv - 3;
+		b.base_event = b.base_recv - 7;
+		b.producer = 99;
+		b.base_seq = o + 1;
+		b.topic = "p.topic";
+		b.topic_len = 7;
+		p = s + at;
+		batch_begin(p, &b);
+		/* whole lines to about the size wanted (at least one) */
+		do {
+			k = blk_line(line, o + count);
+			memcpy(p + b.hdr + len, line, k);
+			p[b.hdr + len + k] = '\n';
+			len += k + 1;
+			count++;
+		} while (len < blk_size[i]);
+		batch_block(&b, count, len);
+		at += batch_finish(p, &b);
+		*lines += count;
+		*end = o + count;
+		/*
+		 * A block's receive times are base + i ns; the next batch
+		 * starts past them (an offset gap, as after compaction).
+		 */
+		o += count;
+		while (rtime(o) <= b.base_recv + (int64_t)count)
+			o++;
+	}
+	*size = at;
+	return s;
+}
+
+/* Read all there is now; count records not matching their line. */
+static unsigned
+blk_drain(struct preader *pr, uint64_t *o, uint64_t *got, int *last)
+{
+	struct bus_rec r;
+	unsigned bad = 0;
+	char line[400];
+	size_t k;
+
+	while ((*last = preader_peek(pr, &r)) == PR_REC) {
+		k = blk_line(line, r.offset);
+		if (r.offset < *o || r.payload_len != k ||
+		    memcmp(r.payload, line, k) != 0)
+			bad++;
+		*o = r.offset + 1;
+		(*got)++;
+		preader_advance(pr);
+	}
+	return bad;
+}
+
+static void
+test_block_sizes(void)
+{
+	struct preader *pr;
+	uint64_t end, lines, o, got;
+	size_t size, at, step;
+	uint8_t *s = blk_seg(&size, &end, &lines);
+	char *dir, d[4096], n[32];
+	int last, fd, pfd, round;
+
+	for (round = 0; round < 2; round++) {
+		dir = unit_tmpdir();
+		snprintf(d, sizeof(d), "%s/log/p", dir);
+		if (store_mkdirs(dir) == -1 || mkdir(d, 0755) == -1 ||
+		    (pfd = open(d, O_RDONLY | O_DIRECTORY)) == -1)
+			abort();
+		segname(n, 0);
+		fd = openat(pfd, n, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd == -1 || write(fd, s, BUS_SEG_HDR) != BUS_SEG_HDR)
+			abort();
+		pr = preader_open(dir, "p");
+		if (!CHECK(pr != NULL))
+			abort();
+		o = got = 0;
+		if (round == 0) {
+			/* all at once */
+			if (pwrite(fd, s + BUS_SEG_HDR, size - BUS_SEG_HDR,
+			    BUS_SEG_HDR) != (ssize_t)(size - BUS_SEG_HDR))
+				abort();
+			CHECK_EQ_U64(blk_drain(pr, &o, &got, &last), 0);
+			CHECK_EQ_I64(last, PR_WAIT);
+		} else {
+			/* pieces of odd sizes, reading after each */
+			for (at = BUS_SEG_HDR, step = 1; at < size;
+			    at += step, step = step > 200 * 1024 ? 1 :
+			    step * 7 + 13) {
+				if (step > size - at)
+					step = size - at;
+				if (pwrite(fd, s + at, step, at) !=
+				    (ssize_t)step)
+					abort();
+				CHECK_EQ_U64(blk_drain(pr, &o, &got, &last), 0);
+				CHECK_EQ_I64(last, PR_WAIT);
+			}
+		}
+		CHECK_EQ_U64(got, lines);
+		CHECK_EQ_U64(o, end);
+		close(fd);
+		preader_close(pr);
+		close(pfd);
+		unit_rmrf(dir);
+	}
+	free(s);
+}
+
 /* Retention removed the oldest segment: the gap is reported once. */
 static void
 test_gap(void)
@@ -1136,6 +1298,7 @@ main(void)
 	RUN(test_corrupt_header);
 	RUN(test_skip_large_damage);
 	RUN(test_follow);
+	RUN(test_block_sizes);
 	RUN(test_gap);
 	return unit_done();
 }
