@@ -482,3 +482,29 @@ all_of() {
 	run bus-sub --from beginning -e -F '%o %S %s\n' blk
 	[ "$output" = $'0 1 a\n1 2 bb\n2 3 ccc' ]
 }
+
+@test "pub: a pipe on stdin is made to hold 1 MiB; what comes through it is published whole" {
+	[ "$(cat /proc/sys/fs/pipe-max-size)" -ge 1048576 ] ||
+	    skip "fs.pipe-max-size is under 1 MiB here"
+	start_busd
+	local sz="$BATS_TEST_TMPDIR/pipesize"
+	# The writer asks its own stdout, the pipe, for its size
+	# (F_GETPIPE_SZ is 1032) until bus-pub has set it, for 30 s at most.
+	{
+		printf 'first\n'
+		perl -e 'open(my $p, ">&=", 1) or die "fd 1: $!";
+			for (1 .. 3000) {
+				$n = fcntl($p, 1032, 0) + 0;
+				last if $n >= 1048576;
+				select(undef, undef, undef, 0.01);
+			}
+			print STDERR "$n\n"' 2>"$sz"
+		seq 1 300000
+	} | bus-pub -t t
+	[ "$(cat "$sz")" -eq 1048576 ]
+	run all_of t
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = first ]
+	[ "${#lines[@]}" -eq 300001 ]
+	[ "${lines[300000]}" = 300000 ]
+}

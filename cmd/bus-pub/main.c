@@ -10,6 +10,7 @@
  * goes away and comes back.  busd drops what it already has, so the pipe
  * is stored exactly once.
  */
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <ctype.h>
@@ -33,6 +34,7 @@
 #include "proto.h"
 
 #define READ_BLOCK	(256 * 1024)	/* one read(2) of stdin */
+#define PIPE_DEPTH	(1024 * 1024)	/* stdin as a pipe: its size */
 
 static __dead void usage(void);
 static __dead void help(void);
@@ -56,6 +58,7 @@ static __dead void line_error(uint64_t, const char *, const char *);
 static void	later_tag(void);
 static void	later_set(int64_t);
 static void	block_init(struct bus_block *);
+static void	pipe_deepen(void);
 
 static const char *dir;
 static const char *topic;		/* -t; with --topic-regex a fallback */
@@ -822,6 +825,22 @@ flush(void)
 }
 
 /*
+ * stdin is a pipe: make it hold 1 MiB (64 KiB by default), so that a read
+ * takes up to a block, not 64 KiB, and the writer feeding it does not
+ * stop every 64 KiB.  Where the system allows less (fs.pipe-max-size),
+ * the pipe stays as it is.
+ */
+static void
+pipe_deepen(void)
+{
+	struct stat st;
+
+	if (fstat(STDIN_FILENO, &st) == 0 && S_ISFIFO(st.st_mode) &&
+	    fcntl(STDIN_FILENO, F_GETPIPE_SZ) < PIPE_DEPTH)
+		(void)fcntl(STDIN_FILENO, F_SETPIPE_SZ, PIPE_DEPTH);
+}
+
+/*
  * The loop: read stdin while the window has room, hand each block to the
  * publisher, and let it read acks and send.  Returns once every message
  * is acknowledged and input is done.
@@ -836,6 +855,7 @@ pump(void)
 	int eof = 0, want_in;
 
 	if (in == NULL) {
+		pipe_deepen();
 		incap = READ_BLOCK + max_message + 1;
 		if ((in = malloc(incap)) == NULL)
 			err(EX_OSERR, NULL);
