@@ -216,7 +216,7 @@ load ops_helpers
 	cpid=$!
 	track_pid "$cpid"
 	sleep 0.3
-	! pid_gone "$cpid"
+	if pid_gone "$cpid"; then false; fi
 	[ "$(nsegs kv)" -eq "$n" ]
 	stop_pid "$HOLD_PID"
 	wait_gone "$cpid"

@@ -56,13 +56,13 @@ payload_sizes() {
 	wait_for "[ \"\$(bus-sub -e --from beginning app.skip | tr '\n' ' ')\" = 'one two ' ]"
 	wait_for "grep -q 'skip: 1 record(s)' '$BATS_TEST_TMPDIR/pub.err'"
 	[ "$(cat "$BATS_TEST_TMPDIR/pub.err")" = "bus-pub: --oversize=skip: 1 record(s) longer than busd takes (1048576 bytes) skipped so far; the last: line 2, 1100000 bytes" ]
-	! pid_gone "$PUB_PID"
+	if pid_gone "$PUB_PID"; then false; fi
 	printf '%s\n' "$big" "$big" three >>"$log"
 	wait_for "bus-sub -e --from beginning app.skip | grep -q three"
 	# Two more within a second: told together, at most once a second.
 	wait_for "grep -q 'skip: 3 record(s)' '$BATS_TEST_TMPDIR/pub.err'"
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/pub.err")" -le 3 ]
-	! pid_gone "$PUB_PID"
+	if pid_gone "$PUB_PID"; then false; fi
 	stop_pid "$TAIL_PID"
 	stop_pid "$PUB_PID"
 
@@ -73,7 +73,7 @@ payload_sizes() {
 	printf '%s\n' "$big" >>"$log"
 	echo two >>"$log"
 	wait_for "[ \"\$(bus-sub -e --from beginning app.cut | wc -l)\" -eq 3 ]"
-	! pid_gone "$PUB_PID"
+	if pid_gone "$PUB_PID"; then false; fi
 	run payload_sizes app.cut
 	[ "${lines[0]}" -eq 3 ]
 	# 1 MiB minus the topic (7) and the tag (4 + 13 + 7).
@@ -321,7 +321,7 @@ complete_words() {
 	unit=$prefix/lib/systemd/system/busd.service
 	[ -f "$unit" ]
 	grep -qx "ExecStart=$prefix/sbin/busd -d /var/lib/bus" "$unit"
-	! grep -q '@SBINDIR@\|/usr/local/sbin' "$unit"
+	if grep -q '@SBINDIR@\|/usr/local/sbin' "$unit"; then false; fi
 	[ -x "$prefix/sbin/busd" ]
 	# bash-completion finds one file under each command's name.
 	local comp=$prefix/share/bash-completion/completions
@@ -370,7 +370,7 @@ complete_words() {
 		mv "$BUS_DIR/busd.log" "$BUS_DIR/busd.log.1"
 		kill -HUP "$pid"
 		wait_for "grep -q 'SIGHUP: [0-9]* rule(s), [0-9]* ACL line(s) loaded' '$BUS_DIR/busd.log' 2>/dev/null"
-		! grep -q SIGHUP "$BUS_DIR/busd.log.1"
+		if grep -q SIGHUP "$BUS_DIR/busd.log.1"; then false; fi
 		# What busd logs later lands there too.
 		kill -TERM "$pid"
 		wait_gone "$pid"

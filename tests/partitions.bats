@@ -19,7 +19,7 @@ fds() {
 	(ulimit -n "$FDS" && start_busd) 3>&-
 	pid=$(busd_pid)
 	seq -f 't%05g x' 1 "$N" | bus-pub --topic-regex '^(t\d+) '
-	! pid_gone "$pid"
+	if pid_gone "$pid"; then false; fi
 	[ "$(partitions | wc -l)" -eq "$N" ]
 	[ "$(fds "$pid")" -le "$FDS" ]
 	run busd --status
@@ -55,7 +55,7 @@ fds() {
 		echo "$t new" | bus-pub --topic-regex '^(t\d+) '
 		wait_for "grep -q '^$t new$' '$out'"
 	done
-	! pid_gone "$sub"
+	if pid_gone "$sub"; then false; fi
 	[ "$(fds "$sub")" -le 64 ]
 	# A new partition is followed too.
 	echo "fresh new" | bus-pub --topic-regex '^(\w+) '
@@ -69,7 +69,7 @@ fds() {
 	run -75 bus-pub -t d new
 	[[ "$output" == *"topic d: partition d refused"*"--max-partitions"* ]]
 	grep -q 'ERROR topic d: partition d refused' "$BATS_TEST_TMPDIR/log"
-	! pid_gone "$BUSD_PID"
+	if pid_gone "$BUSD_PID"; then false; fi
 	echo 2 | bus-pub -t a
 	[ ! -e "$BUS_DIR/log/d" ]
 	run busd --status
@@ -93,7 +93,7 @@ fds() {
 	[[ "$output" == *"topic blocked: cannot create partition blocked: Not a directory"* ]]
 	grep -q 'ERROR topic blocked: cannot create partition blocked: Not a directory' \
 	    "$BATS_TEST_TMPDIR/log"
-	! pid_gone "$BUSD_PID"
+	if pid_gone "$BUSD_PID"; then false; fi
 	echo fine | bus-pub -t other
 	run bus-sub --from beginning -e other
 	[ "$output" = fine ]

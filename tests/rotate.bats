@@ -195,7 +195,7 @@ seg_bytes() {
 	rpid=$!
 	track_pid "$rpid"
 	sleep 0.3
-	! pid_gone "$rpid"
+	if pid_gone "$rpid"; then false; fi
 	[ "$(nsegs a)" -eq "$n" ]
 	stop_pid "$HOLD_PID"
 	wait_gone "$rpid"

@@ -83,7 +83,7 @@ pub_lines() {
 	wait_for "[ \$(nlines '$BATS_TEST_TMPDIR/out') -eq 2 ]"
 	bus-pub -t app.log live
 	wait_for "grep -qx live '$BATS_TEST_TMPDIR/out'"
-	! pid_gone "$SUB_PID"
+	if pid_gone "$SUB_PID"; then false; fi
 	follow "$BATS_TEST_TMPDIR/out2" --follow app.log
 	wait_idle "$SUB_PID"
 	bus-pub -t app.log live2
