@@ -1076,3 +1076,31 @@ pipe_under_crashes() {
 	run busd --verify -d "$BUS_DIR"
 	[ "$status" -eq 0 ]
 }
+
+@test "durability: a full segment's seal does not sync in busd's loop: nothing is synced before the interval, the new segment's name comes with the next sync" {
+	command -v strace >/dev/null || skip "strace is needed to see the syncs"
+	local d=$BATS_TEST_TMPDIR n
+	# No interval: nothing should reach fsync(2) and its kin while
+	# publishing, however many segments fill and are sealed.
+	strace -f -o "$d/trace" -e trace=fsync,fdatasync,syncfs \
+	    busd -d "$BUS_DIR" --segment-size 64k --sync-interval 0 \
+	    2>"$d/busd.log" >/dev/null </dev/null 3>&- &
+	track_pid "$!"
+	wait_for "grep -q 'serving' '$d/busd.log'"
+	BUSD_PID=$(busd_pid)
+	n=$(wc -l <"$d/trace")
+	seq -f 'line %06.0f 0123456789012345678901234567890123456789' 1 20000 |
+	    bus-pub --no-autostart -t s
+	[ "$(ls "$BUS_DIR/log/s" | grep -c '\.seg$')" -ge 10 ]
+	# The seals were made in the loop, before the acks came back.
+	if tail -n +"$((n + 1))" "$d/trace" | grep -E 'fsync|fdatasync|syncfs'
+	then
+		return 1
+	fi
+	# A synced publish syncs them all, the new segments' names included,
+	# in the sync thread.
+	bus-pub --no-autostart --sync -t s last
+	wait_for "tail -n +$((n + 1)) '$d/trace' | grep -qE 'fsync\(|syncfs\('"
+	stop_busd
+	[ "$(bus-sub --from beginning -e s | wc -l)" -eq 20001 ]
+}

@@ -84,7 +84,8 @@ part_dir_changed(struct part *p, int logdir)
 {
 	if (logdir)
 		logdir_changed = 1;
-	if (p != NULL && (ndirs_changed++ == 0))
+	/* The same directory twice is still one fsync, not a syncfs. */
+	if (p != NULL && p != dir_changed && ndirs_changed++ == 0)
 		dir_changed = p;
 }
 
@@ -403,8 +404,15 @@ part_seal(struct part *p, int wait)
 		    "still appending to %020llu.seg", p->name,
 		    (unsigned long long)p->base);
 	else {
-		/* The new name now, as the producers file counts on it. */
-		part_dirs_sync();
+		/*
+		 * The new name: with an asynchronous seal, the sync that
+		 * covers the seal takes it, before the producers file is
+		 * written; here, where that file is written already, now.
+		 * Not in the loop otherwise: a directory's fsync can cost as
+		 * much as the segment's data (ext4 commits its journal).
+		 */
+		if (!commit_sealing(p))
+			part_dirs_sync();
 		log_debug("partition %s: sealed, next segment %020llu.seg",
 		    p->name, (unsigned long long)p->next_off);
 	}
