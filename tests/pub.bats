@@ -508,3 +508,19 @@ all_of() {
 	[ "${#lines[@]}" -eq 300001 ]
 	[ "${lines[300000]}" = 300000 ]
 }
+
+@test "pub: 48 MiB of 4 KiB lines, from a file and from a pipe, read back identical (the window's buffer refills many times over)" {
+	start_busd
+	local d=$BATS_TEST_TMPDIR
+	awk 'BEGIN {
+		f = sprintf("%04089d", 0)
+		for (i = 0; i < 12288; i++) printf "%06d %s\n", i, f
+	}' >"$d/in"
+	[ "$(wc -c <"$d/in")" -eq $((12288 * 4097)) ]
+	bus-pub -t f <"$d/in"
+	cat "$d/in" | bus-pub -t p
+	bus-sub --from beginning -e f >"$d/f"
+	bus-sub --from beginning -e p >"$d/p"
+	cmp "$d/in" "$d/f"
+	cmp "$d/in" "$d/p"
+}
