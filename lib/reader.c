@@ -21,7 +21,12 @@
 #include "bus.h"
 #include "segscan.h"
 
-#define RD_BUF	(256 * 1024)
+/*
+ * A block batch of a whole 256 KiB read of bus-pub, with its header, topic
+ * and tags, fits: the buffer does not grow to twice that for it (every
+ * page touched costs a fault).
+ */
+#define RD_BUF	(260 * 1024)
 
 struct preader {
 	char		*name;		/* partition name */
