@@ -78,6 +78,7 @@ static int	pub_hello(struct bus_pub *);
 static int	pub_reconnect(struct bus_pub *, const char *);
 static void	pub_tune(struct bus_pub *);
 static int	pub_reserve(struct bus_pub *, size_t, uint8_t **);
+static int	pub_poll_once(struct bus_pub *);
 static int	pub_window_wait(struct bus_pub *);
 static int	pub_acks_wait(struct bus_pub *, size_t);
 static void	pub_frame_close(struct bus_pub *);
@@ -766,25 +767,31 @@ pub_tune(struct bus_pub *p)
 		    sizeof(sz));
 }
 
+/* Wait once for busd (acks) or for room to send, and act on it. */
+static int
+pub_poll_once(struct bus_pub *p)
+{
+	struct pollfd pfd;
+
+	pfd.fd = p->sock;
+	pfd.events = bus_pub_events(p);
+	pfd.revents = 0;
+	if (poll(&pfd, 1, -1) == -1) {
+		if (errno == EINTR)
+			return 0;
+		return errval_set(&p->err, BUS_E_SYSTEM, EX_OSERR, 0,
+		    "poll: %s", strerror(errno));
+	}
+	return bus_pub_process(p, pfd.revents);
+}
+
 /* Wait for acks while the window is full, sending meanwhile. */
 static int
 pub_window_wait(struct bus_pub *p)
 {
-	struct pollfd pfd;
-
-	while (bus_pub_window_full(p)) {
-		pfd.fd = p->sock;
-		pfd.events = bus_pub_events(p);
-		pfd.revents = 0;
-		if (poll(&pfd, 1, -1) == -1) {
-			if (errno == EINTR)
-				continue;
-			return errval_set(&p->err, BUS_E_SYSTEM, EX_OSERR, 0,
-			    "poll: %s", strerror(errno));
-		}
-		if (bus_pub_process(p, pfd.revents) == -1)
+	while (bus_pub_window_full(p))
+		if (pub_poll_once(p) == -1)
 			return -1;
-	}
 	return 0;
 }
 
@@ -795,21 +802,9 @@ pub_window_wait(struct bus_pub *p)
 static int
 pub_acks_wait(struct bus_pub *p, size_t lim)
 {
-	struct pollfd pfd;
-
-	while (p->sock != -1 && p->sent > p->head && p->sent - p->head > lim) {
-		pfd.fd = p->sock;
-		pfd.events = bus_pub_events(p);
-		pfd.revents = 0;
-		if (poll(&pfd, 1, -1) == -1) {
-			if (errno == EINTR)
-				continue;
-			return errval_set(&p->err, BUS_E_SYSTEM, EX_OSERR, 0,
-			    "poll: %s", strerror(errno));
-		}
-		if (bus_pub_process(p, pfd.revents) == -1)
+	while (p->sock != -1 && p->sent > p->head && p->sent - p->head > lim)
+		if (pub_poll_once(p) == -1)
 			return -1;
-	}
 	return 0;
 }
 
