@@ -315,7 +315,10 @@ part_make_room(int keep)
 	}
 }
 
-/* Start segment base in p: written header, empty index, dir synced. */
+/*
+ * Start segment base in p: written header, empty index; the new names are
+ * synced with the next sync (part_dir_changed()).
+ */
 int
 part_new_segment(struct part *p, uint64_t base)
 {
