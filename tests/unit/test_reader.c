@@ -1211,8 +1211,9 @@ test_block_sizes(void)
 	uint64_t end, lines, o, got;
 	size_t size, at, step;
 	uint8_t *s = blk_seg(&size, &end, &lines);
+	uint8_t h[BUS_SEG_HDR];
 	char *dir, d[4096], n[32];
-	int last, fd, pfd, round;
+	int last, fd, nfd, pfd, round;
 
 	for (round = 0; round < 2; round++) {
 		dir = unit_tmpdir();
@@ -1229,10 +1230,21 @@ test_block_sizes(void)
 			abort();
 		o = got = 0;
 		if (round == 0) {
-			/* all at once */
+			/*
+			 * All at once, and sealed by a next segment, so that
+			 * a bad read is reported as damage, not waited out as
+			 * a tail still being written.
+			 */
 			if (pwrite(fd, s + BUS_SEG_HDR, size - BUS_SEG_HDR,
 			    BUS_SEG_HDR) != (ssize_t)(size - BUS_SEG_HDR))
 				abort();
+			segname(n, end);
+			nfd = openat(pfd, n, O_WRONLY | O_CREAT | O_TRUNC,
+			    0644);
+			seg_hdr_encode(h, end, rtime(end));
+			if (nfd == -1 || write(nfd, h, sizeof(h)) != sizeof(h))
+				abort();
+			close(nfd);
 			CHECK_EQ_U64(blk_drain(pr, &o, &got, &last), 0);
 			CHECK_EQ_I64(last, PR_WAIT);
 		} else {
