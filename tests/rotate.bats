@@ -53,7 +53,8 @@ seg_bytes() {
 
 @test "rotate: without busd there is nothing to seal, and retention still works" {
 	start_busd --segment-size 4096
-	pub_lines a 200 x
+	# 70-byte lines: several segments however bus-pub batches them.
+	pub_lines a 200 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
 	stop_busd
 	n=$(nsegs a)
 	run --separate-stderr bus-rotate
