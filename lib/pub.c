@@ -814,6 +814,7 @@ pub_reserve(struct bus_pub *p, size_t n, uint8_t **o)
 {
 	uint8_t *nb;
 	size_t nc;
+	int move = 0;
 
 	/*
 	 * Making room moves what is not acknowledged yet to the front.
@@ -825,14 +826,17 @@ pub_reserve(struct bus_pub *p, size_t n, uint8_t **o)
 	 * that little.  Moving whatever was in flight cost a third as much
 	 * as the socket copy, for 4 KiB lines.
 	 */
-	if (p->olen + n > p->ocap && p->head > 0 &&
-	    p->ocap >= PUB_SPAN * p->window + n) {
-		if (pub_acks_wait(p, p->ocap / 16) == -1)
-			return -1;
-	} else if (p->olen + n > p->ocap && p->head > 0 &&
-	    p->head < p->ocap / 2 && p->olen - p->head > p->ocap / 8)
-		goto grow;
 	if (p->olen + n > p->ocap && p->head > 0) {
+		if (p->ocap >= PUB_SPAN * p->window + n) {
+			if (pub_acks_wait(p, p->ocap / 16) == -1)
+				return -1;
+			move = 1;
+		} else
+			move = p->head >= p->ocap / 2 ||
+			    p->olen - p->head <= p->ocap / 8;
+	}
+	/* The wait may have emptied the window (then head is 0). */
+	if (move && p->olen + n > p->ocap && p->head > 0) {
 		memmove(p->obuf, p->obuf + p->head, p->olen - p->head);
 		p->olen -= p->head;
 		p->sent -= p->head;
@@ -840,7 +844,6 @@ pub_reserve(struct bus_pub *p, size_t n, uint8_t **o)
 			p->frame_at -= p->head;
 		p->head = 0;
 	}
-grow:
 	if (p->olen + n > p->ocap) {
 		nc = p->ocap ? p->ocap : 1 << 20;
 		while (p->olen + n > nc)
